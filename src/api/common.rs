@@ -1,0 +1,77 @@
+//! Fields and status pieces shared by the three kinds.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every kind, also the prefix of annotations, finalizers and AWS tags.
+pub const GROUP: &str = "ecsoperator.io";
+/// Annotation that stops all reconciliation of an object while set to `"true"`.
+pub const PAUSED_ANNOTATION: &str = "ecsoperator.io/paused";
+/// Annotation that allows taking over an existing AWS resource that has no owner tag.
+pub const ADOPT_ANNOTATION: &str = "ecsoperator.io/adopt";
+/// Annotation on an EcsService whose every new value forces a new deployment.
+pub const RESTARTED_AT_ANNOTATION: &str = "ecsoperator.io/restartedAt";
+/// Finalizer that keeps an object until its AWS resources are cleaned up.
+pub const FINALIZER: &str = "ecsoperator.io/cleanup";
+
+/// What happens to the AWS resources when the object is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the AWS resources the object owns.
+    #[default]
+    Delete,
+    /// Leave the AWS resources in place, untouched (tags included).
+    Retain,
+}
+
+/// Status fields every kind carries.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonStatus {
+    /// The metadata.generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Synced and Stalled (and Progressing for services), as metav1.Condition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Implemented by every spec: the fields the generic reconciler reads.
+pub trait CommonSpec {
+    /// AWS region override.
+    fn region(&self) -> Option<&str>;
+    /// User tags for every owned AWS resource.
+    fn user_tags(&self) -> &BTreeMap<String, String>;
+    /// What to do with the AWS resources on deletion.
+    fn deletion_policy(&self) -> DeletionPolicy;
+}
+
+/// Implements [`CommonSpec`] for a spec struct with `region`, `tags` and `deletion_policy` fields.
+macro_rules! impl_common_spec {
+    ($spec:ty) => {
+        impl $crate::api::common::CommonSpec for $spec {
+            fn region(&self) -> Option<&str> {
+                self.region.as_deref()
+            }
+            fn user_tags(&self) -> &std::collections::BTreeMap<String, String> {
+                &self.tags
+            }
+            fn deletion_policy(&self) -> $crate::api::common::DeletionPolicy {
+                self.deletion_policy
+            }
+        }
+    };
+}
+pub(crate) use impl_common_spec;
+
+/// CEL rule that keeps an optional string field of the spec from changing once set or defaulted.
+pub(crate) fn immutable_optional(field: &str) -> serde_json::Value {
+    serde_json::json!({
+        "rule": format!("has(self.{field}) == has(oldSelf.{field}) && (!has(self.{field}) || self.{field} == oldSelf.{field})"),
+        "message": format!("{field} is immutable"),
+    })
+}

@@ -1,0 +1,443 @@
+//! `EcsService`: an ECS service running a task definition in a cluster.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{immutable_optional, impl_common_spec, CommonStatus, DeletionPolicy};
+use super::task_def::{LaunchType, TaskPlacementConstraint};
+
+/// An ECS service; follows the latest revision of its EcsTaskDef unless pinned.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "ecsoperator.io",
+    version = "v1alpha1",
+    kind = "EcsService",
+    plural = "ecsservices",
+    shortname = "ecss",
+    category = "ecs",
+    namespaced,
+    status = "EcsServiceStatus",
+    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".status.clusterName"}"#,
+    printcolumn = r#"{"name":"TaskDef","type":"string","jsonPath":".status.taskDefinition"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredCount"}"#,
+    printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.runningCount"}"#,
+    printcolumn = r#"{"name":"Rollout","type":"string","jsonPath":".status.rolloutState"}"#,
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.loadBalancer.dnsName"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    immutable_optional("serviceName"),
+    immutable_optional("region"),
+    {"rule": "has(self.clusterRef) != has(self.cluster)", "message": "set exactly one of clusterRef and cluster"},
+    {"rule": "has(self.taskDefRef) != has(self.taskDefinition)", "message": "set exactly one of taskDefRef and taskDefinition"},
+    {"rule": "(has(self.cluster) && has(oldSelf.cluster) && self.cluster == oldSelf.cluster) || (has(self.clusterRef) && has(oldSelf.clusterRef) && self.clusterRef.name == oldSelf.clusterRef.name)",
+     "message": "the cluster of a service is immutable"}
+]))]
+pub struct EcsServiceSpec {
+    /// Name of the ECS service. Immutable; defaults to metadata.name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[a-zA-Z0-9_-]+$"))]
+    pub service_name: Option<String>,
+    /// AWS region. Immutable; defaults to the operator's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// User tags added to the service and its managed load balancer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Delete (default) or Retain the service and its managed ELB on deletion.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// An EcsCluster in the same namespace. Set this or `cluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ref: Option<LocalRef>,
+    /// Name or ARN of an existing ECS cluster not managed here. Set this or `clusterRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub cluster: Option<String>,
+    /// An EcsTaskDef in the same namespace; the service follows its latest revision unless
+    /// `revision` pins one. Set this or `taskDefinition`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_def_ref: Option<TaskDefRef>,
+    /// An existing task definition, `family:revision` or ARN. Set this or `taskDefRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub task_definition: Option<String>,
+    /// Number of tasks to run. Absent: 1 at creation, then left to whoever scales the
+    /// service (Application Auto Scaling, people); the operator never fights them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub desired_count: Option<i32>,
+    /// EC2 (default), FARGATE or EXTERNAL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    /// IAM role (name or ARN) that lets ECS register tasks in a classic load balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// How deployments replace tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Seconds ECS ignores failing load balancer health checks after a task starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// awsvpc network configuration, as in the ECS API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Task placement strategies, as in the ECS API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement_strategy: Vec<PlacementStrategy>,
+    /// Task placement constraints, as in the ECS API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement_constraints: Vec<TaskPlacementConstraint>,
+    /// The load balancer in front of the service's tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<ServiceLoadBalancer>,
+}
+impl_common_spec!(EcsServiceSpec);
+
+/// A reference to an object of another kind in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct LocalRef {
+    /// metadata.name of the referenced object.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// A reference to an EcsTaskDef in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct TaskDefRef {
+    /// metadata.name of the EcsTaskDef.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Pin this revision instead of following the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub revision: Option<i32>,
+}
+
+/// How a deployment replaces tasks.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentConfiguration {
+    /// Lower bound of running tasks during a deployment, in percent of desiredCount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub minimum_healthy_percent: Option<i32>,
+    /// Upper bound of running tasks during a deployment, in percent of desiredCount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 200))]
+    pub maximum_percent: Option<i32>,
+    /// Stop (and optionally roll back) deployments whose tasks keep failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
+}
+
+/// The deployment circuit breaker.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct DeploymentCircuitBreaker {
+    /// Turn the circuit breaker on.
+    pub enable: bool,
+    /// Roll back to the last completed deployment when it trips.
+    pub rollback: bool,
+}
+
+/// awsvpc network configuration.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkConfiguration {
+    /// Subnets and security groups of the tasks' network interfaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awsvpc_configuration: Option<AwsVpcConfiguration>,
+}
+
+/// Subnets and security groups of the tasks' network interfaces.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsVpcConfiguration {
+    /// Subnets (up to 16).
+    #[schemars(length(min = 1, max = 16))]
+    pub subnets: Vec<String>,
+    /// Security groups (up to 5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub security_groups: Vec<String>,
+    /// ENABLED or DISABLED (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<AssignPublicIp>,
+}
+
+/// Whether task network interfaces get a public IP.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AssignPublicIp {
+    /// Assign a public IP.
+    Enabled,
+    /// No public IP.
+    Disabled,
+}
+
+/// A task placement strategy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementStrategy {
+    /// random, spread or binpack.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Field the strategy applies to, e.g. attribute:ecs.availability-zone or memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The load balancer of a service: exactly one of `loadBalancerName`, `targetGroupArn`, `managed`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "[has(self.loadBalancerName), has(self.targetGroupArn), has(self.managed)].filter(x, x).size() == 1",
+     "message": "set exactly one of loadBalancerName, targetGroupArn and managed"}
+]))]
+pub struct ServiceLoadBalancer {
+    /// Container that receives the traffic.
+    #[schemars(length(min = 1))]
+    pub container_name: String,
+    /// Port of that container.
+    #[schemars(range(min = 1, max = 65535))]
+    pub container_port: i32,
+    /// An existing classic ELB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub load_balancer_name: Option<String>,
+    /// An existing ALB/NLB target group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub target_group_arn: Option<String>,
+    /// A classic ELB that this object creates, owns and deletes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedLoadBalancer>,
+}
+
+/// A classic ELB created and owned by the EcsService.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedLoadBalancer {
+    /// ELB name (at most 32 characters). Immutable; defaults to the service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-zA-Z0-9-]+$"))]
+    pub name: Option<String>,
+    /// internet-facing (default) or internal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<LoadBalancerScheme>,
+    /// Subnets of the ELB.
+    #[schemars(length(min = 1))]
+    pub subnet_ids: Vec<String>,
+    /// Security groups of the ELB.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    /// Listeners: what the ELB accepts and where it forwards.
+    #[schemars(length(min = 1))]
+    pub listeners: Vec<Listener>,
+    /// How the ELB checks the instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<ElbHealthCheck>,
+}
+
+/// Whether the ELB has a public DNS name.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum LoadBalancerScheme {
+    /// Public.
+    #[serde(rename = "internet-facing")]
+    InternetFacing,
+    /// Private.
+    #[serde(rename = "internal")]
+    Internal,
+}
+
+/// Protocol of a classic ELB listener.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ListenerProtocol {
+    /// HTTP.
+    Http,
+    /// HTTPS (needs an SSL certificate; not managed here yet).
+    Https,
+    /// TCP.
+    Tcp,
+    /// SSL.
+    Ssl,
+}
+
+impl ListenerProtocol {
+    /// The ELB API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerProtocol::Http => "HTTP",
+            ListenerProtocol::Https => "HTTPS",
+            ListenerProtocol::Tcp => "TCP",
+            ListenerProtocol::Ssl => "SSL",
+        }
+    }
+}
+
+/// A classic ELB listener.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Listener {
+    /// Protocol the ELB accepts.
+    pub protocol: ListenerProtocol,
+    /// Port the ELB listens on.
+    #[schemars(range(min = 1, max = 65535))]
+    pub load_balancer_port: i32,
+    /// Port on the instances.
+    #[schemars(range(min = 1, max = 65535))]
+    pub instance_port: i32,
+    /// Protocol towards the instances; defaults to `protocol`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_protocol: Option<ListenerProtocol>,
+}
+
+/// The classic ELB health check.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ElbHealthCheck {
+    /// PROTOCOL:PORT[/PATH], e.g. HTTP:80/.
+    #[schemars(regex(pattern = r"^(HTTP|HTTPS|TCP|SSL):[0-9]+(/.*)?$"))]
+    pub target: String,
+    /// Seconds between checks.
+    #[serde(default = "default_interval")]
+    #[schemars(range(min = 5, max = 300))]
+    pub interval_seconds: i32,
+    /// Seconds before a check fails; must be less than intervalSeconds.
+    #[serde(default = "default_timeout")]
+    #[schemars(range(min = 2, max = 60))]
+    pub timeout_seconds: i32,
+    /// Successes before an instance is healthy.
+    #[serde(default = "default_healthy")]
+    #[schemars(range(min = 2, max = 10))]
+    pub healthy_threshold: i32,
+    /// Failures before an instance is unhealthy.
+    #[serde(default = "default_unhealthy")]
+    #[schemars(range(min = 2, max = 10))]
+    pub unhealthy_threshold: i32,
+}
+
+fn default_interval() -> i32 {
+    30
+}
+fn default_timeout() -> i32 {
+    5
+}
+fn default_healthy() -> i32 {
+    10
+}
+fn default_unhealthy() -> i32 {
+    2
+}
+
+/// Observed state of an EcsService.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsServiceStatus {
+    /// observedGeneration and conditions.
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// ARN of the ECS service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    /// ARN of the cluster the service runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    /// Name of that cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// Task definition ARN of the primary deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    /// `family:revision` of the primary deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// Tasks the service should run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i32>,
+    /// Tasks running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_count: Option<i32>,
+    /// Tasks pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<i32>,
+    /// rolloutState of the primary deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state: Option<String>,
+    /// The service's deployments, primary first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentStatus>,
+    /// The classic ELB in front of the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerStatus>,
+    /// The latest ECS service events, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<ServiceEventStatus>,
+    /// The last `ecsoperator.io/restartedAt` value a deployment was forced for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<String>,
+}
+
+/// One ECS deployment of the service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStatus {
+    /// Deployment ID.
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Tasks desired.
+    pub desired_count: i32,
+    /// Tasks running.
+    pub running_count: i32,
+    /// Tasks pending.
+    pub pending_count: i32,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state: Option<String>,
+    /// When the deployment last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+/// The ELB in front of the service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerStatus {
+    /// ELB name.
+    pub name: String,
+    /// DNS name users reach the service at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+}
+
+/// An ECS service event.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEventStatus {
+    /// When it happened (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// What ECS said.
+    pub message: String,
+}
+
+impl EcsService {
+    /// Name of the ECS service: spec.serviceName or metadata.name.
+    pub fn service_name(&self) -> String {
+        self.spec
+            .service_name
+            .clone()
+            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
+    }
+}

@@ -1,0 +1,267 @@
+//! Wraps any AWS client implementation with the client-side rate limiter and metrics, so
+//! the SDK adapters and the in-memory fake stay free of both.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::rate_limit::{Bucket, RateLimiter};
+use super::types::*;
+use super::{AutoScalingApi, AwsClients, AwsError, AwsErrorKind, Ec2Api, EcsApi, ElbApi};
+use crate::api::service::{ElbHealthCheck, Listener};
+use crate::telemetry::metrics::{AwsCallLabels, Metrics, OperationLabels};
+
+/// The shared part of every guarded client.
+#[derive(Clone)]
+pub struct Guard {
+    limiter: Arc<RateLimiter>,
+    metrics: Metrics,
+}
+
+impl Guard {
+    /// A guard over one region's buckets.
+    pub fn new(limiter: Arc<RateLimiter>, metrics: Metrics) -> Self {
+        Self { limiter, metrics }
+    }
+
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        bucket: Bucket,
+        fut: impl Future<Output = Result<T, AwsError>>,
+    ) -> Result<T, AwsError> {
+        let waited = self.limiter.acquire(bucket).await;
+        self.metrics
+            .rate_limit_wait
+            .get_or_create(&OperationLabels { operation })
+            .observe(waited.as_secs_f64());
+        let result = fut.await;
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(e) => match e.kind {
+                AwsErrorKind::Throttled => "throttled",
+                AwsErrorKind::NotFound => "not_found",
+                AwsErrorKind::InvalidInput => "invalid_input",
+                AwsErrorKind::Dependency => "dependency",
+                AwsErrorKind::Transient => "transient",
+                AwsErrorKind::AccessDenied => "access_denied",
+            },
+        };
+        if outcome == "throttled" {
+            self.metrics
+                .aws_throttles
+                .get_or_create(&OperationLabels { operation })
+                .inc();
+        }
+        self.metrics
+            .aws_calls
+            .get_or_create(&AwsCallLabels { operation, outcome })
+            .inc();
+        result
+    }
+
+    /// Wrap the four clients of one region.
+    pub fn wrap(&self, clients: AwsClients) -> AwsClients {
+        AwsClients {
+            ecs: Arc::new(Guarded { inner: clients.ecs, guard: self.clone() }),
+            ec2: Arc::new(Guarded { inner: clients.ec2, guard: self.clone() }),
+            autoscaling: Arc::new(Guarded { inner: clients.autoscaling, guard: self.clone() }),
+            elb: Arc::new(Guarded { inner: clients.elb, guard: self.clone() }),
+        }
+    }
+}
+
+/// A client wrapped by a [`Guard`].
+pub struct Guarded<T: ?Sized> {
+    inner: Arc<T>,
+    guard: Guard,
+}
+
+#[async_trait]
+impl EcsApi for Guarded<dyn EcsApi> {
+    async fn describe_clusters(&self, names: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
+        let f = self.inner.describe_clusters(names);
+        self.guard.call("ecs:DescribeClusters", Bucket::EcsClusterRead, f).await
+    }
+    async fn create_cluster(&self, name: &str, tags: &Tags) -> Result<ClusterInfo, AwsError> {
+        let f = self.inner.create_cluster(name, tags);
+        self.guard.call("ecs:CreateCluster", Bucket::EcsClusterModify, f).await
+    }
+    async fn delete_cluster(&self, name: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_cluster(name);
+        self.guard.call("ecs:DeleteCluster", Bucket::EcsClusterModify, f).await
+    }
+    async fn tag_resource(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        let f = self.inner.tag_resource(arn, tags);
+        self.guard.call("ecs:TagResource", Bucket::EcsTagModify, f).await
+    }
+    async fn register_task_definition(
+        &self,
+        input: &RegisterTaskDefinitionInput,
+    ) -> Result<TaskDefRevision, AwsError> {
+        let f = self.inner.register_task_definition(input);
+        self.guard.call("ecs:RegisterTaskDefinition", Bucket::EcsTaskDefModify, f).await
+    }
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<Option<TaskDefRevision>, AwsError> {
+        let f = self.inner.describe_task_definition(task_definition);
+        self.guard.call("ecs:DescribeTaskDefinition", Bucket::EcsTaskDefRead, f).await
+    }
+    async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>, AwsError> {
+        let f = self.inner.list_task_definitions(family);
+        self.guard.call("ecs:ListTaskDefinitions", Bucket::EcsTaskDefRead, f).await
+    }
+    async fn deregister_task_definition(&self, arn: &str) -> Result<(), AwsError> {
+        let f = self.inner.deregister_task_definition(arn);
+        self.guard.call("ecs:DeregisterTaskDefinition", Bucket::EcsTaskDefModify, f).await
+    }
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<Vec<ServiceInfo>, AwsError> {
+        let f = self.inner.describe_services(cluster, names);
+        self.guard.call("ecs:DescribeServices", Bucket::EcsServiceRead, f).await
+    }
+    async fn create_service(&self, input: &CreateServiceInput) -> Result<ServiceInfo, AwsError> {
+        let f = self.inner.create_service(input);
+        self.guard.call("ecs:CreateService", Bucket::EcsServiceModify, f).await
+    }
+    async fn update_service(&self, input: &UpdateServiceInput) -> Result<ServiceInfo, AwsError> {
+        let f = self.inner.update_service(input);
+        self.guard.call("ecs:UpdateService", Bucket::EcsServiceModify, f).await
+    }
+    async fn delete_service(&self, cluster: &str, name: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_service(cluster, name);
+        self.guard.call("ecs:DeleteService", Bucket::EcsServiceModify, f).await
+    }
+}
+
+#[async_trait]
+impl Ec2Api for Guarded<dyn Ec2Api> {
+    async fn describe_launch_template(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchTemplate>, AwsError> {
+        let f = self.inner.describe_launch_template(name);
+        self.guard.call("ec2:DescribeLaunchTemplates", Bucket::Ec2Read, f).await
+    }
+    async fn launch_template_version_description(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<String>, AwsError> {
+        let f = self.inner.launch_template_version_description(id, version);
+        self.guard.call("ec2:DescribeLaunchTemplateVersions", Bucket::Ec2Read, f).await
+    }
+    async fn create_launch_template(
+        &self,
+        name: &str,
+        data: &LaunchTemplateData,
+        description: &str,
+        tags: &Tags,
+    ) -> Result<LaunchTemplate, AwsError> {
+        let f = self.inner.create_launch_template(name, data, description, tags);
+        self.guard.call("ec2:CreateLaunchTemplate", Bucket::Ec2Modify, f).await
+    }
+    async fn create_launch_template_version(
+        &self,
+        id: &str,
+        data: &LaunchTemplateData,
+        description: &str,
+    ) -> Result<i64, AwsError> {
+        let f = self.inner.create_launch_template_version(id, data, description);
+        self.guard.call("ec2:CreateLaunchTemplateVersion", Bucket::Ec2Modify, f).await
+    }
+    async fn tag_launch_template(&self, id: &str, tags: &Tags) -> Result<(), AwsError> {
+        let f = self.inner.tag_launch_template(id, tags);
+        self.guard.call("ec2:CreateTags", Bucket::Ec2Modify, f).await
+    }
+    async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_launch_template(id);
+        self.guard.call("ec2:DeleteLaunchTemplate", Bucket::Ec2Modify, f).await
+    }
+}
+
+#[async_trait]
+impl AutoScalingApi for Guarded<dyn AutoScalingApi> {
+    async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
+        let f = self.inner.describe_group(name);
+        self.guard.call("autoscaling:DescribeAutoScalingGroups", Bucket::AutoScaling, f).await
+    }
+    async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
+        let f = self.inner.create_group(input);
+        self.guard.call("autoscaling:CreateAutoScalingGroup", Bucket::AutoScaling, f).await
+    }
+    async fn update_group(&self, input: &UpdateGroupInput) -> Result<(), AwsError> {
+        let f = self.inner.update_group(input);
+        self.guard.call("autoscaling:UpdateAutoScalingGroup", Bucket::AutoScaling, f).await
+    }
+    async fn attach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.attach_load_balancers(name, elbs);
+        self.guard.call("autoscaling:AttachLoadBalancers", Bucket::AutoScaling, f).await
+    }
+    async fn detach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.detach_load_balancers(name, elbs);
+        self.guard.call("autoscaling:DetachLoadBalancers", Bucket::AutoScaling, f).await
+    }
+    async fn tag_group(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
+        let f = self.inner.tag_group(name, tags);
+        self.guard.call("autoscaling:CreateOrUpdateTags", Bucket::AutoScaling, f).await
+    }
+    async fn delete_group(&self, name: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_group(name);
+        self.guard.call("autoscaling:DeleteAutoScalingGroup", Bucket::AutoScaling, f).await
+    }
+}
+
+#[async_trait]
+impl ElbApi for Guarded<dyn ElbApi> {
+    async fn describe_load_balancer(
+        &self,
+        name: &str,
+    ) -> Result<Option<ClassicLoadBalancer>, AwsError> {
+        let f = self.inner.describe_load_balancer(name);
+        self.guard.call("elasticloadbalancing:DescribeLoadBalancers", Bucket::ElbRead, f).await
+    }
+    async fn describe_tags(&self, name: &str) -> Result<Tags, AwsError> {
+        let f = self.inner.describe_tags(name);
+        self.guard.call("elasticloadbalancing:DescribeTags", Bucket::ElbRead, f).await
+    }
+    async fn create_load_balancer(
+        &self,
+        input: &CreateLoadBalancerInput,
+    ) -> Result<Option<String>, AwsError> {
+        let f = self.inner.create_load_balancer(input);
+        self.guard.call("elasticloadbalancing:CreateLoadBalancer", Bucket::ElbCreate, f).await
+    }
+    async fn configure_health_check(
+        &self,
+        name: &str,
+        health_check: &ElbHealthCheck,
+    ) -> Result<(), AwsError> {
+        let f = self.inner.configure_health_check(name, health_check);
+        self.guard.call("elasticloadbalancing:ConfigureHealthCheck", Bucket::ElbModify, f).await
+    }
+    async fn create_listeners(&self, name: &str, listeners: &[Listener]) -> Result<(), AwsError> {
+        let f = self.inner.create_listeners(name, listeners);
+        let op = "elasticloadbalancing:CreateLoadBalancerListeners";
+        self.guard.call(op, Bucket::ElbModify, f).await
+    }
+    async fn delete_listeners(&self, name: &str, ports: &[i32]) -> Result<(), AwsError> {
+        let f = self.inner.delete_listeners(name, ports);
+        let op = "elasticloadbalancing:DeleteLoadBalancerListeners";
+        self.guard.call(op, Bucket::ElbModify, f).await
+    }
+    async fn add_tags(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
+        let f = self.inner.add_tags(name, tags);
+        self.guard.call("elasticloadbalancing:AddTags", Bucket::ElbModify, f).await
+    }
+    async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_load_balancer(name);
+        self.guard.call("elasticloadbalancing:DeleteLoadBalancer", Bucket::ElbModify, f).await
+    }
+}

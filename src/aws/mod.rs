@@ -1,0 +1,170 @@
+//! Narrow AWS clients: one trait per AWS service, returning our own types.
+//!
+//! `sdk` implements them with the AWS SDK, `fake` in memory with ECS semantics for
+//! controller tests, `guard` wraps any implementation with rate limits and metrics.
+
+pub mod error;
+// pub mod fake;
+pub mod guard;
+pub mod rate_limit;
+// pub mod sdk;
+pub mod types;
+
+use async_trait::async_trait;
+
+pub use error::{AwsError, AwsErrorKind};
+use types::*;
+
+/// Largest number of services one DescribeServices call accepts.
+pub const DESCRIBE_SERVICES_MAX: usize = 10;
+/// Largest number of clusters one DescribeClusters call accepts.
+pub const DESCRIBE_CLUSTERS_MAX: usize = 100;
+
+/// ECS operations the operator uses.
+#[async_trait]
+pub trait EcsApi: Send + Sync {
+    /// DescribeClusters with tags for up to [`DESCRIBE_CLUSTERS_MAX`] names; missing or
+    /// INACTIVE clusters are returned as AWS returns them (INACTIVE) or left out.
+    async fn describe_clusters(&self, names: &[String]) -> Result<Vec<ClusterInfo>, AwsError>;
+    /// CreateCluster (idempotent in ECS for an ACTIVE cluster of the same name).
+    async fn create_cluster(&self, name: &str, tags: &Tags) -> Result<ClusterInfo, AwsError>;
+    /// DeleteCluster.
+    async fn delete_cluster(&self, name: &str) -> Result<(), AwsError>;
+    /// TagResource on any ECS ARN.
+    async fn tag_resource(&self, arn: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// RegisterTaskDefinition.
+    async fn register_task_definition(
+        &self,
+        input: &RegisterTaskDefinitionInput,
+    ) -> Result<TaskDefRevision, AwsError>;
+    /// DescribeTaskDefinition with tags; `None` when it does not exist.
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<Option<TaskDefRevision>, AwsError>;
+    /// ListTaskDefinitions of one family with status ACTIVE, oldest first, all pages.
+    async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>, AwsError>;
+    /// DeregisterTaskDefinition.
+    async fn deregister_task_definition(&self, arn: &str) -> Result<(), AwsError>;
+    /// DescribeServices with tags for up to [`DESCRIBE_SERVICES_MAX`] names in one cluster;
+    /// services that do not exist are left out.
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<Vec<ServiceInfo>, AwsError>;
+    /// CreateService.
+    async fn create_service(&self, input: &CreateServiceInput) -> Result<ServiceInfo, AwsError>;
+    /// UpdateService.
+    async fn update_service(&self, input: &UpdateServiceInput) -> Result<ServiceInfo, AwsError>;
+    /// DeleteService (the service must be scaled to 0 first).
+    async fn delete_service(&self, cluster: &str, name: &str) -> Result<(), AwsError>;
+}
+
+/// EC2 operations the operator uses: launch templates only.
+#[async_trait]
+pub trait Ec2Api: Send + Sync {
+    /// DescribeLaunchTemplates by name; `None` when it does not exist.
+    async fn describe_launch_template(&self, name: &str)
+        -> Result<Option<LaunchTemplate>, AwsError>;
+    /// The description of one version (where the operator keeps the spec hash).
+    async fn launch_template_version_description(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<String>, AwsError>;
+    /// CreateLaunchTemplate with its first version.
+    async fn create_launch_template(
+        &self,
+        name: &str,
+        data: &LaunchTemplateData,
+        description: &str,
+        tags: &Tags,
+    ) -> Result<LaunchTemplate, AwsError>;
+    /// CreateLaunchTemplateVersion; returns the new version number.
+    async fn create_launch_template_version(
+        &self,
+        id: &str,
+        data: &LaunchTemplateData,
+        description: &str,
+    ) -> Result<i64, AwsError>;
+    /// CreateTags on a launch template.
+    async fn tag_launch_template(&self, id: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// DeleteLaunchTemplate.
+    async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError>;
+}
+
+/// Auto Scaling operations the operator uses.
+#[async_trait]
+pub trait AutoScalingApi: Send + Sync {
+    /// DescribeAutoScalingGroups for one name; `None` when it does not exist.
+    async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError>;
+    /// CreateAutoScalingGroup.
+    async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError>;
+    /// UpdateAutoScalingGroup.
+    async fn update_group(&self, input: &UpdateGroupInput) -> Result<(), AwsError>;
+    /// AttachLoadBalancers.
+    async fn attach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError>;
+    /// DetachLoadBalancers.
+    async fn detach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError>;
+    /// CreateOrUpdateTags (propagated at launch).
+    async fn tag_group(&self, name: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// DeleteAutoScalingGroup with ForceDelete (terminates the instances).
+    async fn delete_group(&self, name: &str) -> Result<(), AwsError>;
+}
+
+/// Classic Elastic Load Balancing operations the operator uses.
+#[async_trait]
+pub trait ElbApi: Send + Sync {
+    /// DescribeLoadBalancers for one name; `None` when it does not exist.
+    async fn describe_load_balancer(
+        &self,
+        name: &str,
+    ) -> Result<Option<ClassicLoadBalancer>, AwsError>;
+    /// DescribeTags of one load balancer.
+    async fn describe_tags(&self, name: &str) -> Result<Tags, AwsError>;
+    /// CreateLoadBalancer; returns the DNS name.
+    async fn create_load_balancer(
+        &self,
+        input: &CreateLoadBalancerInput,
+    ) -> Result<Option<String>, AwsError>;
+    /// ConfigureHealthCheck.
+    async fn configure_health_check(
+        &self,
+        name: &str,
+        health_check: &crate::api::service::ElbHealthCheck,
+    ) -> Result<(), AwsError>;
+    /// CreateLoadBalancerListeners.
+    async fn create_listeners(
+        &self,
+        name: &str,
+        listeners: &[crate::api::service::Listener],
+    ) -> Result<(), AwsError>;
+    /// DeleteLoadBalancerListeners by load balancer port.
+    async fn delete_listeners(&self, name: &str, ports: &[i32]) -> Result<(), AwsError>;
+    /// AddTags.
+    async fn add_tags(&self, name: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// DeleteLoadBalancer (idempotent in AWS).
+    async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError>;
+}
+
+/// The four clients, shared by all controllers.
+#[derive(Clone)]
+pub struct AwsClients {
+    /// ECS.
+    pub ecs: std::sync::Arc<dyn EcsApi>,
+    /// EC2.
+    pub ec2: std::sync::Arc<dyn Ec2Api>,
+    /// Auto Scaling.
+    pub autoscaling: std::sync::Arc<dyn AutoScalingApi>,
+    /// Classic ELB.
+    pub elb: std::sync::Arc<dyn ElbApi>,
+}
+
+/// Hands out the AWS clients of a region (a spec's `region`, or the operator's default).
+pub trait AwsProvider: Send + Sync {
+    /// Clients for `region`, or for the operator's default region when `None`.
+    fn clients(&self, region: Option<&str>) -> AwsClients;
+    /// The operator's default region.
+    fn default_region(&self) -> String;
+}

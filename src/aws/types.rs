@@ -1,0 +1,377 @@
+//! Our own view of AWS resources: only what the operator reads and writes.
+
+use std::collections::BTreeMap;
+
+use crate::api::service::{
+    DeploymentConfiguration, ElbHealthCheck, Listener, LoadBalancerScheme, NetworkConfiguration,
+    PlacementStrategy,
+};
+use crate::api::task_def::{EcsTaskDefSpec, LaunchType, TaskPlacementConstraint};
+
+/// AWS resource tags.
+pub type Tags = BTreeMap<String, String>;
+
+/// An ECS cluster as DescribeClusters returns it (with tags).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterInfo {
+    /// Cluster ARN.
+    pub arn: String,
+    /// Cluster name.
+    pub name: String,
+    /// ACTIVE, PROVISIONING, DEPROVISIONING, FAILED or INACTIVE.
+    pub status: String,
+    /// Registered container instances.
+    pub registered_container_instances: i32,
+    /// RUNNING tasks.
+    pub running_tasks: i32,
+    /// PENDING tasks.
+    pub pending_tasks: i32,
+    /// ACTIVE services.
+    pub active_services: i32,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// One revision of a task definition family.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskDefRevision {
+    /// Revision ARN.
+    pub arn: String,
+    /// Family.
+    pub family: String,
+    /// Revision number.
+    pub revision: i32,
+    /// ACTIVE, INACTIVE or DELETE_IN_PROGRESS.
+    pub status: String,
+    /// Tags (DescribeTaskDefinition with include=TAGS).
+    pub tags: Tags,
+}
+
+/// A load balancer attachment of a service.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceLoadBalancerRef {
+    /// Classic ELB name.
+    pub load_balancer_name: Option<String>,
+    /// ALB/NLB target group ARN.
+    pub target_group_arn: Option<String>,
+    /// Container receiving traffic.
+    pub container_name: String,
+    /// Its port.
+    pub container_port: i32,
+}
+
+/// One deployment of a service.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Deployment {
+    /// Deployment ID.
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Desired tasks.
+    pub desired_count: i32,
+    /// Running tasks.
+    pub running_count: i32,
+    /// Pending tasks.
+    pub pending_count: i32,
+    /// IN_PROGRESS, COMPLETED or FAILED (absent for old-style deployments).
+    pub rollout_state: Option<String>,
+    /// Why the rollout is in that state.
+    pub rollout_state_reason: Option<String>,
+    /// Last change, RFC 3339.
+    pub updated_at: Option<String>,
+}
+
+/// A service event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServiceEvent {
+    /// Event ID.
+    pub id: String,
+    /// RFC 3339 time.
+    pub created_at: Option<String>,
+    /// Message.
+    pub message: String,
+}
+
+/// An ECS service as DescribeServices returns it (with tags).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServiceInfo {
+    /// Service ARN.
+    pub arn: String,
+    /// Service name.
+    pub name: String,
+    /// Cluster ARN.
+    pub cluster_arn: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    /// Desired tasks.
+    pub desired_count: i32,
+    /// Running tasks.
+    pub running_count: i32,
+    /// Pending tasks.
+    pub pending_count: i32,
+    /// Task definition ARN of the service (the primary deployment's).
+    pub task_definition: String,
+    /// Launch type.
+    pub launch_type: Option<String>,
+    /// Service role ARN.
+    pub role_arn: Option<String>,
+    /// Deployment configuration.
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Health check grace period.
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// Network configuration.
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Placement strategy.
+    pub placement_strategy: Vec<PlacementStrategy>,
+    /// Placement constraints.
+    pub placement_constraints: Vec<TaskPlacementConstraint>,
+    /// Load balancers.
+    pub load_balancers: Vec<ServiceLoadBalancerRef>,
+    /// Deployments, as ECS lists them.
+    pub deployments: Vec<Deployment>,
+    /// Latest events, newest first.
+    pub events: Vec<ServiceEvent>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// Input of CreateService.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CreateServiceInput {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Service name.
+    pub name: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Desired tasks.
+    pub desired_count: i32,
+    /// Launch type.
+    pub launch_type: Option<LaunchType>,
+    /// Service role.
+    pub role: Option<String>,
+    /// Deployment configuration.
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Health check grace period.
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// Network configuration.
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Placement strategy.
+    pub placement_strategy: Vec<PlacementStrategy>,
+    /// Placement constraints.
+    pub placement_constraints: Vec<TaskPlacementConstraint>,
+    /// Load balancers.
+    pub load_balancers: Vec<ServiceLoadBalancerRef>,
+    /// Tags.
+    pub tags: Tags,
+    /// Idempotency token: the same token never creates two services.
+    pub client_token: String,
+}
+
+/// Input of UpdateService; `None` leaves a setting as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UpdateServiceInput {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Service name.
+    pub name: String,
+    /// New task definition ARN.
+    pub task_definition: Option<String>,
+    /// New desired count.
+    pub desired_count: Option<i32>,
+    /// New deployment configuration.
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// New health check grace period.
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// New network configuration.
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// New placement strategy.
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    /// New placement constraints.
+    pub placement_constraints: Option<Vec<TaskPlacementConstraint>>,
+    /// Start a new deployment even without changes.
+    pub force_new_deployment: bool,
+}
+
+impl UpdateServiceInput {
+    /// Whether the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.task_definition.is_none()
+            && self.desired_count.is_none()
+            && self.deployment_configuration.is_none()
+            && self.health_check_grace_period_seconds.is_none()
+            && self.network_configuration.is_none()
+            && self.placement_strategy.is_none()
+            && self.placement_constraints.is_none()
+            && !self.force_new_deployment
+    }
+}
+
+/// Input of RegisterTaskDefinition: the family plus the definition fields of the spec
+/// (region, tags, deletionPolicy and revisionHistoryLimit of the spec are not sent).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RegisterTaskDefinitionInput {
+    /// Family.
+    pub family: String,
+    /// The definition.
+    pub definition: EcsTaskDefSpec,
+    /// Tags of the new revision.
+    pub tags: Tags,
+}
+
+/// An EC2 launch template.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaunchTemplate {
+    /// lt-… ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Latest version number.
+    pub latest_version: i64,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// The launch template data the operator manages.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaunchTemplateData {
+    /// AMI ID or resolve:ssm: parameter.
+    pub image_id: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Instance profile name or ARN.
+    pub instance_profile: Option<String>,
+    /// Security groups.
+    pub security_group_ids: Vec<String>,
+    /// Key pair.
+    pub key_name: Option<String>,
+    /// User data, base64.
+    pub user_data_base64: String,
+}
+
+/// An Auto Scaling group.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AutoScalingGroup {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: Option<String>,
+    /// Launch template ID.
+    pub launch_template_id: Option<String>,
+    /// Launch template version.
+    pub launch_template_version: Option<String>,
+    /// Minimum size.
+    pub min_size: i32,
+    /// Maximum size.
+    pub max_size: i32,
+    /// Desired capacity.
+    pub desired_capacity: i32,
+    /// Subnets.
+    pub subnet_ids: Vec<String>,
+    /// Classic ELBs.
+    pub load_balancer_names: Vec<String>,
+    /// Instances with their lifecycle state.
+    pub instances: Vec<AsgInstance>,
+    /// e.g. "Delete in progress".
+    pub status: Option<String>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// An instance of an Auto Scaling group.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AsgInstance {
+    /// i-… ID.
+    pub instance_id: String,
+    /// Pending, InService, Terminating…
+    pub lifecycle_state: String,
+}
+
+/// Input of CreateAutoScalingGroup.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CreateGroupInput {
+    /// Name.
+    pub name: String,
+    /// Launch template ID.
+    pub launch_template_id: String,
+    /// Launch template version.
+    pub launch_template_version: String,
+    /// Minimum size.
+    pub min_size: i32,
+    /// Maximum size.
+    pub max_size: i32,
+    /// Desired capacity.
+    pub desired_capacity: i32,
+    /// Subnets.
+    pub subnet_ids: Vec<String>,
+    /// Classic ELBs.
+    pub load_balancer_names: Vec<String>,
+    /// Tags, propagated to instances at launch.
+    pub tags: Tags,
+}
+
+/// Input of UpdateAutoScalingGroup; `None` leaves a setting as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UpdateGroupInput {
+    /// Name.
+    pub name: String,
+    /// New launch template (ID, version).
+    pub launch_template: Option<(String, String)>,
+    /// New minimum size.
+    pub min_size: Option<i32>,
+    /// New maximum size.
+    pub max_size: Option<i32>,
+    /// New desired capacity.
+    pub desired_capacity: Option<i32>,
+    /// New subnets.
+    pub subnet_ids: Option<Vec<String>>,
+}
+
+impl UpdateGroupInput {
+    /// Whether the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.launch_template.is_none()
+            && self.min_size.is_none()
+            && self.max_size.is_none()
+            && self.desired_capacity.is_none()
+            && self.subnet_ids.is_none()
+    }
+}
+
+/// A classic ELB.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassicLoadBalancer {
+    /// Name.
+    pub name: String,
+    /// DNS name.
+    pub dns_name: Option<String>,
+    /// Scheme.
+    pub scheme: Option<String>,
+    /// Listeners.
+    pub listeners: Vec<Listener>,
+    /// Health check.
+    pub health_check: Option<ElbHealthCheck>,
+    /// Subnets.
+    pub subnet_ids: Vec<String>,
+    /// Security groups.
+    pub security_group_ids: Vec<String>,
+}
+
+/// Input of CreateLoadBalancer (classic).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateLoadBalancerInput {
+    /// Name.
+    pub name: String,
+    /// Scheme.
+    pub scheme: LoadBalancerScheme,
+    /// Subnets.
+    pub subnet_ids: Vec<String>,
+    /// Security groups.
+    pub security_group_ids: Vec<String>,
+    /// Listeners.
+    pub listeners: Vec<Listener>,
+    /// Tags.
+    pub tags: Tags,
+}

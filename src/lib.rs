@@ -1,0 +1,5 @@
+//! ecs-operator: runs Docker workloads on AWS ECS from Kubernetes objects.
+
+pub mod api;
+pub mod aws;
+pub mod telemetry;

@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", ecs_operator::api::crds_yaml().expect("yaml"));
+}

@@ -1,0 +1,3 @@
+//! Metrics, logs and the health/metrics HTTP server.
+
+pub mod metrics;
