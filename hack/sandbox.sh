@@ -97,7 +97,7 @@ start() {
   # The inner shell writes its own pid, then execs: the pid is CMD's.
   # shellcheck disable=SC2016  # expanded by the inner shell
   setsid bash -c 'echo "$$ $1" >"$2"; shift 2; exec "$@"' start-"$name" \
-    "$word" "$pidf" "$@" </dev/null >>"$logf" 2>&1 &
+    "$word" "$pidf" "$@" </dev/null >>"$logf" 2>&1 {lockfd}>&- &
   local i
   for ((i = 0; i < 50; i++)); do
     [[ -s $pidf ]] && return 0
@@ -302,7 +302,11 @@ EOF
 
 lock_state() {
   exec {lockfd}>"$STATE_DIR/.lock"
-  flock -n "$lockfd" || die "another hack/sandbox.sh is working on $STATE_DIR"
+  if ! flock -n "$lockfd"; then
+    log "waiting for another hack/sandbox.sh working on $STATE_DIR"
+    flock -w "${SANDBOX_LOCK_TIMEOUT:-180}" "$lockfd" ||
+      die "another hack/sandbox.sh is still working on $STATE_DIR after ${SANDBOX_LOCK_TIMEOUT:-180}s"
+  fi
 }
 
 cleanup_runtime() { rm -rf "${RUNTIME[@]}"; }

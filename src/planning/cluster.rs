@@ -1,0 +1,264 @@
+//! Cluster capacity: the launch template data, when it needs a new version, and how the
+//! Auto Scaling group must change.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::api::cluster::{ClusterCapacity, DEFAULT_IMAGE_ID};
+use crate::aws::types::{AutoScalingGroup, CreateGroupInput, LaunchTemplateData, Tags, UpdateGroupInput};
+
+/// Prefix of the launch template version description that carries the spec hash.
+const HASH_PREFIX: &str = "ecs-operator spec ";
+
+/// Name of the launch template of a cluster's capacity.
+pub fn launch_template_name(cluster_name: &str) -> String {
+    format!("{cluster_name}-ecs-capacity")
+}
+
+/// Name of the Auto Scaling group of a cluster's capacity.
+pub fn group_name(cluster_name: &str) -> String {
+    format!("{cluster_name}-ecs-capacity")
+}
+
+/// User data that makes the ECS agent join the cluster, then the user's extra shell.
+pub fn user_data(cluster_name: &str, extra: Option<&str>) -> String {
+    let mut script = format!("#!/bin/bash\necho ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config\n");
+    if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
+        script.push_str(extra);
+        if !extra.ends_with('\n') {
+            script.push('\n');
+        }
+    }
+    script
+}
+
+/// The launch template data the capacity spec asks for.
+pub fn launch_template_data(cluster_name: &str, cap: &ClusterCapacity) -> LaunchTemplateData {
+    let mut sgs = cap.security_group_ids.clone();
+    sgs.sort();
+    LaunchTemplateData {
+        image_id: cap.image_id.clone().unwrap_or_else(|| DEFAULT_IMAGE_ID.to_string()),
+        instance_type: cap.instance_type.clone(),
+        instance_profile: cap.instance_profile.clone(),
+        security_group_ids: sgs,
+        key_name: cap.key_name.clone(),
+        user_data_base64: base64::engine::general_purpose::STANDARD
+            .encode(user_data(cluster_name, cap.user_data.as_deref())),
+    }
+}
+
+/// The version description recording which data a launch template version holds.
+pub fn version_description(data: &LaunchTemplateData) -> String {
+    let canonical = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        data.image_id,
+        data.instance_type,
+        data.instance_profile.as_deref().unwrap_or(""),
+        data.security_group_ids.join(","),
+        data.key_name.as_deref().unwrap_or(""),
+        data.user_data_base64
+    );
+    let digest = Sha256::digest(canonical.as_bytes());
+    let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    format!("{HASH_PREFIX}{hex}")
+}
+
+/// Whether the latest version (by its description) already holds the wanted data.
+pub fn needs_new_version(latest_description: Option<&str>, wanted: &str) -> bool {
+    latest_description != Some(wanted)
+}
+
+/// The group to create.
+pub fn create_group(
+    name: &str,
+    cap: &ClusterCapacity,
+    template_id: &str,
+    version: i64,
+    tags: &Tags,
+) -> CreateGroupInput {
+    CreateGroupInput {
+        name: name.to_string(),
+        launch_template_id: template_id.to_string(),
+        launch_template_version: version.to_string(),
+        min_size: cap.min_size,
+        max_size: cap.max_size,
+        desired_capacity: cap.desired_capacity.unwrap_or(cap.min_size),
+        subnet_ids: cap.subnet_ids.clone(),
+        load_balancer_names: cap.load_balancer_names.clone(),
+        tags: tags.clone(),
+    }
+}
+
+/// Changes to an existing group, and the names of the fields that drifted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GroupPlan {
+    /// The UpdateAutoScalingGroup call (may be empty).
+    pub update: UpdateGroupInput,
+    /// ELBs to attach.
+    pub attach: Vec<String>,
+    /// ELBs to detach.
+    pub detach: Vec<String>,
+    /// Fields that differ from the spec.
+    pub drifted: Vec<&'static str>,
+}
+
+/// Compare an existing group with the spec and the wanted launch template version.
+pub fn plan_group(
+    cap: &ClusterCapacity,
+    observed: &AutoScalingGroup,
+    template_id: &str,
+    version: i64,
+) -> GroupPlan {
+    let mut plan = GroupPlan {
+        update: UpdateGroupInput {
+            name: observed.name.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let version = version.to_string();
+    if observed.launch_template_id.as_deref() != Some(template_id)
+        || observed.launch_template_version.as_deref() != Some(version.as_str())
+    {
+        plan.update.launch_template = Some((template_id.to_string(), version));
+        plan.drifted.push("launchTemplate");
+    }
+    if observed.min_size != cap.min_size {
+        plan.update.min_size = Some(cap.min_size);
+        plan.drifted.push("minSize");
+    }
+    if observed.max_size != cap.max_size {
+        plan.update.max_size = Some(cap.max_size);
+        plan.drifted.push("maxSize");
+    }
+    if let Some(d) = cap.desired_capacity {
+        if observed.desired_capacity != d {
+            plan.update.desired_capacity = Some(d);
+            plan.drifted.push("desiredCapacity");
+        }
+    }
+    let mut want_subnets = cap.subnet_ids.clone();
+    want_subnets.sort();
+    let mut have_subnets = observed.subnet_ids.clone();
+    have_subnets.sort();
+    if want_subnets != have_subnets {
+        plan.update.subnet_ids = Some(cap.subnet_ids.clone());
+        plan.drifted.push("subnetIds");
+    }
+    plan.attach = cap
+        .load_balancer_names
+        .iter()
+        .filter(|n| !observed.load_balancer_names.contains(n))
+        .cloned()
+        .collect();
+    plan.detach = observed
+        .load_balancer_names
+        .iter()
+        .filter(|n| !cap.load_balancer_names.contains(n))
+        .cloned()
+        .collect();
+    if !plan.attach.is_empty() || !plan.detach.is_empty() {
+        plan.drifted.push("loadBalancerNames");
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cap() -> ClusterCapacity {
+        ClusterCapacity {
+            instance_type: "t2.micro".into(),
+            subnet_ids: vec!["subnet-b".into(), "subnet-a".into()],
+            min_size: 5,
+            max_size: 5,
+            desired_capacity: Some(5),
+            ..Default::default()
+        }
+    }
+
+    fn group() -> AutoScalingGroup {
+        AutoScalingGroup {
+            name: "g".into(),
+            launch_template_id: Some("lt-1".into()),
+            launch_template_version: Some("1".into()),
+            min_size: 5,
+            max_size: 5,
+            desired_capacity: 5,
+            subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn user_data_joins_the_cluster_then_runs_extra_shell() {
+        assert_eq!(
+            user_data("my-ecs-cluster", None),
+            "#!/bin/bash\necho ECS_CLUSTER=my-ecs-cluster >> /etc/ecs/ecs.config\n"
+        );
+        assert!(user_data("c", Some("yum -y update")).ends_with("ecs.config\nyum -y update\n"));
+    }
+
+    #[test]
+    fn default_image_is_the_ecs_optimized_ami() {
+        assert_eq!(launch_template_data("c", &cap()).image_id, DEFAULT_IMAGE_ID);
+    }
+
+    #[test]
+    fn version_description_changes_only_with_the_data() {
+        let a = version_description(&launch_template_data("c", &cap()));
+        assert_eq!(a, version_description(&launch_template_data("c", &cap())));
+        let mut bigger = cap();
+        bigger.instance_type = "t3.small".into();
+        let b = version_description(&launch_template_data("c", &bigger));
+        assert_ne!(a, b);
+        assert!(!needs_new_version(Some(&a), &a));
+        assert!(needs_new_version(Some(&a), &b));
+        assert!(needs_new_version(None, &a));
+        // Sizes are group settings, not launch template data.
+        let mut sized = cap();
+        sized.max_size = 9;
+        assert_eq!(a, version_description(&launch_template_data("c", &sized)));
+    }
+
+    #[test]
+    fn matching_group_needs_nothing() {
+        let plan = plan_group(&cap(), &group(), "lt-1", 1);
+        assert!(plan.update.is_empty() && plan.attach.is_empty() && plan.detach.is_empty());
+        assert!(plan.drifted.is_empty());
+    }
+
+    #[test]
+    fn new_version_and_size_drift() {
+        let mut g = group();
+        g.desired_capacity = 2;
+        g.max_size = 7;
+        let plan = plan_group(&cap(), &g, "lt-1", 2);
+        assert_eq!(plan.update.launch_template, Some(("lt-1".into(), "2".into())));
+        assert_eq!(plan.update.desired_capacity, Some(5));
+        assert_eq!(plan.update.max_size, Some(5));
+        assert_eq!(plan.drifted, vec!["launchTemplate", "maxSize", "desiredCapacity"]);
+    }
+
+    #[test]
+    fn unmanaged_desired_capacity_is_left_alone() {
+        let mut c = cap();
+        c.desired_capacity = None;
+        let mut g = group();
+        g.desired_capacity = 3;
+        assert!(plan_group(&c, &g, "lt-1", 1).update.is_empty());
+        assert_eq!(create_group("g", &c, "lt-1", 1, &Tags::new()).desired_capacity, 5);
+    }
+
+    #[test]
+    fn load_balancers_are_attached_and_detached() {
+        let mut c = cap();
+        c.load_balancer_names = vec!["new".into()];
+        let mut g = group();
+        g.load_balancer_names = vec!["old".into()];
+        let plan = plan_group(&c, &g, "lt-1", 1);
+        assert_eq!(plan.attach, vec!["new".to_string()]);
+        assert_eq!(plan.detach, vec!["old".to_string()]);
+    }
+}

@@ -1,0 +1,206 @@
+//! Task definitions: when a new revision is needed, and which old ones to deregister.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+
+use crate::api::task_def::{EcsTaskDefSpec, Protocol};
+
+/// Tag on every revision holding the hash of the normalized spec it was registered from.
+pub const SPEC_HASH_TAG: &str = "ecsoperator.io/spec-hash";
+
+/// The definition part of a spec with defaults made explicit and order-insensitive lists
+/// sorted, so equivalent specs compare (and hash) equal.
+pub fn normalize(spec: &EcsTaskDefSpec) -> EcsTaskDefSpec {
+    let mut def = spec.clone();
+    // Fields that never reach RegisterTaskDefinition.
+    def.region = None;
+    def.tags.clear();
+    def.deletion_policy = Default::default();
+    def.revision_history_limit = None;
+    def.family = None;
+    for c in &mut def.container_definitions {
+        if c.essential == Some(true) {
+            c.essential = None;
+        }
+        c.environment.sort();
+        c.secrets.sort();
+        for p in &mut c.port_mappings {
+            if p.protocol == Some(Protocol::Tcp) {
+                p.protocol = None;
+            }
+        }
+    }
+    def.requires_compatibilities.sort();
+    def.requires_compatibilities.dedup();
+    def.cpu = def.cpu.map(int_or_string_to_string);
+    def.memory = def.memory.map(int_or_string_to_string);
+    def
+}
+
+fn int_or_string_to_string(v: IntOrString) -> IntOrString {
+    match v {
+        IntOrString::Int(i) => IntOrString::String(i.to_string()),
+        s => s,
+    }
+}
+
+/// Hash of the normalized definition (hex SHA-256, prefixed by a format version).
+pub fn spec_hash(spec: &EcsTaskDefSpec) -> String {
+    // serde_json writes struct fields in declaration order and maps sorted: stable output.
+    let json = serde_json::to_vec(&normalize(spec)).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("v1-{}", &hex[..40])
+}
+
+/// What to do about revisions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevisionPlan {
+    /// The latest ACTIVE revision was registered from this spec: nothing to register.
+    UpToDate,
+    /// Register a new revision.
+    Register,
+}
+
+/// Compare the desired hash with the hash tag of the family's latest ACTIVE revision.
+pub fn plan_revision(desired_hash: &str, latest_hash: Option<&str>) -> RevisionPlan {
+    if latest_hash == Some(desired_hash) {
+        RevisionPlan::UpToDate
+    } else {
+        RevisionPlan::Register
+    }
+}
+
+/// Revisions to deregister: all but the newest `limit` ACTIVE ones, never the latest and
+/// never one still in use.
+pub fn revisions_to_prune(
+    active: &[i32],
+    latest: i32,
+    limit: Option<i32>,
+    in_use: &BTreeSet<i32>,
+) -> Vec<i32> {
+    let Some(limit) = limit else {
+        return Vec::new();
+    };
+    let mut sorted: Vec<i32> = active.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted
+        .into_iter()
+        .skip(limit.max(1) as usize)
+        .filter(|r| *r != latest && !in_use.contains(r))
+        .collect()
+}
+
+/// The revision number at the end of a task definition ARN or `family:revision`.
+pub fn revision_of(arn: &str) -> Option<i32> {
+    arn.rsplit(':').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::task_def::{ContainerDefinition, KeyValuePair, PortMapping};
+
+    fn tutorial() -> EcsTaskDefSpec {
+        EcsTaskDefSpec {
+            container_definitions: vec![ContainerDefinition {
+                name: "hello-world-container".into(),
+                image: "training/webapp:latest".into(),
+                memory: Some(128),
+                command: vec!["python".into(), "app.py".into()],
+                port_mappings: vec![PortMapping {
+                    host_port: Some(80),
+                    container_port: 5000,
+                    protocol: Some(Protocol::Tcp),
+                    name: None,
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn same_spec_same_hash() {
+        assert_eq!(spec_hash(&tutorial()), spec_hash(&tutorial()));
+    }
+
+    #[test]
+    fn defaults_and_order_do_not_change_the_hash() {
+        let a = tutorial();
+        let mut b = tutorial();
+        b.container_definitions[0].essential = Some(true);
+        b.container_definitions[0].port_mappings[0].protocol = None;
+        assert_eq!(spec_hash(&a), spec_hash(&b));
+
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(n, v)| KeyValuePair { name: n.to_string(), value: v.to_string() })
+                .collect::<Vec<_>>()
+        };
+        let mut c = tutorial();
+        c.container_definitions[0].environment = env(&[("A", "1"), ("B", "2")]);
+        let mut d = tutorial();
+        d.container_definitions[0].environment = env(&[("B", "2"), ("A", "1")]);
+        assert_eq!(spec_hash(&c), spec_hash(&d));
+
+        let mut e = tutorial();
+        e.memory = Some(IntOrString::Int(512));
+        let mut f = tutorial();
+        f.memory = Some(IntOrString::String("512".into()));
+        assert_eq!(spec_hash(&e), spec_hash(&f));
+    }
+
+    #[test]
+    fn non_definition_fields_do_not_change_the_hash() {
+        let mut b = tutorial();
+        b.tags.insert("team".into(), "web".into());
+        b.revision_history_limit = Some(3);
+        b.region = Some("eu-west-1".into());
+        assert_eq!(spec_hash(&tutorial()), spec_hash(&b));
+    }
+
+    #[test]
+    fn real_changes_change_the_hash() {
+        let mut b = tutorial();
+        b.container_definitions[0].environment =
+            vec![KeyValuePair { name: "PROVIDER".into(), value: "ECS".into() }];
+        assert_ne!(spec_hash(&tutorial()), spec_hash(&b));
+        let mut c = tutorial();
+        c.container_definitions[0].essential = Some(false);
+        assert_ne!(spec_hash(&tutorial()), spec_hash(&c));
+        let mut d = tutorial();
+        d.container_definitions[0].image = "training/webapp:v2".into();
+        assert_ne!(spec_hash(&tutorial()), spec_hash(&d));
+    }
+
+    #[test]
+    fn register_only_when_latest_differs() {
+        let h = spec_hash(&tutorial());
+        assert_eq!(plan_revision(&h, Some(&h)), RevisionPlan::UpToDate);
+        assert_eq!(plan_revision(&h, Some("v1-other")), RevisionPlan::Register);
+        assert_eq!(plan_revision(&h, None), RevisionPlan::Register);
+    }
+
+    #[test]
+    fn prune_keeps_limit_latest_and_in_use() {
+        let active = [1, 2, 3, 4, 5, 6];
+        let in_use: BTreeSet<i32> = [2].into();
+        assert_eq!(revisions_to_prune(&active, 6, Some(3), &in_use), vec![3, 1]);
+        assert!(revisions_to_prune(&active, 6, None, &in_use).is_empty());
+        assert!(revisions_to_prune(&active, 6, Some(10), &in_use).is_empty());
+        // The latest survives even if it is not the highest ACTIVE number.
+        assert_eq!(revisions_to_prune(&[1, 2, 9], 1, Some(1), &BTreeSet::new()), vec![2]);
+    }
+
+    #[test]
+    fn revision_from_arn() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/hello:12";
+        assert_eq!(revision_of(arn), Some(12));
+        assert_eq!(revision_of("hello:3"), Some(3));
+        assert_eq!(revision_of("hello"), None);
+    }
+}

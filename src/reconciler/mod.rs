@@ -1,0 +1,3 @@
+//! The generic managed-resource reconciler and the three kinds' AWS logic.
+
+pub mod conditions;
