@@ -166,6 +166,8 @@ port_free() {
   python3 - "$1" <<'EOF'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+# As the servers do (Go, werkzeug): TIME_WAIT leftovers do not block a listener.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

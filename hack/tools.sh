@@ -92,7 +92,7 @@ run_logged() {
   printf '\n$ %s\n' "$*" >>"$logfile"
   if ! "$@" >>"$logfile" 2>&1; then
     log "$step failed (see log $logfile); last lines:"
-    tail -n 20 "$logfile" | sed 's/^/    /' >&2
+    tail -n 20 "$logfile" | cut -c1-300 | sed 's/^/    /' >&2
     exit 1
   fi
 }
@@ -115,11 +115,13 @@ with_build() {
     exec {lockfd}>&-
     return 0
   fi
-  # A failed earlier attempt may have left a directory without the binary.
-  rm -rf "$final"
+  # A failed or killed earlier attempt may have left a directory without the
+  # binary, or a temporary build directory (we hold the lock: none is in use).
+  rm -rf "$final" "$TOOLS_DIR/.build-$name-"*
   tmp=$(mktemp -d "$TOOLS_DIR/.build-$name-$version.XXXXXX")
   # shellcheck disable=SC2064  # expand now: the trap must remove this tmp dir
   trap "rm -rf '$tmp'" EXIT
+  trap 'exit 130' INT TERM
   logfile=$LOG_DIR/$name-$version.log
   : >"$logfile"
   start=$SECONDS
@@ -128,7 +130,7 @@ with_build() {
   chmod 755 "$tmp/out"
   mv -T "$tmp/out" "$final"
   rm -rf "$tmp"
-  trap - EXIT
+  trap - EXIT INT TERM
   exec {lockfd}>&-
   installed "$name" || die "building $name $version: $(tool_path "$name") missing after build"
   log "built $name $version in $((SECONDS - start))s: $(tool_path "$name")"
@@ -299,6 +301,7 @@ install_moto() {
   chmod 755 "$venv"
   # shellcheck disable=SC2064  # expand now
   trap "rm -rf '$venv' '$final.new'" EXIT
+  trap 'exit 130' INT TERM
   logfile=$LOG_DIR/moto-$MOTO_VERSION.log
   : >"$logfile"
   start=$SECONDS
@@ -313,7 +316,7 @@ install_moto() {
   link=$final.new
   ln -sfn "$(basename "$venv")" "$link"
   mv -T "$link" "$final"
-  trap - EXIT
+  trap - EXIT INT TERM
   exec {lockfd}>&-
   log "installed moto $MOTO_VERSION in $((SECONDS - start))s: $(tool_path moto)"
 }
@@ -322,6 +325,10 @@ install_moto() {
 
 install() {
   case $1 in
+    kube-apiserver | etcd | helm)
+      installed "$1" && return 0
+      need_go "$1"
+      ;;&
     kube-apiserver) with_build kube-apiserver "v$K8S_VERSION" build_kube_apiserver ;;
     etcd) with_build etcd "v$ETCD_VERSION" build_etcd ;;
     helm) with_build helm "v$HELM_VERSION" build_helm ;;

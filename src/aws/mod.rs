@@ -7,7 +7,7 @@ pub mod error;
 // pub mod fake;
 pub mod guard;
 pub mod rate_limit;
-// pub mod sdk;
+pub mod sdk;
 pub mod types;
 
 use async_trait::async_trait;

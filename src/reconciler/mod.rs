@@ -1,3 +1,14 @@
 //! The generic managed-resource reconciler and the three kinds' AWS logic.
 
+pub mod backoff;
 pub mod conditions;
+pub mod context;
+pub mod error;
+pub mod generic;
+pub mod managed;
+
+pub use context::{Context, Settings};
+pub use error::Error;
+pub mod cluster;
+pub mod service;
+pub mod task_def;

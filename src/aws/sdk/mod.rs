@@ -171,7 +171,7 @@ impl RawStatus for HttpResponse {
 pub fn sdk_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: RawStatus + std::fmt::Debug,
+    R: RawStatus + std::fmt::Debug + 'static,
 {
     let status = err.raw_response().and_then(RawStatus::http_status);
     match &err {

@@ -1,0 +1,258 @@
+//! [`AutoScalingApi`] with the AWS SDK.
+
+use async_trait::async_trait;
+use aws_sdk_autoscaling::types as asg;
+
+use super::convert::{non_empty, tags_from};
+use super::sdk_error;
+use crate::aws::error::{AwsError, AwsErrorKind};
+use crate::aws::types::*;
+use crate::aws::AutoScalingApi;
+
+/// Auto Scaling client.
+#[derive(Clone, Debug)]
+pub struct SdkAutoScaling {
+    client: aws_sdk_autoscaling::Client,
+}
+
+impl SdkAutoScaling {
+    /// Wraps an SDK client.
+    pub fn new(client: aws_sdk_autoscaling::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl AutoScalingApi for SdkAutoScaling {
+    async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
+        const OP: &str = "autoscaling:DescribeAutoScalingGroups";
+        let resp = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .map_err(|e| group_error(OP, e))?;
+        Ok(resp
+            .auto_scaling_groups()
+            .iter()
+            .find(|g| g.auto_scaling_group_name() == Some(name))
+            .map(group))
+    }
+
+    async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:CreateAutoScalingGroup";
+        self.client
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(&input.name)
+            .launch_template(launch_template_spec(
+                &input.launch_template_id,
+                &input.launch_template_version,
+            ))
+            .min_size(input.min_size)
+            .max_size(input.max_size)
+            .desired_capacity(input.desired_capacity)
+            .set_vpc_zone_identifier(vpc_zone_identifier(&input.subnet_ids))
+            .set_load_balancer_names(non_empty(input.load_balancer_names.clone()))
+            .set_tags(non_empty(asg_tags(&input.name, &input.tags)))
+            .send()
+            .await
+            .map_err(|e| group_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn update_group(&self, input: &UpdateGroupInput) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:UpdateAutoScalingGroup";
+        self.client
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&input.name)
+            .set_launch_template(
+                input
+                    .launch_template
+                    .as_ref()
+                    .map(|(id, version)| launch_template_spec(id, version)),
+            )
+            .set_min_size(input.min_size)
+            .set_max_size(input.max_size)
+            .set_desired_capacity(input.desired_capacity)
+            .set_vpc_zone_identifier(input.subnet_ids.as_deref().and_then(vpc_zone_identifier))
+            .send()
+            .await
+            .map_err(|e| group_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn attach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:AttachLoadBalancers";
+        if elbs.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .attach_load_balancers()
+            .auto_scaling_group_name(name)
+            .set_load_balancer_names(Some(elbs.to_vec()))
+            .send()
+            .await
+            .map_err(|e| group_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn detach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:DetachLoadBalancers";
+        if elbs.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .detach_load_balancers()
+            .auto_scaling_group_name(name)
+            .set_load_balancer_names(Some(elbs.to_vec()))
+            .send()
+            .await
+            .map_err(|e| group_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn tag_group(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:CreateOrUpdateTags";
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .create_or_update_tags()
+            .set_tags(Some(asg_tags(name, tags)))
+            .send()
+            .await
+            .map_err(|e| group_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn delete_group(&self, name: &str) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:DeleteAutoScalingGroup";
+        self.client
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .force_delete(true)
+            .send()
+            .await
+            .map_err(|e| group_error(OP, e))?;
+        Ok(())
+    }
+}
+
+/// Auto Scaling reports a missing group as `ValidationError` "AutoScalingGroup name not
+/// found - …", which the generic classification cannot tell from bad input.
+fn group_error<E, R>(
+    operation: &'static str,
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> AwsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: super::RawStatus + std::fmt::Debug + 'static,
+{
+    let mut err = sdk_error(operation, err);
+    if err.code == "ValidationError"
+        && err
+            .message
+            .to_ascii_lowercase()
+            .contains("autoscalinggroup name not found")
+    {
+        err.kind = AwsErrorKind::NotFound;
+    }
+    err
+}
+
+fn launch_template_spec(id: &str, version: &str) -> asg::LaunchTemplateSpecification {
+    asg::LaunchTemplateSpecification::builder()
+        .launch_template_id(id)
+        .version(version)
+        .build()
+}
+
+/// Subnets travel as one comma-separated string.
+fn vpc_zone_identifier(subnets: &[String]) -> Option<String> {
+    non_empty(subnets.to_vec()).map(|s| s.join(","))
+}
+
+fn asg_tags(name: &str, tags: &Tags) -> Vec<asg::Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            asg::Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(k)
+                .value(v)
+                .propagate_at_launch(true)
+                .build()
+        })
+        .collect()
+}
+
+fn group(g: &asg::AutoScalingGroup) -> AutoScalingGroup {
+    let template = g.launch_template().or_else(|| {
+        g.mixed_instances_policy()
+            .and_then(|p| p.launch_template())
+            .and_then(|t| t.launch_template_specification())
+    });
+    AutoScalingGroup {
+        name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+        arn: g.auto_scaling_group_arn().map(str::to_string),
+        launch_template_id: template
+            .and_then(|t| t.launch_template_id())
+            .map(str::to_string),
+        launch_template_version: template.and_then(|t| t.version()).map(str::to_string),
+        min_size: g.min_size().unwrap_or_default(),
+        max_size: g.max_size().unwrap_or_default(),
+        desired_capacity: g.desired_capacity().unwrap_or_default(),
+        subnet_ids: g
+            .vpc_zone_identifier()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        load_balancer_names: g.load_balancer_names().to_vec(),
+        instances: g
+            .instances()
+            .iter()
+            .map(|i| AsgInstance {
+                instance_id: i.instance_id().unwrap_or_default().to_string(),
+                lifecycle_state: i
+                    .lifecycle_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        status: g.status().map(str::to_string),
+        tags: tags_from(g.tags().iter().map(|t| (t.key(), t.value()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_round_trip_through_the_zone_identifier() {
+        assert_eq!(vpc_zone_identifier(&[]), None);
+        let joined = vpc_zone_identifier(&["subnet-a".into(), "subnet-b".into()]);
+        assert_eq!(joined.as_deref(), Some("subnet-a,subnet-b"));
+        let g = asg::AutoScalingGroup::builder()
+            .auto_scaling_group_name("g")
+            .vpc_zone_identifier("subnet-a, subnet-b")
+            .build();
+        assert_eq!(group(&g).subnet_ids, ["subnet-a", "subnet-b"]);
+    }
+
+    #[test]
+    fn tags_propagate_at_launch() {
+        let tags = asg_tags("g", &[("k".to_string(), "v".to_string())].into());
+        assert_eq!(tags[0].propagate_at_launch(), Some(true));
+        assert_eq!(tags[0].resource_id(), Some("g"));
+        assert_eq!(tags[0].resource_type(), Some("auto-scaling-group"));
+    }
+}

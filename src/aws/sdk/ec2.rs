@@ -1,0 +1,231 @@
+//! [`Ec2Api`] with the AWS SDK: launch templates.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types as ec2;
+
+use super::convert::{malformed, non_empty, tags_from};
+use super::sdk_error;
+use crate::aws::error::AwsError;
+use crate::aws::types::*;
+use crate::aws::Ec2Api;
+
+/// EC2 client.
+#[derive(Clone, Debug)]
+pub struct SdkEc2 {
+    client: aws_sdk_ec2::Client,
+}
+
+impl SdkEc2 {
+    /// Wraps an SDK client.
+    pub fn new(client: aws_sdk_ec2::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl Ec2Api for SdkEc2 {
+    async fn describe_launch_template(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchTemplate>, AwsError> {
+        const OP: &str = "ec2:DescribeLaunchTemplates";
+        let resp = self
+            .client
+            .describe_launch_templates()
+            .launch_template_names(name)
+            .send()
+            .await;
+        match resp {
+            Ok(resp) => Ok(resp
+                .launch_templates()
+                .iter()
+                .find(|t| t.launch_template_name() == Some(name))
+                .map(launch_template)),
+            Err(e) => none_if_not_found(sdk_error(OP, e)),
+        }
+    }
+
+    async fn launch_template_version_description(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<String>, AwsError> {
+        const OP: &str = "ec2:DescribeLaunchTemplateVersions";
+        let resp = self
+            .client
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions(version.to_string())
+            .send()
+            .await;
+        match resp {
+            Ok(resp) => Ok(resp
+                .launch_template_versions()
+                .iter()
+                .find(|v| v.version_number() == Some(version))
+                .and_then(|v| v.version_description())
+                .map(str::to_string)),
+            Err(e) => none_if_not_found(sdk_error(OP, e)),
+        }
+    }
+
+    async fn create_launch_template(
+        &self,
+        name: &str,
+        data: &LaunchTemplateData,
+        description: &str,
+        tags: &Tags,
+    ) -> Result<LaunchTemplate, AwsError> {
+        const OP: &str = "ec2:CreateLaunchTemplate";
+        let tag_specification = non_empty(ec2_tags(tags)).map(|tags| {
+            vec![ec2::TagSpecification::builder()
+                .resource_type(ec2::ResourceType::LaunchTemplate)
+                .set_tags(Some(tags))
+                .build()]
+        });
+        let resp = self
+            .client
+            .create_launch_template()
+            .launch_template_name(name)
+            .version_description(description)
+            .launch_template_data(launch_template_data(data))
+            .set_tag_specifications(tag_specification)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        let template = resp
+            .launch_template()
+            .ok_or_else(|| malformed(OP, "LaunchTemplate"))?;
+        let mut out = launch_template(template);
+        if out.tags.is_empty() {
+            out.tags = tags.clone();
+        }
+        Ok(out)
+    }
+
+    async fn create_launch_template_version(
+        &self,
+        id: &str,
+        data: &LaunchTemplateData,
+        description: &str,
+    ) -> Result<i64, AwsError> {
+        const OP: &str = "ec2:CreateLaunchTemplateVersion";
+        let resp = self
+            .client
+            .create_launch_template_version()
+            .launch_template_id(id)
+            .version_description(description)
+            .launch_template_data(launch_template_data(data))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        resp.launch_template_version()
+            .and_then(|v| v.version_number())
+            .ok_or_else(|| malformed(OP, "LaunchTemplateVersion.VersionNumber"))
+    }
+
+    async fn tag_launch_template(&self, id: &str, tags: &Tags) -> Result<(), AwsError> {
+        const OP: &str = "ec2:CreateTags";
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(ec2_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DeleteLaunchTemplate";
+        self.client
+            .delete_launch_template()
+            .launch_template_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+}
+
+fn none_if_not_found<T>(err: AwsError) -> Result<Option<T>, AwsError> {
+    if err.is_not_found() {
+        Ok(None)
+    } else {
+        Err(err)
+    }
+}
+
+fn ec2_tags(tags: &Tags) -> Vec<ec2::Tag> {
+    tags.iter()
+        .map(|(k, v)| ec2::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn launch_template(t: &ec2::LaunchTemplate) -> LaunchTemplate {
+    LaunchTemplate {
+        id: t.launch_template_id().unwrap_or_default().to_string(),
+        name: t.launch_template_name().unwrap_or_default().to_string(),
+        latest_version: t.latest_version_number().unwrap_or_default(),
+        tags: tags_from(t.tags().iter().map(|t| (t.key(), t.value()))),
+    }
+}
+
+fn launch_template_data(d: &LaunchTemplateData) -> ec2::RequestLaunchTemplateData {
+    let profile = d
+        .instance_profile
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let spec = ec2::LaunchTemplateIamInstanceProfileSpecificationRequest::builder();
+            if p.starts_with("arn:") {
+                spec.arn(p).build()
+            } else {
+                spec.name(p).build()
+            }
+        });
+    ec2::RequestLaunchTemplateData::builder()
+        .image_id(&d.image_id)
+        .instance_type(ec2::InstanceType::from(d.instance_type.as_str()))
+        .set_iam_instance_profile(profile)
+        .set_security_group_ids(non_empty(d.security_group_ids.clone()))
+        .set_key_name(d.key_name.clone().filter(|k| !k.is_empty()))
+        .set_user_data(Some(d.user_data_base64.clone()).filter(|u| !u.is_empty()))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_profile_is_an_arn_or_a_name() {
+        let mut d = LaunchTemplateData {
+            image_id: "ami-1".into(),
+            instance_type: "t3.micro".into(),
+            instance_profile: Some("arn:aws:iam::1:instance-profile/ecs".into()),
+            security_group_ids: vec!["sg-1".into()],
+            key_name: Some("k".into()),
+            user_data_base64: "IyEvYmluL3NoCg==".into(),
+        };
+        let r = launch_template_data(&d);
+        let p = r.iam_instance_profile().expect("profile");
+        assert_eq!(
+            (p.arn(), p.name()),
+            (Some("arn:aws:iam::1:instance-profile/ecs"), None)
+        );
+        assert_eq!(r.image_id(), Some("ami-1"));
+        assert_eq!(r.instance_type(), Some(&ec2::InstanceType::T3Micro));
+        assert_eq!(r.security_group_ids(), ["sg-1"]);
+        assert_eq!(r.key_name(), Some("k"));
+        assert_eq!(r.user_data(), Some("IyEvYmluL3NoCg=="));
+
+        d.instance_profile = Some("ecsInstanceRole".into());
+        let r = launch_template_data(&d);
+        let p = r.iam_instance_profile().expect("profile");
+        assert_eq!((p.arn(), p.name()), (None, Some("ecsInstanceRole")));
+    }
+}

@@ -1,0 +1,254 @@
+//! EcsCluster against ECS, EC2 and Auto Scaling: the cluster, then its capacity.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::error::Error;
+use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced};
+use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
+use crate::api::common::{CommonSpec, CommonStatus};
+use crate::aws::types::{ClusterInfo, Tags};
+use crate::planning::cluster as plan;
+use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
+
+impl HasCommonStatus for EcsClusterStatus {
+    fn common_mut(&mut self) -> &mut CommonStatus {
+        &mut self.common
+    }
+    fn common(&self) -> &CommonStatus {
+        &self.common
+    }
+}
+
+fn check_owner(what: &str, tags: &Tags, cx: &AwsContext, notes: &mut Vec<Note>) -> Result<bool, Error> {
+    match ownership(what, tags, &cx.owner, cx.adopt) {
+        Ownership::Owned => Ok(false),
+        Ownership::Adopt => {
+            notes.push(Note::normal("Adopted", format!("adopted {what}")));
+            Ok(true)
+        }
+        Ownership::Conflict(m) => Err(Error::Conflict(m)),
+    }
+}
+
+async fn find_cluster(cx: &AwsContext, name: &str) -> Result<Option<ClusterInfo>, Error> {
+    Ok(cx
+        .aws
+        .ecs
+        .describe_clusters(&[name.to_string()])
+        .await?
+        .into_iter()
+        .find(|c| c.name == name && c.status != "INACTIVE"))
+}
+
+async fn sync_capacity(
+    cluster_name: &str,
+    cap: &ClusterCapacity,
+    tags: &Tags,
+    cx: &AwsContext,
+    notes: &mut Vec<Note>,
+) -> Result<CapacityStatus, Error> {
+    let lt_name = plan::launch_template_name(cluster_name);
+    let data = plan::launch_template_data(cluster_name, cap);
+    let description = plan::version_description(&data);
+    let (lt_id, version) = match cx.aws.ec2.describe_launch_template(&lt_name).await? {
+        None => {
+            let lt = cx.aws.ec2.create_launch_template(&lt_name, &data, &description, tags).await?;
+            notes.push(Note::normal("Created", format!("created launch template {lt_name}")));
+            (lt.id, lt.latest_version)
+        }
+        Some(lt) => {
+            check_owner(&format!("launch template {lt_name}"), &lt.tags, cx, notes)?;
+            let missing = tags_to_set(&lt.tags, tags);
+            if !missing.is_empty() {
+                cx.aws.ec2.tag_launch_template(&lt.id, &missing).await?;
+            }
+            let latest = cx.aws.ec2.launch_template_version_description(&lt.id, lt.latest_version).await?;
+            if plan::needs_new_version(latest.as_deref(), &description) {
+                let v = cx.aws.ec2.create_launch_template_version(&lt.id, &data, &description).await?;
+                notes.push(Note::normal("Updated", format!("created launch template {lt_name} version {v}")));
+                (lt.id, v)
+            } else {
+                (lt.id, lt.latest_version)
+            }
+        }
+    };
+    let group_name = plan::group_name(cluster_name);
+    let asg = &cx.aws.autoscaling;
+    let (desired, in_service) = match asg.describe_group(&group_name).await? {
+        None => {
+            let input = plan::create_group(&group_name, cap, &lt_id, version, tags);
+            asg.create_group(&input).await?;
+            notes.push(Note::normal("Created", format!("created Auto Scaling group {group_name}")));
+            (input.desired_capacity, 0)
+        }
+        Some(g) if g.status.is_some() => {
+            return Err(Error::WaitingForDependency(format!(
+                "Auto Scaling group {group_name} is being deleted ({})",
+                g.status.unwrap_or_default()
+            )))
+        }
+        Some(g) => {
+            check_owner(&format!("Auto Scaling group {group_name}"), &g.tags, cx, notes)?;
+            let missing = tags_to_set(&g.tags, tags);
+            if !missing.is_empty() {
+                asg.tag_group(&group_name, &missing).await?;
+            }
+            let p = plan::plan_group(cap, &g, &lt_id, version);
+            if !p.update.is_empty() {
+                asg.update_group(&p.update).await?;
+            }
+            if !p.attach.is_empty() {
+                asg.attach_load_balancers(&group_name, &p.attach).await?;
+            }
+            if !p.detach.is_empty() {
+                asg.detach_load_balancers(&group_name, &p.detach).await?;
+            }
+            if !p.drifted.is_empty() {
+                notes.push(Note::normal(
+                    "Updated",
+                    format!("updated Auto Scaling group {group_name}: {}", p.drifted.join(", ")),
+                ));
+            }
+            let in_service = g.instances.iter().filter(|i| i.lifecycle_state == "InService").count() as i32;
+            (p.update.desired_capacity.unwrap_or(g.desired_capacity), in_service)
+        }
+    };
+    Ok(CapacityStatus {
+        auto_scaling_group_name: group_name,
+        launch_template_id: lt_id,
+        launch_template_version: version.to_string(),
+        desired_capacity: desired,
+        in_service_instances: in_service,
+    })
+}
+
+/// Delete the capacity (group first, then template); `Some(message)` while waiting.
+async fn delete_capacity(cluster_name: &str, cx: &AwsContext, notes: &mut Vec<Note>) -> Result<Option<String>, Error> {
+    let group_name = plan::group_name(cluster_name);
+    if let Some(g) = cx.aws.autoscaling.describe_group(&group_name).await? {
+        if g.tags.get(OWNER_TAG) == Some(&cx.owner) {
+            if g.status.is_none() {
+                cx.aws.autoscaling.delete_group(&group_name).await?;
+                notes.push(Note::normal("Deleting", format!("deleting Auto Scaling group {group_name}")));
+            }
+            return Ok(Some(format!("waiting for Auto Scaling group {group_name} to terminate its instances")));
+        }
+    }
+    let lt_name = plan::launch_template_name(cluster_name);
+    if let Some(lt) = cx.aws.ec2.describe_launch_template(&lt_name).await? {
+        if lt.tags.get(OWNER_TAG) == Some(&cx.owner) {
+            cx.aws.ec2.delete_launch_template(&lt.id).await?;
+            notes.push(Note::normal("Deleted", format!("deleted launch template {lt_name}")));
+        }
+    }
+    Ok(None)
+}
+
+#[async_trait]
+impl ManagedResource for EcsCluster {
+    type Status = EcsClusterStatus;
+    type Deps = ();
+    const KIND: &'static str = "EcsCluster";
+
+    fn common_spec(&self) -> &dyn CommonSpec {
+        &self.spec
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+
+    async fn dereference(&self, _client: &kube::Client) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn sync(&self, _deps: &(), cx: &AwsContext) -> Result<Synced<EcsClusterStatus>, Error> {
+        let name = self.cluster_name();
+        let tags = desired_tags(&cx.owner, &self.spec.tags);
+        let mut notes = Vec::new();
+        let cluster = match find_cluster(cx, &name).await? {
+            Some(c) => {
+                check_owner(&format!("ECS cluster {name}"), &c.tags, cx, &mut notes)?;
+                let missing = tags_to_set(&c.tags, &tags);
+                if !missing.is_empty() {
+                    cx.aws.ecs.tag_resource(&c.arn, &missing).await?;
+                }
+                c
+            }
+            None => {
+                let c = cx.aws.ecs.create_cluster(&name, &tags).await?;
+                notes.push(Note::normal("Created", format!("created ECS cluster {name}")));
+                c
+            }
+        };
+        let capacity = match &self.spec.capacity {
+            Some(cap) => Some(sync_capacity(&name, cap, &tags, cx, &mut notes).await?),
+            None => {
+                // Capacity removed from the spec: remove what an earlier spec created.
+                if self.status.as_ref().is_some_and(|s| s.capacity.is_some()) {
+                    if let Some(waiting) = delete_capacity(&name, cx, &mut notes).await? {
+                        return Err(Error::WaitingForDependency(waiting));
+                    }
+                }
+                None
+            }
+        };
+        let readiness = match (&cluster.status[..], &capacity) {
+            ("ACTIVE", Some(c)) if c.in_service_instances < c.desired_capacity => Readiness::NotReady {
+                reason: "ScalingCapacity",
+                message: format!("{}/{} instances in service", c.in_service_instances, c.desired_capacity),
+                recheck: Duration::from_secs(10),
+            },
+            ("ACTIVE", _) => Readiness::Ready(format!("cluster {name} is ACTIVE")),
+            (other, _) => Readiness::NotReady {
+                reason: "Provisioning",
+                message: format!("cluster {name} is {other}"),
+                recheck: Duration::from_secs(5),
+            },
+        };
+        Ok(Synced {
+            status: EcsClusterStatus {
+                common: Default::default(),
+                cluster_arn: Some(cluster.arn),
+                cluster_name: Some(name),
+                registered_container_instances: Some(cluster.registered_container_instances),
+                running_tasks: Some(cluster.running_tasks),
+                pending_tasks: Some(cluster.pending_tasks),
+                active_services: Some(cluster.active_services),
+                capacity,
+            },
+            readiness,
+            conditions: Vec::new(),
+            notes,
+        })
+    }
+
+    async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error> {
+        let name = self.cluster_name();
+        let mut notes = Vec::new();
+        let cluster = find_cluster(cx, &name).await?.filter(|c| c.tags.get(OWNER_TAG) == Some(&cx.owner));
+        if let Some(c) = &cluster {
+            if c.active_services > 0 {
+                return Ok(Cleanup::Waiting {
+                    message: format!(
+                        "{} services still run in cluster {name}; delete them first",
+                        c.active_services
+                    ),
+                    notes,
+                });
+            }
+        }
+        if let Some(waiting) = delete_capacity(&name, cx, &mut notes).await? {
+            return Ok(Cleanup::Waiting { message: waiting, notes });
+        }
+        if let Some(c) = cluster {
+            match cx.aws.ecs.delete_cluster(&c.arn).await {
+                Ok(()) => notes.push(Note::normal("Deleted", format!("deleted ECS cluster {name}"))),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Cleanup::Done(notes))
+    }
+}

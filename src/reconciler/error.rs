@@ -1,0 +1,104 @@
+//! Reconcile errors, and how each is reported and retried.
+
+use std::time::Duration;
+
+use crate::aws::{AwsError, AwsErrorKind};
+
+/// Everything a reconcile can fail with.
+#[derive(thiserror::Error, Debug)]
+pub enum Error {
+    /// An AWS call failed.
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The spec cannot work; the message says what to change.
+    #[error("{0}")]
+    InvalidSpec(String),
+    /// An AWS resource of that name belongs to someone else.
+    #[error("{0}")]
+    Conflict(String),
+    /// A referenced object is missing or not Ready yet.
+    #[error("{0}")]
+    WaitingForDependency(String),
+    /// (De)serialization of an object failed.
+    #[error("serialization: {0}")]
+    Serialization(#[from] serde_json::Error),
+}
+
+/// How the generic reconciler treats an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Treatment {
+    /// Stalled: no retry until the object changes.
+    Stall {
+        /// Condition reason.
+        reason: &'static str,
+    },
+    /// Retry with per-object exponential backoff starting at `base`.
+    Retry {
+        /// Condition reason.
+        reason: &'static str,
+        /// First delay.
+        base: Duration,
+    },
+}
+
+impl Error {
+    /// Label of the error in the reconcile error metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Aws(e) => match e.kind {
+                AwsErrorKind::Throttled => "aws_throttled",
+                AwsErrorKind::NotFound => "aws_not_found",
+                AwsErrorKind::InvalidInput => "aws_invalid_input",
+                AwsErrorKind::Dependency => "aws_dependency",
+                AwsErrorKind::Transient => "aws_transient",
+                AwsErrorKind::AccessDenied => "aws_access_denied",
+            },
+            Error::Kube(_) => "kube",
+            Error::InvalidSpec(_) => "invalid_spec",
+            Error::Conflict(_) => "conflict",
+            Error::WaitingForDependency(_) => "waiting_for_dependency",
+            Error::Serialization(_) => "serialization",
+        }
+    }
+
+    /// Stall or retry, and with which condition reason.
+    pub fn treatment(&self) -> Treatment {
+        let secs = Duration::from_secs;
+        match self {
+            Error::Aws(e) => match e.kind {
+                AwsErrorKind::InvalidInput => Treatment::Stall { reason: "InvalidSpec" },
+                AwsErrorKind::Throttled => Treatment::Retry { reason: "Throttled", base: secs(10) },
+                AwsErrorKind::AccessDenied => Treatment::Retry { reason: "ReconcileError", base: secs(30) },
+                _ => Treatment::Retry { reason: "ReconcileError", base: secs(2) },
+            },
+            Error::InvalidSpec(_) | Error::Serialization(_) => Treatment::Stall { reason: "InvalidSpec" },
+            Error::Conflict(_) => Treatment::Stall { reason: "Conflict" },
+            Error::WaitingForDependency(_) => {
+                Treatment::Retry { reason: "WaitingForDependency", base: secs(5) }
+            }
+            Error::Kube(_) => Treatment::Retry { reason: "ReconcileError", base: secs(2) },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_bad_input_stalls_and_throttling_retries_slower() {
+        let bad = Error::Aws(AwsError::new(AwsErrorKind::InvalidInput, "op", "c", "bad type"));
+        assert_eq!(bad.treatment(), Treatment::Stall { reason: "InvalidSpec" });
+        let thr = Error::Aws(AwsError::new(AwsErrorKind::Throttled, "op", "c", "slow down"));
+        let tr = Error::Aws(AwsError::new(AwsErrorKind::Transient, "op", "c", "500"));
+        match (thr.treatment(), tr.treatment()) {
+            (Treatment::Retry { reason: "Throttled", base: a }, Treatment::Retry { base: b, .. }) => assert!(a > b),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(Error::Conflict("x".into()).treatment(), Treatment::Stall { reason: "Conflict" });
+        assert_eq!(thr.metric_label(), "aws_throttled");
+    }
+}

@@ -1,0 +1,135 @@
+//! What each kind implements for the generic reconciler: dereference (Kubernetes reads),
+//! then sync (observe → create | update | nothing against AWS) or cleanup.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kube::core::NamespaceResourceScope;
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::conditions::Cond;
+use super::error::Error;
+use crate::api::common::{CommonSpec, CommonStatus};
+use crate::aws::AwsClients;
+
+/// What a kind's AWS logic may use.
+pub struct AwsContext {
+    /// Clients for the object's region.
+    pub aws: AwsClients,
+    /// Owner tag value of the object.
+    pub owner: String,
+    /// Whether the object allows adopting unowned resources.
+    pub adopt: bool,
+    /// Owner tag values other objects of this management cluster would use start with this;
+    /// used to say who owns a conflicting resource.
+    pub cluster_id: String,
+}
+
+/// A Kubernetes Event to publish about the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// CamelCase reason, e.g. Created, Updated, DriftCorrected.
+    pub reason: &'static str,
+    /// What happened.
+    pub message: String,
+    /// Warning instead of Normal.
+    pub warning: bool,
+}
+
+impl Note {
+    /// A Normal event.
+    pub fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), warning: false }
+    }
+    /// A Warning event.
+    pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), warning: true }
+    }
+}
+
+/// Whether the object is where its spec wants it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Converged; check again at the next resync.
+    Ready(String),
+    /// Not there yet (AWS is working on it); check again after `recheck`.
+    NotReady {
+        /// Ready condition reason.
+        reason: &'static str,
+        /// Ready condition message.
+        message: String,
+        /// When to look again.
+        recheck: Duration,
+    },
+}
+
+/// Result of a successful sync.
+#[derive(Clone, Debug)]
+pub struct Synced<S> {
+    /// The kind-specific status (conditions are filled in by the generic reconciler).
+    pub status: S,
+    /// Ready or not.
+    pub readiness: Readiness,
+    /// Extra conditions of the kind (Progressing for services).
+    pub conditions: Vec<Cond>,
+    /// Events to publish.
+    pub notes: Vec<Note>,
+}
+
+/// Result of a cleanup step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Every owned AWS resource is gone: the finalizer can go.
+    Done(Vec<Note>),
+    /// Waiting for AWS or for other objects; the message says for what.
+    Waiting {
+        /// What we are waiting for.
+        message: String,
+        /// Events to publish.
+        notes: Vec<Note>,
+    },
+}
+
+/// Status types give access to their common part.
+pub trait HasCommonStatus {
+    /// observedGeneration and conditions.
+    fn common_mut(&mut self) -> &mut CommonStatus;
+    /// observedGeneration and conditions.
+    fn common(&self) -> &CommonStatus;
+}
+
+/// A kind the generic reconciler manages.
+#[async_trait]
+pub trait ManagedResource:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// The status type.
+    type Status: HasCommonStatus + Serialize + Default + Clone + Debug + PartialEq + Send + Sync;
+    /// Other objects this one needs, read from Kubernetes before talking to AWS.
+    type Deps: Send + Sync;
+
+    /// Kind name, for owner tags, logs and metrics.
+    const KIND: &'static str;
+
+    /// The shared spec fields.
+    fn common_spec(&self) -> &dyn CommonSpec;
+    /// The current status, if any.
+    fn status(&self) -> Option<&Self::Status>;
+
+    /// Read the objects this one depends on.
+    async fn dereference(&self, client: &kube::Client) -> Result<Self::Deps, Error>;
+    /// Observe AWS, make the calls the plan asks for, report status.
+    async fn sync(&self, deps: &Self::Deps, cx: &AwsContext) -> Result<Synced<Self::Status>, Error>;
+    /// Delete the owned AWS resources, one step at a time.
+    async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error>;
+}

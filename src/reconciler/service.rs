@@ -1,0 +1,414 @@
+//! EcsService against ECS and classic ELB: the managed ELB first, then the service;
+//! on deletion the reverse.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kube::api::Api;
+use kube::ResourceExt;
+use sha2::{Digest, Sha256};
+
+use super::conditions::{Cond, PROGRESSING, READY};
+use super::error::Error;
+use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced};
+use crate::api::cluster::EcsCluster;
+use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
+use crate::api::service::{
+    DeploymentStatus, EcsService, EcsServiceStatus, LoadBalancerScheme, LoadBalancerStatus,
+    ManagedLoadBalancer, ServiceEventStatus,
+};
+use crate::api::task_def::EcsTaskDef;
+use crate::aws::types::{CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags, UpdateServiceInput};
+use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
+use crate::planning::service::{plan_elb, plan_service, rollout, DesiredService, Rollout, ServicePlan};
+
+/// Latest ECS service events kept in status.
+const STATUS_EVENTS: usize = 5;
+
+/// What an EcsService needs from Kubernetes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceDeps {
+    /// Cluster name or ARN for ECS calls.
+    pub cluster: String,
+    /// Task definition: an ARN, or `family:revision` to resolve in ECS.
+    pub task_definition: String,
+}
+
+impl HasCommonStatus for EcsServiceStatus {
+    fn common_mut(&mut self) -> &mut CommonStatus {
+        &mut self.common
+    }
+    fn common(&self) -> &CommonStatus {
+        &self.common
+    }
+}
+
+fn is_ready<K: kube::Resource>(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], obj: &K) -> bool {
+    conditions.iter().any(|c| {
+        c.type_ == READY && c.status == "True" && c.observed_generation == obj.meta().generation
+    })
+}
+
+impl EcsService {
+    /// Name of the managed classic ELB, if the spec asks for one.
+    pub fn managed_elb(&self) -> Option<(String, &ManagedLoadBalancer)> {
+        let managed = self.spec.load_balancer.as_ref()?.managed.as_ref()?;
+        Some((managed.name.clone().unwrap_or_else(|| self.service_name()), managed))
+    }
+
+    fn client_token(&self) -> String {
+        // Same object and generation → same token: a create retried after a crash cannot
+        // make a second service.
+        let seed = format!("{}/{}", self.uid().unwrap_or_default(), self.metadata.generation.unwrap_or(0));
+        let digest = Sha256::digest(seed.as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+async fn sync_managed_elb(
+    name: &str,
+    spec: &ManagedLoadBalancer,
+    tags: &Tags,
+    cx: &AwsContext,
+    notes: &mut Vec<Note>,
+) -> Result<Option<String>, Error> {
+    let elb = &cx.aws.elb;
+    match elb.describe_load_balancer(name).await? {
+        None => {
+            let dns = elb
+                .create_load_balancer(&CreateLoadBalancerInput {
+                    name: name.to_string(),
+                    scheme: spec.scheme.unwrap_or(LoadBalancerScheme::InternetFacing),
+                    subnet_ids: spec.subnet_ids.clone(),
+                    security_group_ids: spec.security_group_ids.clone(),
+                    listeners: spec.listeners.clone(),
+                    tags: tags.clone(),
+                })
+                .await?;
+            if let Some(hc) = &spec.health_check {
+                elb.configure_health_check(name, hc).await?;
+            }
+            notes.push(Note::normal("Created", format!("created classic load balancer {name}")));
+            Ok(dns)
+        }
+        Some(observed) => {
+            let current_tags = elb.describe_tags(name).await?;
+            match ownership(&format!("classic load balancer {name}"), &current_tags, &cx.owner, cx.adopt) {
+                Ownership::Conflict(m) => return Err(Error::Conflict(m)),
+                Ownership::Adopt => notes.push(Note::normal("Adopted", format!("adopted classic load balancer {name}"))),
+                Ownership::Owned => {}
+            }
+            let missing = tags_to_set(&current_tags, tags);
+            if !missing.is_empty() {
+                elb.add_tags(name, &missing).await?;
+            }
+            let p = plan_elb(spec, &observed);
+            if !p.delete_listener_ports.is_empty() {
+                elb.delete_listeners(name, &p.delete_listener_ports).await?;
+            }
+            if !p.create_listeners.is_empty() {
+                elb.create_listeners(name, &p.create_listeners).await?;
+            }
+            if let Some(hc) = &p.health_check {
+                elb.configure_health_check(name, hc).await?;
+            }
+            if !p.is_empty() {
+                notes.push(Note::normal("DriftCorrected", format!("updated listeners/health check of {name}")));
+            }
+            Ok(observed.dns_name)
+        }
+    }
+}
+
+fn status_from(service: &ServiceInfo, cluster_name: Option<String>, lb: Option<LoadBalancerStatus>, restarted_at: Option<String>) -> EcsServiceStatus {
+    let mut deployments: Vec<DeploymentStatus> = service
+        .deployments
+        .iter()
+        .map(|d| DeploymentStatus {
+            id: d.id.clone(),
+            status: d.status.clone(),
+            task_definition: d.task_definition.clone(),
+            desired_count: d.desired_count,
+            running_count: d.running_count,
+            pending_count: d.pending_count,
+            rollout_state: d.rollout_state.clone(),
+            updated_at: d.updated_at.clone(),
+        })
+        .collect();
+    deployments.sort_by_key(|d| d.status != "PRIMARY");
+    let primary = deployments.first();
+    let task_definition_arn = primary.map(|d| d.task_definition.clone()).or(Some(service.task_definition.clone()));
+    EcsServiceStatus {
+        common: Default::default(),
+        service_arn: Some(service.arn.clone()),
+        cluster_arn: Some(service.cluster_arn.clone()),
+        cluster_name,
+        task_definition: task_definition_arn
+            .as_deref()
+            .and_then(|a| a.rsplit('/').next())
+            .map(str::to_string),
+        task_definition_arn,
+        desired_count: Some(service.desired_count),
+        running_count: Some(service.running_count),
+        pending_count: Some(service.pending_count),
+        rollout_state: primary.and_then(|d| d.rollout_state.clone()),
+        deployments,
+        load_balancer: lb,
+        events: service
+            .events
+            .iter()
+            .take(STATUS_EVENTS)
+            .map(|e| ServiceEventStatus { created_at: e.created_at.clone(), message: e.message.clone() })
+            .collect(),
+        restarted_at,
+    }
+}
+
+#[async_trait]
+impl ManagedResource for EcsService {
+    type Status = EcsServiceStatus;
+    type Deps = ServiceDeps;
+    const KIND: &'static str = "EcsService";
+
+    fn common_spec(&self) -> &dyn CommonSpec {
+        &self.spec
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+
+    async fn dereference(&self, client: &kube::Client) -> Result<ServiceDeps, Error> {
+        let ns = self.namespace().unwrap_or_default();
+        let cluster = match (&self.spec.cluster, &self.spec.cluster_ref) {
+            (Some(c), _) => c.clone(),
+            (None, Some(r)) => {
+                let api: Api<EcsCluster> = Api::namespaced(client.clone(), &ns);
+                let c = api.get_opt(&r.name).await?.ok_or_else(|| {
+                    Error::WaitingForDependency(format!("EcsCluster {} not found", r.name))
+                })?;
+                let status = c.status.as_ref();
+                match status.and_then(|s| s.cluster_arn.clone()) {
+                    Some(arn) if c.metadata.deletion_timestamp.is_none() && status.is_some_and(|s| is_ready(&s.common.conditions, &c)) => arn,
+                    _ => {
+                        return Err(Error::WaitingForDependency(format!("EcsCluster {} is not Ready", r.name)))
+                    }
+                }
+            }
+            (None, None) => return Err(Error::InvalidSpec("set clusterRef or cluster".into())),
+        };
+        let task_definition = match (&self.spec.task_definition, &self.spec.task_def_ref) {
+            (Some(t), _) => t.clone(),
+            (None, Some(r)) => {
+                let api: Api<EcsTaskDef> = Api::namespaced(client.clone(), &ns);
+                let td = api.get_opt(&r.name).await?.ok_or_else(|| {
+                    Error::WaitingForDependency(format!("EcsTaskDef {} not found", r.name))
+                })?;
+                let status = td.status.as_ref();
+                let ready = status.is_some_and(|s| is_ready(&s.common.conditions, &td));
+                match (r.revision, status.and_then(|s| s.task_definition_arn.clone())) {
+                    (Some(rev), _) => format!("{}:{rev}", td.family()),
+                    (None, Some(arn)) if ready => arn,
+                    _ => {
+                        return Err(Error::WaitingForDependency(format!(
+                            "EcsTaskDef {} has no Ready revision for its current spec yet",
+                            r.name
+                        )))
+                    }
+                }
+            }
+            (None, None) => return Err(Error::InvalidSpec("set taskDefRef or taskDefinition".into())),
+        };
+        Ok(ServiceDeps { cluster, task_definition })
+    }
+
+    async fn sync(&self, deps: &ServiceDeps, cx: &AwsContext) -> Result<Synced<EcsServiceStatus>, Error> {
+        let name = self.service_name();
+        let tags = desired_tags(&cx.owner, &self.spec.tags);
+        let mut notes = Vec::new();
+
+        // The task definition as an ARN, the form ECS reports back.
+        let task_definition = if deps.task_definition.starts_with("arn:") {
+            deps.task_definition.clone()
+        } else {
+            cx.aws
+                .ecs
+                .describe_task_definition(&deps.task_definition)
+                .await?
+                .map(|t| t.arn)
+                .ok_or_else(|| Error::InvalidSpec(format!("task definition {} does not exist", deps.task_definition)))?
+        };
+
+        let mut lb_status = None;
+        let mut service_lbs = Vec::new();
+        if let Some(lb) = &self.spec.load_balancer {
+            let mut lb_ref = ServiceLoadBalancerRef {
+                load_balancer_name: None,
+                target_group_arn: lb.target_group_arn.clone(),
+                container_name: lb.container_name.clone(),
+                container_port: lb.container_port,
+            };
+            if let Some((elb_name, managed)) = self.managed_elb() {
+                if elb_name.len() > 32 {
+                    return Err(Error::InvalidSpec(format!(
+                        "classic ELB name {elb_name} is longer than 32 characters; set loadBalancer.managed.name"
+                    )));
+                }
+                let dns = sync_managed_elb(&elb_name, managed, &tags, cx, &mut notes).await?;
+                lb_status = Some(LoadBalancerStatus { name: elb_name.clone(), dns_name: dns });
+                lb_ref.load_balancer_name = Some(elb_name);
+            } else if let Some(existing) = &lb.load_balancer_name {
+                let found = cx.aws.elb.describe_load_balancer(existing).await?.ok_or_else(|| {
+                    Error::WaitingForDependency(format!("classic load balancer {existing} not found"))
+                })?;
+                lb_status = Some(LoadBalancerStatus { name: existing.clone(), dns_name: found.dns_name });
+                lb_ref.load_balancer_name = Some(existing.clone());
+            }
+            service_lbs.push(lb_ref);
+        }
+
+        let observed = cx
+            .aws
+            .ecs
+            .describe_services(&deps.cluster, std::slice::from_ref(&name))
+            .await?
+            .into_iter()
+            .find(|s| s.status != "INACTIVE");
+        if let Some(s) = &observed {
+            match ownership(&format!("ECS service {name}"), &s.tags, &cx.owner, cx.adopt) {
+                Ownership::Conflict(m) => return Err(Error::Conflict(m)),
+                Ownership::Adopt => notes.push(Note::normal("Adopted", format!("adopted ECS service {name}"))),
+                Ownership::Owned => {}
+            }
+            let missing = tags_to_set(&s.tags, &tags);
+            if !missing.is_empty() {
+                cx.aws.ecs.tag_resource(&s.arn, &missing).await?;
+            }
+        }
+
+        let restart = self.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
+        let acted_restart = self.status.as_ref().and_then(|s| s.restarted_at.clone());
+        let desired = DesiredService {
+            create: CreateServiceInput {
+                cluster: deps.cluster.clone(),
+                name: name.clone(),
+                task_definition: task_definition.clone(),
+                desired_count: self.spec.desired_count.unwrap_or(1),
+                launch_type: self.spec.launch_type,
+                role: self.spec.role.clone(),
+                deployment_configuration: self.spec.deployment_configuration.clone(),
+                health_check_grace_period_seconds: self.spec.health_check_grace_period_seconds,
+                network_configuration: self.spec.network_configuration.clone(),
+                placement_strategy: self.spec.placement_strategy.clone(),
+                placement_constraints: self.spec.placement_constraints.clone(),
+                load_balancers: service_lbs,
+                tags: tags.clone(),
+                client_token: self.client_token(),
+            },
+            manage_desired_count: self.spec.desired_count.is_some(),
+            restart_requested: restart.is_some() && restart != acted_restart,
+        };
+        let (service, restarted_at) = match plan_service(&desired, observed.as_ref()) {
+            ServicePlan::Create(input) => {
+                let s = cx.aws.ecs.create_service(&input).await?;
+                notes.push(Note::normal("Created", format!("created ECS service {name} running {task_definition}")));
+                (s, restart)
+            }
+            ServicePlan::Update { input, drifted } => {
+                let s = cx.aws.ecs.update_service(&input).await?;
+                describe_update(&input, &drifted, &mut notes);
+                let restarted_at = if input.force_new_deployment { restart } else { acted_restart };
+                (s, restarted_at)
+            }
+            ServicePlan::WaitDraining => {
+                return Err(Error::WaitingForDependency(format!(
+                    "an ECS service named {name} is still draining; it will be created again once it is gone"
+                )))
+            }
+            ServicePlan::InSync => {
+                let s = observed.ok_or_else(|| Error::InvalidSpec("service vanished".into()))?;
+                (s, acted_restart)
+            }
+        };
+        let cluster_name = service.cluster_arn.rsplit('/').next().map(str::to_string);
+        let status = status_from(&service, cluster_name, lb_status, restarted_at);
+        let (readiness, progressing) = match rollout(&service) {
+            Rollout::Steady => (
+                Readiness::Ready(format!("{}/{} tasks running, deployment completed", service.running_count, service.desired_count)),
+                Cond::no(PROGRESSING, "DeploymentCompleted", "no deployment in progress"),
+            ),
+            Rollout::InProgress(m) => (
+                Readiness::NotReady { reason: "DeploymentInProgress", message: m.clone(), recheck: Duration::from_secs(5) },
+                Cond::yes(PROGRESSING, "DeploymentInProgress", m),
+            ),
+            Rollout::Failed(m) => (
+                Readiness::NotReady { reason: "DeploymentFailed", message: m.clone(), recheck: Duration::from_secs(30) },
+                Cond::no(PROGRESSING, "DeploymentFailed", m),
+            ),
+        };
+        Ok(Synced { status, readiness, conditions: vec![progressing], notes })
+    }
+
+    async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error> {
+        let name = self.service_name();
+        let mut notes = Vec::new();
+        let cluster = self
+            .status
+            .as_ref()
+            .and_then(|s| s.cluster_arn.clone())
+            .or_else(|| self.spec.cluster.clone());
+        if let Some(cluster) = cluster {
+            let found = match cx.aws.ecs.describe_services(&cluster, std::slice::from_ref(&name)).await {
+                Ok(found) => found,
+                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+            let service = found
+                .into_iter()
+                .find(|s| s.status != "INACTIVE" && s.tags.get(OWNER_TAG) == Some(&cx.owner));
+            if let Some(s) = service {
+                if s.status == "ACTIVE" {
+                    if s.desired_count > 0 {
+                        let scale = UpdateServiceInput {
+                            cluster: cluster.clone(),
+                            name: name.clone(),
+                            desired_count: Some(0),
+                            ..Default::default()
+                        };
+                        cx.aws.ecs.update_service(&scale).await?;
+                        notes.push(Note::normal("ScaledDown", format!("scaled ECS service {name} to 0")));
+                    }
+                    cx.aws.ecs.delete_service(&cluster, &name).await?;
+                    notes.push(Note::normal("Deleting", format!("deleting ECS service {name}")));
+                }
+                return Ok(Cleanup::Waiting {
+                    message: format!("waiting for ECS service {name} to become INACTIVE"),
+                    notes,
+                });
+            }
+        }
+        if let Some((elb_name, _)) = self.managed_elb() {
+            if cx.aws.elb.describe_load_balancer(&elb_name).await?.is_some() {
+                let tags = cx.aws.elb.describe_tags(&elb_name).await?;
+                if tags.get(OWNER_TAG) == Some(&cx.owner) {
+                    cx.aws.elb.delete_load_balancer(&elb_name).await?;
+                    notes.push(Note::normal("Deleted", format!("deleted classic load balancer {elb_name}")));
+                }
+            }
+        }
+        notes.push(Note::normal("Deleted", format!("ECS service {name} is gone")));
+        Ok(Cleanup::Done(notes))
+    }
+}
+
+fn describe_update(input: &UpdateServiceInput, drifted: &[&'static str], notes: &mut Vec<Note>) {
+    if let Some(td) = &input.task_definition {
+        notes.push(Note::normal("RollingUpdate", format!("rolling to {td}")));
+    }
+    let others: Vec<&str> = drifted.iter().copied().filter(|f| *f != "taskDefinition").collect();
+    if !others.is_empty() {
+        notes.push(Note::normal("DriftCorrected", format!("set {} back to the spec", others.join(", "))));
+    }
+    if input.force_new_deployment {
+        notes.push(Note::normal("Restarted", "forced a new deployment (ecsoperator.io/restartedAt)"));
+    }
+}

@@ -1,0 +1,169 @@
+//! EcsTaskDef against ECS: register a revision only when the normalized spec changed,
+//! prune old revisions, deregister all on deletion.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use kube::api::{Api, ListParams};
+use kube::ResourceExt;
+
+use super::error::Error;
+use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced};
+use crate::api::common::{CommonSpec, CommonStatus};
+use crate::api::service::EcsService;
+use crate::api::task_def::{EcsTaskDef, EcsTaskDefStatus};
+use crate::aws::types::RegisterTaskDefinitionInput;
+use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
+use crate::planning::task_def::{plan_revision, revision_of, revisions_to_prune, spec_hash, RevisionPlan, SPEC_HASH_TAG};
+
+/// What an EcsTaskDef needs from Kubernetes: the revisions EcsServices still use.
+#[derive(Clone, Debug, Default)]
+pub struct TaskDefDeps {
+    /// Revisions pinned by services or run by their deployments.
+    pub in_use: BTreeSet<i32>,
+}
+
+impl HasCommonStatus for EcsTaskDefStatus {
+    fn common_mut(&mut self) -> &mut CommonStatus {
+        &mut self.common
+    }
+    fn common(&self) -> &CommonStatus {
+        &self.common
+    }
+}
+
+/// Revisions of `family` that services referencing `td_name` pin or run.
+pub fn revisions_in_use(services: &[EcsService], td_name: &str, family: &str) -> BTreeSet<i32> {
+    let mut in_use = BTreeSet::new();
+    for s in services {
+        if let Some(r) = s.spec.task_def_ref.as_ref().filter(|r| r.name == td_name) {
+            if let Some(rev) = r.revision {
+                in_use.insert(rev);
+            }
+        }
+        let deployments = s.status.iter().flat_map(|st| st.deployments.iter());
+        for d in deployments {
+            let family_of = d.task_definition.rsplit('/').next().and_then(|fr| fr.split(':').next());
+            if family_of == Some(family) {
+                in_use.extend(revision_of(&d.task_definition));
+            }
+        }
+    }
+    in_use
+}
+
+#[async_trait]
+impl ManagedResource for EcsTaskDef {
+    type Status = EcsTaskDefStatus;
+    type Deps = TaskDefDeps;
+    const KIND: &'static str = "EcsTaskDef";
+
+    fn common_spec(&self) -> &dyn CommonSpec {
+        &self.spec
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+
+    async fn dereference(&self, client: &kube::Client) -> Result<TaskDefDeps, Error> {
+        if self.spec.revision_history_limit.is_none() {
+            return Ok(TaskDefDeps::default());
+        }
+        let api: Api<EcsService> = Api::namespaced(client.clone(), &self.namespace().unwrap_or_default());
+        let services = api.list(&ListParams::default()).await?.items;
+        Ok(TaskDefDeps { in_use: revisions_in_use(&services, &self.name_any(), &self.family()) })
+    }
+
+    async fn sync(&self, deps: &TaskDefDeps, cx: &AwsContext) -> Result<Synced<EcsTaskDefStatus>, Error> {
+        let ecs = &cx.aws.ecs;
+        let family = self.family();
+        let hash = spec_hash(&self.spec);
+        let mut tags = desired_tags(&cx.owner, &self.spec.tags);
+        tags.insert(SPEC_HASH_TAG.to_string(), hash.clone());
+        let arns = ecs.list_task_definitions(&family).await?;
+        let latest = match arns.last() {
+            Some(arn) => ecs.describe_task_definition(arn).await?,
+            None => None,
+        };
+        let mut notes = Vec::new();
+        if let Some(l) = &latest {
+            match ownership(&format!("task definition family {family}"), &l.tags, &cx.owner, cx.adopt) {
+                Ownership::Conflict(m) => return Err(Error::Conflict(m)),
+                Ownership::Adopt => notes.push(Note::normal("Adopted", format!("adopted task definition family {family}"))),
+                Ownership::Owned => {}
+            }
+        }
+        let latest_hash = latest.as_ref().and_then(|l| l.tags.get(SPEC_HASH_TAG)).map(String::as_str);
+        let (arn, revision) = match (plan_revision(&hash, latest_hash), latest) {
+            (RevisionPlan::UpToDate, Some(l)) => {
+                let missing = tags_to_set(&l.tags, &tags);
+                if !missing.is_empty() {
+                    ecs.tag_resource(&l.arn, &missing).await?;
+                }
+                (l.arn, l.revision)
+            }
+            _ => {
+                let input = RegisterTaskDefinitionInput {
+                    family: family.clone(),
+                    definition: self.spec.clone(),
+                    tags: tags.clone(),
+                };
+                let r = ecs.register_task_definition(&input).await?;
+                notes.push(Note::normal("Registered", format!("registered {family}:{}", r.revision)));
+                (r.arn, r.revision)
+            }
+        };
+        let mut active: Vec<i32> = arns.iter().filter_map(|a| revision_of(a)).collect();
+        if !active.contains(&revision) {
+            active.push(revision);
+        }
+        for old in revisions_to_prune(&active, revision, self.spec.revision_history_limit, &deps.in_use) {
+            let name = format!("{family}:{old}");
+            let owned = ecs
+                .describe_task_definition(&name)
+                .await?
+                .is_some_and(|t| t.tags.get(OWNER_TAG) == Some(&cx.owner));
+            if owned {
+                ecs.deregister_task_definition(&name).await?;
+                active.retain(|r| *r != old);
+                notes.push(Note::normal("Deregistered", format!("deregistered {name} (revisionHistoryLimit)")));
+            }
+        }
+        active.sort_unstable();
+        Ok(Synced {
+            status: EcsTaskDefStatus {
+                common: Default::default(),
+                family: Some(family.clone()),
+                latest_revision: Some(revision),
+                task_definition_arn: Some(arn),
+                active_revisions: active,
+            },
+            readiness: Readiness::Ready(format!("{family}:{revision} is registered")),
+            conditions: Vec::new(),
+            notes,
+        })
+    }
+
+    async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error> {
+        let ecs = &cx.aws.ecs;
+        let family = self.family();
+        let mut deregistered = 0;
+        for arn in ecs.list_task_definitions(&family).await? {
+            let owned = ecs
+                .describe_task_definition(&arn)
+                .await?
+                .is_some_and(|t| t.tags.get(OWNER_TAG) == Some(&cx.owner));
+            if owned {
+                match ecs.deregister_task_definition(&arn).await {
+                    Ok(()) => deregistered += 1,
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(Cleanup::Done(vec![Note::normal(
+            "Deleted",
+            format!("deregistered {deregistered} revisions of {family}"),
+        )]))
+    }
+}
