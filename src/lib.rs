@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod aws;
-pub mod telemetry;
+pub mod cli;
 pub mod planning;
 pub mod reconciler;
+pub mod telemetry;

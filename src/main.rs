@@ -1,3 +1,239 @@
-fn main() {
-    print!("{}", ecs_operator::api::crds_yaml().expect("yaml"));
+//! The `ecs-operator` binary: `run`, `crds`, `version`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use futures::FutureExt;
+use tracing::{error, info};
+
+use ecs_operator::aws::guard::GuardedProvider;
+use ecs_operator::aws::sdk::SdkProvider;
+use ecs_operator::aws::AwsProvider;
+use ecs_operator::cli::parse_duration;
+use ecs_operator::reconciler::leader::{LeaderElector, LeaseSettings};
+use ecs_operator::reconciler::{controllers, Context, Settings};
+use ecs_operator::telemetry::logging::{self, LogFormat};
+use ecs_operator::telemetry::metrics::Metrics;
+use ecs_operator::telemetry::server::{self, Health};
+
+#[derive(Parser)]
+#[command(
+    name = "ecs-operator",
+    version,
+    about = "Runs Docker workloads on AWS ECS from Kubernetes objects"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controllers.
+    Run(Box<RunArgs>),
+    /// Print the three CRDs as YAML.
+    Crds,
+    /// Print the version.
+    Version,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Default AWS region (objects may override it with spec.region).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// AWS endpoint URL (moto, LocalStack); all services go there.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+    /// Identity of this management cluster, written into every owner tag.
+    #[arg(long, env = "ECS_OPERATOR_CLUSTER_ID", default_value = "default")]
+    cluster_id: String,
+    /// Namespace to watch; repeat for several. Default: all namespaces.
+    #[arg(
+        long = "watch-namespace",
+        env = "ECS_OPERATOR_WATCH_NAMESPACES",
+        value_delimiter = ','
+    )]
+    watch_namespaces: Vec<String>,
+    /// Reconciles running at once per kind.
+    #[arg(long, env = "ECS_OPERATOR_CONCURRENCY", default_value_t = 4)]
+    concurrency: u16,
+    /// How often Ready objects are compared with AWS to correct drift (e.g. 30s, 10m, 1h).
+    #[arg(long, env = "ECS_OPERATOR_RESYNC_PERIOD", default_value = "10m", value_parser = parse_duration)]
+    resync_period: Duration,
+    /// Address of the Prometheus /metrics endpoint.
+    #[arg(
+        long,
+        env = "ECS_OPERATOR_METRICS_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    metrics_addr: SocketAddr,
+    /// Address of /healthz and /readyz.
+    #[arg(long, env = "ECS_OPERATOR_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    health_addr: SocketAddr,
+    /// Log format.
+    #[arg(
+        long,
+        env = "ECS_OPERATOR_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
+    log_format: LogFormat,
+    /// Log level or tracing filter, e.g. info or ecs_operator=debug.
+    #[arg(long, env = "ECS_OPERATOR_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Share (0–1] of every AWS API token bucket this operator may use.
+    #[arg(long, env = "ECS_OPERATOR_AWS_RATE_SHARE", default_value_t = 0.8)]
+    aws_rate_share: f64,
+    /// Only the holder of a Lease runs controllers (for several replicas).
+    #[arg(long, env = "ECS_OPERATOR_LEADER_ELECTION", default_value_t = false)]
+    leader_election: bool,
+    /// Namespace of the leader election Lease (default: the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// Name of the leader election Lease.
+    #[arg(
+        long,
+        env = "ECS_OPERATOR_LEADER_ELECTION_ID",
+        default_value = "ecs-operator-leader"
+    )]
+    leader_election_id: String,
+    /// Lease duration of the leader election.
+    #[arg(long, env = "ECS_OPERATOR_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    lease_duration: Duration,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds => match ecs_operator::api::crds_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ecs-operator: cannot render the CRDs: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Version => {
+            println!("ecs-operator {}", env!("CARGO_PKG_VERSION"));
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Run(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("ecs-operator: cannot start the async runtime: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(*args)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    error!(error = %format!("{e:#}"), "ecs-operator stopped");
+                    eprintln!("ecs-operator: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    info!("shutdown signal received");
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    logging::init(args.log_format, &args.log_level)?;
+    let metrics = Metrics::default();
+    let health = Health::default();
+    let shutdown = shutdown_signal().boxed().shared();
+
+    let server = tokio::spawn(server::serve(
+        args.metrics_addr,
+        args.health_addr,
+        metrics.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
+    let sdk = SdkProvider::new(args.region.clone(), args.aws_endpoint_url.clone())
+        .await
+        .context("configuring the AWS SDK")?;
+    let aws: Arc<dyn AwsProvider> = Arc::new(GuardedProvider::new(
+        Arc::new(sdk),
+        metrics.clone(),
+        args.aws_rate_share,
+    ));
+    info!(region = %aws.default_region(), cluster_id = %args.cluster_id, namespaces = ?args.watch_namespaces, "starting");
+    let settings = Settings {
+        cluster_id: args.cluster_id.clone(),
+        resync_period: args.resync_period,
+        ..Default::default()
+    };
+    let ctx = Arc::new(Context::new(client.clone(), aws, settings, metrics));
+    health.set_ready(true);
+
+    if args.leader_election {
+        let identity = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id()));
+        let elector = LeaderElector::new(
+            client,
+            LeaseSettings {
+                namespace: args.leader_election_namespace.clone(),
+                name: args.leader_election_id.clone(),
+                identity,
+                lease_duration: args.lease_duration,
+                renew_interval: args.lease_duration / 3,
+            },
+        );
+        tokio::select! {
+            _ = elector.acquire() => {},
+            _ = shutdown.clone() => {
+                let _ = server.await;
+                return Ok(());
+            }
+        }
+        let lost = tokio::select! {
+            _ = controllers::run(ctx, args.watch_namespaces, args.concurrency, shutdown.clone()) => false,
+            _ = elector.hold() => true,
+        };
+        if lost {
+            anyhow::bail!("lost the leader lease; exiting so that only the new leader writes");
+        }
+        elector.release().await;
+    } else {
+        controllers::run(
+            ctx,
+            args.watch_namespaces,
+            args.concurrency,
+            shutdown.clone(),
+        )
+        .await;
+    }
+    server.await.context("HTTP server task")??;
+    Ok(())
 }

@@ -258,7 +258,9 @@ pub enum LoadBalancerScheme {
 }
 
 /// Protocol of a classic ELB listener.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ListenerProtocol {
     /// HTTP.
@@ -284,7 +286,9 @@ impl ListenerProtocol {
 }
 
 /// A classic ELB listener.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct Listener {
     /// Protocol the ELB accepts.

@@ -99,7 +99,9 @@ pub enum NetworkMode {
 }
 
 /// Where tasks run.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LaunchType {
     /// EC2 instances registered in the cluster.
@@ -219,7 +221,9 @@ pub struct ContainerDefinition {
 }
 
 /// An environment variable.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
 pub struct KeyValuePair {
     /// Variable name.
     pub name: String,
@@ -229,7 +233,9 @@ pub struct KeyValuePair {
 }
 
 /// A secret exposed as an environment variable.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
     /// Variable name.

@@ -81,8 +81,13 @@ impl std::error::Error for AwsError {}
 pub fn classify(code: &str, message: &str, http_status: Option<u16>) -> AwsErrorKind {
     let lower = message.to_ascii_lowercase();
     match code {
-        "ThrottlingException" | "Throttling" | "RequestLimitExceeded" | "TooManyRequestsException"
-        | "RequestThrottled" | "RequestThrottledException" | "SlowDown" => AwsErrorKind::Throttled,
+        "ThrottlingException"
+        | "Throttling"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException"
+        | "RequestThrottled"
+        | "RequestThrottledException"
+        | "SlowDown" => AwsErrorKind::Throttled,
         "ClusterNotFoundException"
         | "ServiceNotFoundException"
         | "ResourceNotFoundException"
@@ -102,11 +107,20 @@ pub fn classify(code: &str, message: &str, http_status: Option<u16>) -> AwsError
         | "ScalingActivityInProgressFault"
         | "DependencyViolation"
         | "UpdateInProgressException" => AwsErrorKind::Dependency,
-        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation"
-        | "UnrecognizedClientException" | "InvalidClientTokenId" | "ExpiredToken"
-        | "ExpiredTokenException" | "AuthFailure" => AwsErrorKind::AccessDenied,
-        "ServerException" | "InternalFailure" | "InternalError" | "ServiceUnavailable"
-        | "ServiceUnavailableException" | "Unavailable" => AwsErrorKind::Transient,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnauthorizedOperation"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "AuthFailure" => AwsErrorKind::AccessDenied,
+        "ServerException"
+        | "InternalFailure"
+        | "InternalError"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "Unavailable" => AwsErrorKind::Transient,
         // ECS says "ClientException" for bad input, but also for "not found" of a service.
         "ClientException" if lower.contains("not found") || lower.contains("does not exist") => {
             if lower.contains("role") || lower.contains("task definition") {
@@ -115,7 +129,9 @@ pub fn classify(code: &str, message: &str, http_status: Option<u16>) -> AwsError
                 AwsErrorKind::NotFound
             }
         }
-        "ValidationError" if lower.contains("not found") && lower.contains("auto scaling group") => {
+        "ValidationError"
+            if lower.contains("not found") && lower.contains("auto scaling group") =>
+        {
             AwsErrorKind::NotFound
         }
         "" => match http_status {
@@ -138,17 +154,28 @@ mod tests {
     #[test]
     fn throttling_codes_are_throttled() {
         for code in ["ThrottlingException", "Throttling", "RequestLimitExceeded"] {
-            assert_eq!(classify(code, "", Some(400)), AwsErrorKind::Throttled, "{code}");
+            assert_eq!(
+                classify(code, "", Some(400)),
+                AwsErrorKind::Throttled,
+                "{code}"
+            );
         }
         assert_eq!(classify("", "", Some(429)), AwsErrorKind::Throttled);
     }
 
     #[test]
     fn bad_input_is_terminal_and_server_errors_retry() {
-        let k = classify("InvalidParameterException", "Invalid instance type", Some(400));
+        let k = classify(
+            "InvalidParameterException",
+            "Invalid instance type",
+            Some(400),
+        );
         assert_eq!(k, AwsErrorKind::InvalidInput);
         assert!(!AwsError::new(k, "op", "c", "m").is_retryable());
-        assert_eq!(classify("ServerException", "", Some(500)), AwsErrorKind::Transient);
+        assert_eq!(
+            classify("ServerException", "", Some(500)),
+            AwsErrorKind::Transient
+        );
         assert_eq!(classify("Weird", "", Some(503)), AwsErrorKind::Transient);
         assert_eq!(classify("", "", None), AwsErrorKind::Transient);
     }

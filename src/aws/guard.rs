@@ -64,10 +64,22 @@ impl Guard {
     /// Wrap the four clients of one region.
     pub fn wrap(&self, clients: AwsClients) -> AwsClients {
         AwsClients {
-            ecs: Arc::new(Guarded { inner: clients.ecs, guard: self.clone() }),
-            ec2: Arc::new(Guarded { inner: clients.ec2, guard: self.clone() }),
-            autoscaling: Arc::new(Guarded { inner: clients.autoscaling, guard: self.clone() }),
-            elb: Arc::new(Guarded { inner: clients.elb, guard: self.clone() }),
+            ecs: Arc::new(Guarded {
+                inner: clients.ecs,
+                guard: self.clone(),
+            }),
+            ec2: Arc::new(Guarded {
+                inner: clients.ec2,
+                guard: self.clone(),
+            }),
+            autoscaling: Arc::new(Guarded {
+                inner: clients.autoscaling,
+                guard: self.clone(),
+            }),
+            elb: Arc::new(Guarded {
+                inner: clients.elb,
+                guard: self.clone(),
+            }),
         }
     }
 }
@@ -82,41 +94,57 @@ pub struct Guarded<T: ?Sized> {
 impl EcsApi for Guarded<dyn EcsApi> {
     async fn describe_clusters(&self, names: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
         let f = self.inner.describe_clusters(names);
-        self.guard.call("ecs:DescribeClusters", Bucket::EcsClusterRead, f).await
+        self.guard
+            .call("ecs:DescribeClusters", Bucket::EcsClusterRead, f)
+            .await
     }
     async fn create_cluster(&self, name: &str, tags: &Tags) -> Result<ClusterInfo, AwsError> {
         let f = self.inner.create_cluster(name, tags);
-        self.guard.call("ecs:CreateCluster", Bucket::EcsClusterModify, f).await
+        self.guard
+            .call("ecs:CreateCluster", Bucket::EcsClusterModify, f)
+            .await
     }
     async fn delete_cluster(&self, name: &str) -> Result<(), AwsError> {
         let f = self.inner.delete_cluster(name);
-        self.guard.call("ecs:DeleteCluster", Bucket::EcsClusterModify, f).await
+        self.guard
+            .call("ecs:DeleteCluster", Bucket::EcsClusterModify, f)
+            .await
     }
     async fn tag_resource(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         let f = self.inner.tag_resource(arn, tags);
-        self.guard.call("ecs:TagResource", Bucket::EcsTagModify, f).await
+        self.guard
+            .call("ecs:TagResource", Bucket::EcsTagModify, f)
+            .await
     }
     async fn register_task_definition(
         &self,
         input: &RegisterTaskDefinitionInput,
     ) -> Result<TaskDefRevision, AwsError> {
         let f = self.inner.register_task_definition(input);
-        self.guard.call("ecs:RegisterTaskDefinition", Bucket::EcsTaskDefModify, f).await
+        self.guard
+            .call("ecs:RegisterTaskDefinition", Bucket::EcsTaskDefModify, f)
+            .await
     }
     async fn describe_task_definition(
         &self,
         task_definition: &str,
     ) -> Result<Option<TaskDefRevision>, AwsError> {
         let f = self.inner.describe_task_definition(task_definition);
-        self.guard.call("ecs:DescribeTaskDefinition", Bucket::EcsTaskDefRead, f).await
+        self.guard
+            .call("ecs:DescribeTaskDefinition", Bucket::EcsTaskDefRead, f)
+            .await
     }
     async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>, AwsError> {
         let f = self.inner.list_task_definitions(family);
-        self.guard.call("ecs:ListTaskDefinitions", Bucket::EcsTaskDefRead, f).await
+        self.guard
+            .call("ecs:ListTaskDefinitions", Bucket::EcsTaskDefRead, f)
+            .await
     }
     async fn deregister_task_definition(&self, arn: &str) -> Result<(), AwsError> {
         let f = self.inner.deregister_task_definition(arn);
-        self.guard.call("ecs:DeregisterTaskDefinition", Bucket::EcsTaskDefModify, f).await
+        self.guard
+            .call("ecs:DeregisterTaskDefinition", Bucket::EcsTaskDefModify, f)
+            .await
     }
     async fn describe_services(
         &self,
@@ -124,19 +152,27 @@ impl EcsApi for Guarded<dyn EcsApi> {
         names: &[String],
     ) -> Result<Vec<ServiceInfo>, AwsError> {
         let f = self.inner.describe_services(cluster, names);
-        self.guard.call("ecs:DescribeServices", Bucket::EcsServiceRead, f).await
+        self.guard
+            .call("ecs:DescribeServices", Bucket::EcsServiceRead, f)
+            .await
     }
     async fn create_service(&self, input: &CreateServiceInput) -> Result<ServiceInfo, AwsError> {
         let f = self.inner.create_service(input);
-        self.guard.call("ecs:CreateService", Bucket::EcsServiceModify, f).await
+        self.guard
+            .call("ecs:CreateService", Bucket::EcsServiceModify, f)
+            .await
     }
     async fn update_service(&self, input: &UpdateServiceInput) -> Result<ServiceInfo, AwsError> {
         let f = self.inner.update_service(input);
-        self.guard.call("ecs:UpdateService", Bucket::EcsServiceModify, f).await
+        self.guard
+            .call("ecs:UpdateService", Bucket::EcsServiceModify, f)
+            .await
     }
     async fn delete_service(&self, cluster: &str, name: &str) -> Result<(), AwsError> {
         let f = self.inner.delete_service(cluster, name);
-        self.guard.call("ecs:DeleteService", Bucket::EcsServiceModify, f).await
+        self.guard
+            .call("ecs:DeleteService", Bucket::EcsServiceModify, f)
+            .await
     }
 }
 
@@ -147,7 +183,9 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
         name: &str,
     ) -> Result<Option<LaunchTemplate>, AwsError> {
         let f = self.inner.describe_launch_template(name);
-        self.guard.call("ec2:DescribeLaunchTemplates", Bucket::Ec2Read, f).await
+        self.guard
+            .call("ec2:DescribeLaunchTemplates", Bucket::Ec2Read, f)
+            .await
     }
     async fn launch_template_version_description(
         &self,
@@ -155,7 +193,9 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
         version: i64,
     ) -> Result<Option<String>, AwsError> {
         let f = self.inner.launch_template_version_description(id, version);
-        self.guard.call("ec2:DescribeLaunchTemplateVersions", Bucket::Ec2Read, f).await
+        self.guard
+            .call("ec2:DescribeLaunchTemplateVersions", Bucket::Ec2Read, f)
+            .await
     }
     async fn create_launch_template(
         &self,
@@ -164,8 +204,12 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
         description: &str,
         tags: &Tags,
     ) -> Result<LaunchTemplate, AwsError> {
-        let f = self.inner.create_launch_template(name, data, description, tags);
-        self.guard.call("ec2:CreateLaunchTemplate", Bucket::Ec2Modify, f).await
+        let f = self
+            .inner
+            .create_launch_template(name, data, description, tags);
+        self.guard
+            .call("ec2:CreateLaunchTemplate", Bucket::Ec2Modify, f)
+            .await
     }
     async fn create_launch_template_version(
         &self,
@@ -173,16 +217,24 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
         data: &LaunchTemplateData,
         description: &str,
     ) -> Result<i64, AwsError> {
-        let f = self.inner.create_launch_template_version(id, data, description);
-        self.guard.call("ec2:CreateLaunchTemplateVersion", Bucket::Ec2Modify, f).await
+        let f = self
+            .inner
+            .create_launch_template_version(id, data, description);
+        self.guard
+            .call("ec2:CreateLaunchTemplateVersion", Bucket::Ec2Modify, f)
+            .await
     }
     async fn tag_launch_template(&self, id: &str, tags: &Tags) -> Result<(), AwsError> {
         let f = self.inner.tag_launch_template(id, tags);
-        self.guard.call("ec2:CreateTags", Bucket::Ec2Modify, f).await
+        self.guard
+            .call("ec2:CreateTags", Bucket::Ec2Modify, f)
+            .await
     }
     async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError> {
         let f = self.inner.delete_launch_template(id);
-        self.guard.call("ec2:DeleteLaunchTemplate", Bucket::Ec2Modify, f).await
+        self.guard
+            .call("ec2:DeleteLaunchTemplate", Bucket::Ec2Modify, f)
+            .await
     }
 }
 
@@ -190,31 +242,49 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
 impl AutoScalingApi for Guarded<dyn AutoScalingApi> {
     async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
         let f = self.inner.describe_group(name);
-        self.guard.call("autoscaling:DescribeAutoScalingGroups", Bucket::AutoScaling, f).await
+        self.guard
+            .call(
+                "autoscaling:DescribeAutoScalingGroups",
+                Bucket::AutoScaling,
+                f,
+            )
+            .await
     }
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         let f = self.inner.create_group(input);
-        self.guard.call("autoscaling:CreateAutoScalingGroup", Bucket::AutoScaling, f).await
+        self.guard
+            .call("autoscaling:CreateAutoScalingGroup", Bucket::AutoScaling, f)
+            .await
     }
     async fn update_group(&self, input: &UpdateGroupInput) -> Result<(), AwsError> {
         let f = self.inner.update_group(input);
-        self.guard.call("autoscaling:UpdateAutoScalingGroup", Bucket::AutoScaling, f).await
+        self.guard
+            .call("autoscaling:UpdateAutoScalingGroup", Bucket::AutoScaling, f)
+            .await
     }
     async fn attach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError> {
         let f = self.inner.attach_load_balancers(name, elbs);
-        self.guard.call("autoscaling:AttachLoadBalancers", Bucket::AutoScaling, f).await
+        self.guard
+            .call("autoscaling:AttachLoadBalancers", Bucket::AutoScaling, f)
+            .await
     }
     async fn detach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError> {
         let f = self.inner.detach_load_balancers(name, elbs);
-        self.guard.call("autoscaling:DetachLoadBalancers", Bucket::AutoScaling, f).await
+        self.guard
+            .call("autoscaling:DetachLoadBalancers", Bucket::AutoScaling, f)
+            .await
     }
     async fn tag_group(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
         let f = self.inner.tag_group(name, tags);
-        self.guard.call("autoscaling:CreateOrUpdateTags", Bucket::AutoScaling, f).await
+        self.guard
+            .call("autoscaling:CreateOrUpdateTags", Bucket::AutoScaling, f)
+            .await
     }
     async fn delete_group(&self, name: &str) -> Result<(), AwsError> {
         let f = self.inner.delete_group(name);
-        self.guard.call("autoscaling:DeleteAutoScalingGroup", Bucket::AutoScaling, f).await
+        self.guard
+            .call("autoscaling:DeleteAutoScalingGroup", Bucket::AutoScaling, f)
+            .await
     }
 }
 
@@ -225,18 +295,32 @@ impl ElbApi for Guarded<dyn ElbApi> {
         name: &str,
     ) -> Result<Option<ClassicLoadBalancer>, AwsError> {
         let f = self.inner.describe_load_balancer(name);
-        self.guard.call("elasticloadbalancing:DescribeLoadBalancers", Bucket::ElbRead, f).await
+        self.guard
+            .call(
+                "elasticloadbalancing:DescribeLoadBalancers",
+                Bucket::ElbRead,
+                f,
+            )
+            .await
     }
     async fn describe_tags(&self, name: &str) -> Result<Tags, AwsError> {
         let f = self.inner.describe_tags(name);
-        self.guard.call("elasticloadbalancing:DescribeTags", Bucket::ElbRead, f).await
+        self.guard
+            .call("elasticloadbalancing:DescribeTags", Bucket::ElbRead, f)
+            .await
     }
     async fn create_load_balancer(
         &self,
         input: &CreateLoadBalancerInput,
     ) -> Result<Option<String>, AwsError> {
         let f = self.inner.create_load_balancer(input);
-        self.guard.call("elasticloadbalancing:CreateLoadBalancer", Bucket::ElbCreate, f).await
+        self.guard
+            .call(
+                "elasticloadbalancing:CreateLoadBalancer",
+                Bucket::ElbCreate,
+                f,
+            )
+            .await
     }
     async fn configure_health_check(
         &self,
@@ -244,7 +328,13 @@ impl ElbApi for Guarded<dyn ElbApi> {
         health_check: &ElbHealthCheck,
     ) -> Result<(), AwsError> {
         let f = self.inner.configure_health_check(name, health_check);
-        self.guard.call("elasticloadbalancing:ConfigureHealthCheck", Bucket::ElbModify, f).await
+        self.guard
+            .call(
+                "elasticloadbalancing:ConfigureHealthCheck",
+                Bucket::ElbModify,
+                f,
+            )
+            .await
     }
     async fn create_listeners(&self, name: &str, listeners: &[Listener]) -> Result<(), AwsError> {
         let f = self.inner.create_listeners(name, listeners);
@@ -258,10 +348,60 @@ impl ElbApi for Guarded<dyn ElbApi> {
     }
     async fn add_tags(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
         let f = self.inner.add_tags(name, tags);
-        self.guard.call("elasticloadbalancing:AddTags", Bucket::ElbModify, f).await
+        self.guard
+            .call("elasticloadbalancing:AddTags", Bucket::ElbModify, f)
+            .await
     }
     async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError> {
         let f = self.inner.delete_load_balancer(name);
-        self.guard.call("elasticloadbalancing:DeleteLoadBalancer", Bucket::ElbModify, f).await
+        self.guard
+            .call(
+                "elasticloadbalancing:DeleteLoadBalancer",
+                Bucket::ElbModify,
+                f,
+            )
+            .await
+    }
+}
+
+/// An [`AwsProvider`](super::AwsProvider) whose clients are guarded, with one set of rate
+/// limiter buckets per region (AWS's buckets are per account and region).
+pub struct GuardedProvider {
+    inner: Arc<dyn super::AwsProvider>,
+    metrics: Metrics,
+    share: f64,
+    regions: std::sync::Mutex<std::collections::HashMap<String, AwsClients>>,
+}
+
+impl GuardedProvider {
+    /// Guard `inner`'s clients, using `share` of every AWS bucket.
+    pub fn new(inner: Arc<dyn super::AwsProvider>, metrics: Metrics, share: f64) -> Self {
+        Self {
+            inner,
+            metrics,
+            share,
+            regions: Default::default(),
+        }
+    }
+}
+
+impl super::AwsProvider for GuardedProvider {
+    fn clients(&self, region: Option<&str>) -> AwsClients {
+        let region = region
+            .map(str::to_string)
+            .unwrap_or_else(|| self.inner.default_region());
+        let mut regions = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        regions
+            .entry(region.clone())
+            .or_insert_with(|| {
+                let guard =
+                    Guard::new(Arc::new(RateLimiter::new(self.share)), self.metrics.clone());
+                guard.wrap(self.inner.clients(Some(&region)))
+            })
+            .clone()
+    }
+
+    fn default_region(&self) -> String {
+        self.inner.default_region()
     }
 }

@@ -65,8 +65,10 @@ pub trait EcsApi: Send + Sync {
 #[async_trait]
 pub trait Ec2Api: Send + Sync {
     /// DescribeLaunchTemplates by name; `None` when it does not exist.
-    async fn describe_launch_template(&self, name: &str)
-        -> Result<Option<LaunchTemplate>, AwsError>;
+    async fn describe_launch_template(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchTemplate>, AwsError>;
     /// The description of one version (where the operator keeps the spec hash).
     async fn launch_template_version_description(
         &self,

@@ -166,7 +166,10 @@ mod tests {
         let later = t0 + Duration::from_secs(100);
         assert_eq!(b.reserve(later), Duration::ZERO);
         assert_eq!(b.reserve(later), Duration::ZERO);
-        assert!(b.reserve(later) > Duration::ZERO, "capacity caps the refill");
+        assert!(
+            b.reserve(later) > Duration::ZERO,
+            "capacity caps the refill"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::api::cluster::{ClusterCapacity, DEFAULT_IMAGE_ID};
-use crate::aws::types::{AutoScalingGroup, CreateGroupInput, LaunchTemplateData, Tags, UpdateGroupInput};
+use crate::aws::types::{
+    AutoScalingGroup, CreateGroupInput, LaunchTemplateData, Tags, UpdateGroupInput,
+};
 
 /// Prefix of the launch template version description that carries the spec hash.
 const HASH_PREFIX: &str = "ecs-operator spec ";
@@ -22,7 +24,8 @@ pub fn group_name(cluster_name: &str) -> String {
 
 /// User data that makes the ECS agent join the cluster, then the user's extra shell.
 pub fn user_data(cluster_name: &str, extra: Option<&str>) -> String {
-    let mut script = format!("#!/bin/bash\necho ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config\n");
+    let mut script =
+        format!("#!/bin/bash\necho ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config\n");
     if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
         script.push_str(extra);
         if !extra.ends_with('\n') {
@@ -37,7 +40,10 @@ pub fn launch_template_data(cluster_name: &str, cap: &ClusterCapacity) -> Launch
     let mut sgs = cap.security_group_ids.clone();
     sgs.sort();
     LaunchTemplateData {
-        image_id: cap.image_id.clone().unwrap_or_else(|| DEFAULT_IMAGE_ID.to_string()),
+        image_id: cap
+            .image_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_IMAGE_ID.to_string()),
         instance_type: cap.instance_type.clone(),
         instance_profile: cap.instance_profile.clone(),
         security_group_ids: sgs,
@@ -235,10 +241,16 @@ mod tests {
         g.desired_capacity = 2;
         g.max_size = 7;
         let plan = plan_group(&cap(), &g, "lt-1", 2);
-        assert_eq!(plan.update.launch_template, Some(("lt-1".into(), "2".into())));
+        assert_eq!(
+            plan.update.launch_template,
+            Some(("lt-1".into(), "2".into()))
+        );
         assert_eq!(plan.update.desired_capacity, Some(5));
         assert_eq!(plan.update.max_size, Some(5));
-        assert_eq!(plan.drifted, vec!["launchTemplate", "maxSize", "desiredCapacity"]);
+        assert_eq!(
+            plan.drifted,
+            vec!["launchTemplate", "maxSize", "desiredCapacity"]
+        );
     }
 
     #[test]
@@ -248,7 +260,10 @@ mod tests {
         let mut g = group();
         g.desired_capacity = 3;
         assert!(plan_group(&c, &g, "lt-1", 1).update.is_empty());
-        assert_eq!(create_group("g", &c, "lt-1", 1, &Tags::new()).desired_capacity, 5);
+        assert_eq!(
+            create_group("g", &c, "lt-1", 1, &Tags::new()).desired_capacity,
+            5
+        );
     }
 
     #[test]

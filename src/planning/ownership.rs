@@ -68,7 +68,10 @@ mod tests {
     use super::*;
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -83,19 +86,29 @@ mod tests {
     #[test]
     fn ownership_decisions() {
         let me = "c1/ns/EcsCluster/a";
-        assert_eq!(ownership("x", &tags(&[(OWNER_TAG, me)]), me, false), Ownership::Owned);
+        assert_eq!(
+            ownership("x", &tags(&[(OWNER_TAG, me)]), me, false),
+            Ownership::Owned
+        );
         assert_eq!(ownership("x", &tags(&[]), me, true), Ownership::Adopt);
-        assert!(matches!(ownership("x", &tags(&[]), me, false), Ownership::Conflict(m) if m.contains("adopt")));
+        assert!(
+            matches!(ownership("x", &tags(&[]), me, false), Ownership::Conflict(m) if m.contains("adopt"))
+        );
         // Adoption never takes a resource from another owner, e.g. another management cluster.
         let other = tags(&[(OWNER_TAG, "c2/ns/EcsCluster/a")]);
-        assert!(matches!(ownership("x", &other, me, true), Ownership::Conflict(m) if m.contains("c2/ns")));
+        assert!(
+            matches!(ownership("x", &other, me, true), Ownership::Conflict(m) if m.contains("c2/ns"))
+        );
     }
 
     #[test]
     fn only_missing_or_changed_tags_are_set() {
         let current = tags(&[("a", "1"), ("b", "2")]);
         let desired = tags(&[("a", "1"), ("b", "3"), ("c", "4")]);
-        assert_eq!(tags_to_set(&current, &desired), tags(&[("b", "3"), ("c", "4")]));
+        assert_eq!(
+            tags_to_set(&current, &desired),
+            tags(&[("b", "3"), ("c", "4")])
+        );
         assert!(tags_to_set(&desired, &desired).is_empty());
     }
 }

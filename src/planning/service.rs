@@ -42,15 +42,22 @@ fn deployment_config_matches(
 ) -> bool {
     let o = observed.cloned().unwrap_or_default();
     // Only what the spec sets is compared: AWS fills in the rest with its defaults.
-    desired.minimum_healthy_percent.is_none_or(|v| o.minimum_healthy_percent == Some(v))
-        && desired.maximum_percent.is_none_or(|v| o.maximum_percent == Some(v))
+    desired
+        .minimum_healthy_percent
+        .is_none_or(|v| o.minimum_healthy_percent == Some(v))
+        && desired
+            .maximum_percent
+            .is_none_or(|v| o.maximum_percent == Some(v))
         && desired
             .deployment_circuit_breaker
             .as_ref()
             .is_none_or(|cb| o.deployment_circuit_breaker.as_ref() == Some(cb))
 }
 
-fn network_matches(desired: &NetworkConfiguration, observed: Option<&NetworkConfiguration>) -> bool {
+fn network_matches(
+    desired: &NetworkConfiguration,
+    observed: Option<&NetworkConfiguration>,
+) -> bool {
     let norm = |n: &NetworkConfiguration| {
         n.awsvpc_configuration.as_ref().map(|a| {
             let mut subnets = a.subnets.clone();
@@ -281,18 +288,30 @@ mod tests {
 
     #[test]
     fn absent_or_inactive_service_is_created() {
-        assert!(matches!(plan_service(&desired(), None), ServicePlan::Create(_)));
+        assert!(matches!(
+            plan_service(&desired(), None),
+            ServicePlan::Create(_)
+        ));
         let mut inactive = observed();
         inactive.status = "INACTIVE".into();
-        assert!(matches!(plan_service(&desired(), Some(&inactive)), ServicePlan::Create(_)));
+        assert!(matches!(
+            plan_service(&desired(), Some(&inactive)),
+            ServicePlan::Create(_)
+        ));
         let mut draining = observed();
         draining.status = "DRAINING".into();
-        assert_eq!(plan_service(&desired(), Some(&draining)), ServicePlan::WaitDraining);
+        assert_eq!(
+            plan_service(&desired(), Some(&draining)),
+            ServicePlan::WaitDraining
+        );
     }
 
     #[test]
     fn matching_service_is_in_sync_despite_aws_defaults() {
-        assert_eq!(plan_service(&desired(), Some(&observed())), ServicePlan::InSync);
+        assert_eq!(
+            plan_service(&desired(), Some(&observed())),
+            ServicePlan::InSync
+        );
     }
 
     #[test]
@@ -333,7 +352,9 @@ mod tests {
             ..Default::default()
         });
         match plan_service(&d, Some(&observed())) {
-            ServicePlan::Update { drifted, .. } => assert_eq!(drifted, vec!["deploymentConfiguration"]),
+            ServicePlan::Update { drifted, .. } => {
+                assert_eq!(drifted, vec!["deploymentConfiguration"])
+            }
             other => panic!("{other:?}"),
         }
         d.create.deployment_configuration = Some(DeploymentConfiguration {
@@ -367,12 +388,18 @@ mod tests {
         f.deployments[0].rollout_state_reason = Some("tasks failed to start".into());
         assert_eq!(rollout(&f), Rollout::Failed("tasks failed to start".into()));
         let mut two = observed();
-        two.deployments.push(Deployment { status: "ACTIVE".into(), ..Default::default() });
+        two.deployments.push(Deployment {
+            status: "ACTIVE".into(),
+            ..Default::default()
+        });
         assert!(matches!(rollout(&two), Rollout::InProgress(_)));
         let mut short = observed();
         short.running_count = 3;
         assert!(matches!(rollout(&short), Rollout::InProgress(m) if m.contains("3/4")));
-        assert!(matches!(rollout(&ServiceInfo::default()), Rollout::InProgress(_)));
+        assert!(matches!(
+            rollout(&ServiceInfo::default()),
+            Rollout::InProgress(_)
+        ));
     }
 
     fn listener(port: i32, instance: i32) -> Listener {
@@ -403,17 +430,29 @@ mod tests {
             name: "lb".into(),
             dns_name: None,
             scheme: None,
-            listeners: vec![Listener { instance_protocol: Some(ListenerProtocol::Http), ..listener(80, 80) }],
+            listeners: vec![Listener {
+                instance_protocol: Some(ListenerProtocol::Http),
+                ..listener(80, 80)
+            }],
             health_check: Some(hc.clone()),
             subnet_ids: vec![],
             security_group_ids: vec![],
         };
-        assert!(plan_elb(&spec, &observed).is_empty(), "defaulted instance protocol matches");
+        assert!(
+            plan_elb(&spec, &observed).is_empty(),
+            "defaulted instance protocol matches"
+        );
         observed.listeners = vec![listener(80, 8080), listener(81, 81)];
         observed.health_check = None;
         let plan = plan_elb(&spec, &observed);
         assert_eq!(plan.delete_listener_ports, vec![80, 81]);
-        assert_eq!(plan.create_listeners, vec![Listener { instance_protocol: Some(ListenerProtocol::Http), ..listener(80, 80) }]);
+        assert_eq!(
+            plan.create_listeners,
+            vec![Listener {
+                instance_protocol: Some(ListenerProtocol::Http),
+                ..listener(80, 80)
+            }]
+        );
         assert_eq!(plan.health_check, Some(hc));
     }
 }

@@ -138,7 +138,10 @@ mod tests {
         let env = |pairs: &[(&str, &str)]| {
             pairs
                 .iter()
-                .map(|(n, v)| KeyValuePair { name: n.to_string(), value: v.to_string() })
+                .map(|(n, v)| KeyValuePair {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
                 .collect::<Vec<_>>()
         };
         let mut c = tutorial();
@@ -166,8 +169,10 @@ mod tests {
     #[test]
     fn real_changes_change_the_hash() {
         let mut b = tutorial();
-        b.container_definitions[0].environment =
-            vec![KeyValuePair { name: "PROVIDER".into(), value: "ECS".into() }];
+        b.container_definitions[0].environment = vec![KeyValuePair {
+            name: "PROVIDER".into(),
+            value: "ECS".into(),
+        }];
         assert_ne!(spec_hash(&tutorial()), spec_hash(&b));
         let mut c = tutorial();
         c.container_definitions[0].essential = Some(false);
@@ -193,7 +198,10 @@ mod tests {
         assert!(revisions_to_prune(&active, 6, None, &in_use).is_empty());
         assert!(revisions_to_prune(&active, 6, Some(10), &in_use).is_empty());
         // The latest survives even if it is not the highest ACTIVE number.
-        assert_eq!(revisions_to_prune(&[1, 2, 9], 1, Some(1), &BTreeSet::new()), vec![2]);
+        assert_eq!(
+            revisions_to_prune(&[1, 2, 9], 1, Some(1), &BTreeSet::new()),
+            vec![2]
+        );
     }
 
     #[test]

@@ -27,7 +27,10 @@ impl Backoff {
 
     /// Forget the failures of `key` after a success.
     pub fn success(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     /// Consecutive failures of `key`.
@@ -45,7 +48,10 @@ impl Backoff {
 pub fn delay(base: Duration, n: u32, key: &str) -> Duration {
     let exp = base.saturating_mul(1u32 << n.saturating_sub(1).min(16));
     let capped = exp.min(MAX_DELAY);
-    let spread = key.bytes().fold(n, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 100;
+    let spread = key
+        .bytes()
+        .fold(n, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+        % 100;
     capped + capped.mul_f64(spread as f64 / 1000.0)
 }
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::error::Error;
-use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced};
+use super::managed::{
+    AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
+};
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
 use crate::aws::types::{ClusterInfo, Tags};
@@ -21,7 +23,12 @@ impl HasCommonStatus for EcsClusterStatus {
     }
 }
 
-fn check_owner(what: &str, tags: &Tags, cx: &AwsContext, notes: &mut Vec<Note>) -> Result<bool, Error> {
+fn check_owner(
+    what: &str,
+    tags: &Tags,
+    cx: &AwsContext,
+    notes: &mut Vec<Note>,
+) -> Result<bool, Error> {
     match ownership(what, tags, &cx.owner, cx.adopt) {
         Ownership::Owned => Ok(false),
         Ownership::Adopt => {
@@ -54,8 +61,15 @@ async fn sync_capacity(
     let description = plan::version_description(&data);
     let (lt_id, version) = match cx.aws.ec2.describe_launch_template(&lt_name).await? {
         None => {
-            let lt = cx.aws.ec2.create_launch_template(&lt_name, &data, &description, tags).await?;
-            notes.push(Note::normal("Created", format!("created launch template {lt_name}")));
+            let lt = cx
+                .aws
+                .ec2
+                .create_launch_template(&lt_name, &data, &description, tags)
+                .await?;
+            notes.push(Note::normal(
+                "Created",
+                format!("created launch template {lt_name}"),
+            ));
             (lt.id, lt.latest_version)
         }
         Some(lt) => {
@@ -64,10 +78,21 @@ async fn sync_capacity(
             if !missing.is_empty() {
                 cx.aws.ec2.tag_launch_template(&lt.id, &missing).await?;
             }
-            let latest = cx.aws.ec2.launch_template_version_description(&lt.id, lt.latest_version).await?;
+            let latest = cx
+                .aws
+                .ec2
+                .launch_template_version_description(&lt.id, lt.latest_version)
+                .await?;
             if plan::needs_new_version(latest.as_deref(), &description) {
-                let v = cx.aws.ec2.create_launch_template_version(&lt.id, &data, &description).await?;
-                notes.push(Note::normal("Updated", format!("created launch template {lt_name} version {v}")));
+                let v = cx
+                    .aws
+                    .ec2
+                    .create_launch_template_version(&lt.id, &data, &description)
+                    .await?;
+                notes.push(Note::normal(
+                    "Updated",
+                    format!("created launch template {lt_name} version {v}"),
+                ));
                 (lt.id, v)
             } else {
                 (lt.id, lt.latest_version)
@@ -80,7 +105,10 @@ async fn sync_capacity(
         None => {
             let input = plan::create_group(&group_name, cap, &lt_id, version, tags);
             asg.create_group(&input).await?;
-            notes.push(Note::normal("Created", format!("created Auto Scaling group {group_name}")));
+            notes.push(Note::normal(
+                "Created",
+                format!("created Auto Scaling group {group_name}"),
+            ));
             (input.desired_capacity, 0)
         }
         Some(g) if g.status.is_some() => {
@@ -90,7 +118,12 @@ async fn sync_capacity(
             )))
         }
         Some(g) => {
-            check_owner(&format!("Auto Scaling group {group_name}"), &g.tags, cx, notes)?;
+            check_owner(
+                &format!("Auto Scaling group {group_name}"),
+                &g.tags,
+                cx,
+                notes,
+            )?;
             let missing = tags_to_set(&g.tags, tags);
             if !missing.is_empty() {
                 asg.tag_group(&group_name, &missing).await?;
@@ -108,11 +141,21 @@ async fn sync_capacity(
             if !p.drifted.is_empty() {
                 notes.push(Note::normal(
                     "Updated",
-                    format!("updated Auto Scaling group {group_name}: {}", p.drifted.join(", ")),
+                    format!(
+                        "updated Auto Scaling group {group_name}: {}",
+                        p.drifted.join(", ")
+                    ),
                 ));
             }
-            let in_service = g.instances.iter().filter(|i| i.lifecycle_state == "InService").count() as i32;
-            (p.update.desired_capacity.unwrap_or(g.desired_capacity), in_service)
+            let in_service = g
+                .instances
+                .iter()
+                .filter(|i| i.lifecycle_state == "InService")
+                .count() as i32;
+            (
+                p.update.desired_capacity.unwrap_or(g.desired_capacity),
+                in_service,
+            )
         }
     };
     Ok(CapacityStatus {
@@ -125,22 +168,34 @@ async fn sync_capacity(
 }
 
 /// Delete the capacity (group first, then template); `Some(message)` while waiting.
-async fn delete_capacity(cluster_name: &str, cx: &AwsContext, notes: &mut Vec<Note>) -> Result<Option<String>, Error> {
+async fn delete_capacity(
+    cluster_name: &str,
+    cx: &AwsContext,
+    notes: &mut Vec<Note>,
+) -> Result<Option<String>, Error> {
     let group_name = plan::group_name(cluster_name);
     if let Some(g) = cx.aws.autoscaling.describe_group(&group_name).await? {
         if g.tags.get(OWNER_TAG) == Some(&cx.owner) {
             if g.status.is_none() {
                 cx.aws.autoscaling.delete_group(&group_name).await?;
-                notes.push(Note::normal("Deleting", format!("deleting Auto Scaling group {group_name}")));
+                notes.push(Note::normal(
+                    "Deleting",
+                    format!("deleting Auto Scaling group {group_name}"),
+                ));
             }
-            return Ok(Some(format!("waiting for Auto Scaling group {group_name} to terminate its instances")));
+            return Ok(Some(format!(
+                "waiting for Auto Scaling group {group_name} to terminate its instances"
+            )));
         }
     }
     let lt_name = plan::launch_template_name(cluster_name);
     if let Some(lt) = cx.aws.ec2.describe_launch_template(&lt_name).await? {
         if lt.tags.get(OWNER_TAG) == Some(&cx.owner) {
             cx.aws.ec2.delete_launch_template(&lt.id).await?;
-            notes.push(Note::normal("Deleted", format!("deleted launch template {lt_name}")));
+            notes.push(Note::normal(
+                "Deleted",
+                format!("deleted launch template {lt_name}"),
+            ));
         }
     }
     Ok(None)
@@ -178,7 +233,10 @@ impl ManagedResource for EcsCluster {
             }
             None => {
                 let c = cx.aws.ecs.create_cluster(&name, &tags).await?;
-                notes.push(Note::normal("Created", format!("created ECS cluster {name}")));
+                notes.push(Note::normal(
+                    "Created",
+                    format!("created ECS cluster {name}"),
+                ));
                 c
             }
         };
@@ -195,11 +253,16 @@ impl ManagedResource for EcsCluster {
             }
         };
         let readiness = match (&cluster.status[..], &capacity) {
-            ("ACTIVE", Some(c)) if c.in_service_instances < c.desired_capacity => Readiness::NotReady {
-                reason: "ScalingCapacity",
-                message: format!("{}/{} instances in service", c.in_service_instances, c.desired_capacity),
-                recheck: Duration::from_secs(10),
-            },
+            ("ACTIVE", Some(c)) if c.in_service_instances < c.desired_capacity => {
+                Readiness::NotReady {
+                    reason: "ScalingCapacity",
+                    message: format!(
+                        "{}/{} instances in service",
+                        c.in_service_instances, c.desired_capacity
+                    ),
+                    recheck: Duration::from_secs(10),
+                }
+            }
             ("ACTIVE", _) => Readiness::Ready(format!("cluster {name} is ACTIVE")),
             (other, _) => Readiness::NotReady {
                 reason: "Provisioning",
@@ -227,7 +290,9 @@ impl ManagedResource for EcsCluster {
     async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error> {
         let name = self.cluster_name();
         let mut notes = Vec::new();
-        let cluster = find_cluster(cx, &name).await?.filter(|c| c.tags.get(OWNER_TAG) == Some(&cx.owner));
+        let cluster = find_cluster(cx, &name)
+            .await?
+            .filter(|c| c.tags.get(OWNER_TAG) == Some(&cx.owner));
         if let Some(c) = &cluster {
             if c.active_services > 0 {
                 return Ok(Cleanup::Waiting {
@@ -240,11 +305,17 @@ impl ManagedResource for EcsCluster {
             }
         }
         if let Some(waiting) = delete_capacity(&name, cx, &mut notes).await? {
-            return Ok(Cleanup::Waiting { message: waiting, notes });
+            return Ok(Cleanup::Waiting {
+                message: waiting,
+                notes,
+            });
         }
         if let Some(c) = cluster {
             match cx.aws.ecs.delete_cluster(&c.arn).await {
-                Ok(()) => notes.push(Note::normal("Deleted", format!("deleted ECS cluster {name}"))),
+                Ok(()) => notes.push(Note::normal(
+                    "Deleted",
+                    format!("deleted ECS cluster {name}"),
+                )),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
             }

@@ -27,17 +27,32 @@ pub struct Cond {
 impl Cond {
     /// A condition that is True.
     pub fn yes(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { type_, status: true, reason, message: message.into() }
+        Self {
+            type_,
+            status: true,
+            reason,
+            message: message.into(),
+        }
     }
     /// A condition that is False.
     pub fn no(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { type_, status: false, reason, message: message.into() }
+        Self {
+            type_,
+            status: false,
+            reason,
+            message: message.into(),
+        }
     }
 }
 
 /// Merge `desired` into `existing`: conditions of the same type keep their
 /// lastTransitionTime unless their status flips; types not in `desired` are kept as they are.
-pub fn merge(existing: &[Condition], desired: &[Cond], generation: Option<i64>, now: &Time) -> Vec<Condition> {
+pub fn merge(
+    existing: &[Condition],
+    desired: &[Cond],
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
     let mut out: Vec<Condition> = existing.to_vec();
     for d in desired {
         let status = if d.status { "True" } else { "False" }.to_string();
@@ -86,7 +101,12 @@ mod tests {
 
     #[test]
     fn new_conditions_get_now_and_generation() {
-        let out = merge(&[], &[Cond::yes(READY, "ReconcileSuccess", "ok")], Some(3), &t(10));
+        let out = merge(
+            &[],
+            &[Cond::yes(READY, "ReconcileSuccess", "ok")],
+            Some(3),
+            &t(10),
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].status, "True");
         assert_eq!(out[0].observed_generation, Some(3));
@@ -96,11 +116,21 @@ mod tests {
     #[test]
     fn transition_time_moves_only_on_flip() {
         let first = merge(&[], &[Cond::no(READY, "Creating", "a")], Some(1), &t(10));
-        let same = merge(&first, &[Cond::no(READY, "WaitingForDependency", "b")], Some(2), &t(20));
+        let same = merge(
+            &first,
+            &[Cond::no(READY, "WaitingForDependency", "b")],
+            Some(2),
+            &t(20),
+        );
         assert_eq!(same[0].last_transition_time, t(10));
         assert_eq!(same[0].reason, "WaitingForDependency");
         assert_eq!(same[0].observed_generation, Some(2));
-        let flipped = merge(&same, &[Cond::yes(READY, "ReconcileSuccess", "c")], Some(2), &t(30));
+        let flipped = merge(
+            &same,
+            &[Cond::yes(READY, "ReconcileSuccess", "c")],
+            Some(2),
+            &t(30),
+        );
         assert_eq!(flipped[0].last_transition_time, t(30));
     }
 
@@ -108,7 +138,12 @@ mod tests {
     fn other_types_are_kept_and_messages_bounded() {
         let first = merge(&[], &[Cond::yes(STALLED, "Conflict", "x")], None, &t(1));
         let long = "é".repeat(2000);
-        let out = merge(&first, &[Cond::no(SYNCED, "ReconcileError", long)], None, &t(2));
+        let out = merge(
+            &first,
+            &[Cond::no(SYNCED, "ReconcileError", long)],
+            None,
+            &t(2),
+        );
         assert_eq!(out.len(), 2);
         assert!(out[1].message.len() <= 1024 + "…".len());
     }

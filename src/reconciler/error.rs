@@ -69,17 +69,34 @@ impl Error {
         let secs = Duration::from_secs;
         match self {
             Error::Aws(e) => match e.kind {
-                AwsErrorKind::InvalidInput => Treatment::Stall { reason: "InvalidSpec" },
-                AwsErrorKind::Throttled => Treatment::Retry { reason: "Throttled", base: secs(10) },
-                AwsErrorKind::AccessDenied => Treatment::Retry { reason: "ReconcileError", base: secs(30) },
-                _ => Treatment::Retry { reason: "ReconcileError", base: secs(2) },
+                AwsErrorKind::InvalidInput => Treatment::Stall {
+                    reason: "InvalidSpec",
+                },
+                AwsErrorKind::Throttled => Treatment::Retry {
+                    reason: "Throttled",
+                    base: secs(10),
+                },
+                AwsErrorKind::AccessDenied => Treatment::Retry {
+                    reason: "ReconcileError",
+                    base: secs(30),
+                },
+                _ => Treatment::Retry {
+                    reason: "ReconcileError",
+                    base: secs(2),
+                },
             },
-            Error::InvalidSpec(_) | Error::Serialization(_) => Treatment::Stall { reason: "InvalidSpec" },
+            Error::InvalidSpec(_) | Error::Serialization(_) => Treatment::Stall {
+                reason: "InvalidSpec",
+            },
             Error::Conflict(_) => Treatment::Stall { reason: "Conflict" },
-            Error::WaitingForDependency(_) => {
-                Treatment::Retry { reason: "WaitingForDependency", base: secs(5) }
-            }
-            Error::Kube(_) => Treatment::Retry { reason: "ReconcileError", base: secs(2) },
+            Error::WaitingForDependency(_) => Treatment::Retry {
+                reason: "WaitingForDependency",
+                base: secs(5),
+            },
+            Error::Kube(_) => Treatment::Retry {
+                reason: "ReconcileError",
+                base: secs(2),
+            },
         }
     }
 }
@@ -90,15 +107,39 @@ mod tests {
 
     #[test]
     fn aws_bad_input_stalls_and_throttling_retries_slower() {
-        let bad = Error::Aws(AwsError::new(AwsErrorKind::InvalidInput, "op", "c", "bad type"));
-        assert_eq!(bad.treatment(), Treatment::Stall { reason: "InvalidSpec" });
-        let thr = Error::Aws(AwsError::new(AwsErrorKind::Throttled, "op", "c", "slow down"));
+        let bad = Error::Aws(AwsError::new(
+            AwsErrorKind::InvalidInput,
+            "op",
+            "c",
+            "bad type",
+        ));
+        assert_eq!(
+            bad.treatment(),
+            Treatment::Stall {
+                reason: "InvalidSpec"
+            }
+        );
+        let thr = Error::Aws(AwsError::new(
+            AwsErrorKind::Throttled,
+            "op",
+            "c",
+            "slow down",
+        ));
         let tr = Error::Aws(AwsError::new(AwsErrorKind::Transient, "op", "c", "500"));
         match (thr.treatment(), tr.treatment()) {
-            (Treatment::Retry { reason: "Throttled", base: a }, Treatment::Retry { base: b, .. }) => assert!(a > b),
+            (
+                Treatment::Retry {
+                    reason: "Throttled",
+                    base: a,
+                },
+                Treatment::Retry { base: b, .. },
+            ) => assert!(a > b),
             other => panic!("{other:?}"),
         }
-        assert_eq!(Error::Conflict("x".into()).treatment(), Treatment::Stall { reason: "Conflict" });
+        assert_eq!(
+            Error::Conflict("x".into()).treatment(),
+            Treatment::Stall { reason: "Conflict" }
+        );
         assert_eq!(thr.metric_label(), "aws_throttled");
     }
 }

@@ -30,7 +30,10 @@ pub fn annotation_true<K: Resource>(obj: &K, key: &str) -> bool {
 }
 
 /// Reconcile one object of kind `K`.
-pub async fn reconcile<K: ManagedResource>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile<K: ManagedResource>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     let labels = KindLabels { kind: K::KIND };
     ctx.metrics.reconciles.get_or_create(&labels).inc();
     let started = Instant::now();
@@ -48,7 +51,10 @@ pub async fn reconcile<K: ManagedResource>(obj: Arc<K>, ctx: Arc<Context>) -> Re
     if let Err(e) = &result {
         ctx.metrics
             .reconcile_errors
-            .get_or_create(&ErrorLabels { kind: K::KIND, error: e.metric_label() })
+            .get_or_create(&ErrorLabels {
+                kind: K::KIND,
+                error: e.metric_label(),
+            })
             .inc();
     }
     result
@@ -67,7 +73,12 @@ pub fn error_policy<K: ManagedResource>(obj: Arc<K>, err: &Error, ctx: Arc<Conte
 }
 
 fn backoff_key<K: ManagedResource>(obj: &K) -> String {
-    format!("{}/{}/{}", K::KIND, obj.namespace().unwrap_or_default(), obj.name_any())
+    format!(
+        "{}/{}/{}",
+        K::KIND,
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }
 
 async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<Action, Error> {
@@ -99,7 +110,15 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             return Ok(Action::await_change());
         }
         if spec.deletion_policy() == DeletionPolicy::Retain {
-            publish(ctx, obj, &[Note::normal("Retained", "deletionPolicy is Retain: AWS resources left in place")]).await;
+            publish(
+                ctx,
+                obj,
+                &[Note::normal(
+                    "Retained",
+                    "deletionPolicy is Retain: AWS resources left in place",
+                )],
+            )
+            .await;
             remove_finalizer(obj, &api).await?;
             return Ok(Action::await_change());
         }
@@ -137,8 +156,15 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             ctx.backoff.success(&key);
             publish(ctx, obj, &synced.notes).await;
             let (ready, requeue) = match &synced.readiness {
-                Readiness::Ready(msg) => (Cond::yes(READY, "ReconcileSuccess", msg.clone()), ctx.settings.resync_period),
-                Readiness::NotReady { reason, message, recheck } => (Cond::no(READY, reason, message.clone()), *recheck),
+                Readiness::Ready(msg) => (
+                    Cond::yes(READY, "ReconcileSuccess", msg.clone()),
+                    ctx.settings.resync_period,
+                ),
+                Readiness::NotReady {
+                    reason,
+                    message,
+                    recheck,
+                } => (Cond::no(READY, reason, message.clone()), *recheck),
             };
             let mut conds = vec![
                 ready,
@@ -162,7 +188,10 @@ async fn handle_error<K: ManagedResource>(
 ) -> Result<Action, Error> {
     ctx.metrics
         .reconcile_errors
-        .get_or_create(&ErrorLabels { kind: K::KIND, error: err.metric_label() })
+        .get_or_create(&ErrorLabels {
+            kind: K::KIND,
+            error: err.metric_label(),
+        })
         .inc();
     let message = err.to_string();
     let (conds, action) = match err.treatment() {
@@ -204,7 +233,11 @@ fn current_condition<'a, K: ManagedResource>(
     obj: &'a K,
     type_: &str,
 ) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    obj.status()?.common().conditions.iter().find(|c| c.type_ == type_)
+    obj.status()?
+        .common()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 fn has_condition<K: ManagedResource>(obj: &K, type_: &str) -> bool {
@@ -288,7 +321,11 @@ async fn remove_finalizer<K: ManagedResource>(obj: &K, api: &Api<K>) -> Result<(
     patch_json(obj, api, patch).await
 }
 
-async fn patch_json<K: ManagedResource>(obj: &K, api: &Api<K>, patch: serde_json::Value) -> Result<(), Error> {
+async fn patch_json<K: ManagedResource>(
+    obj: &K,
+    api: &Api<K>,
+    patch: serde_json::Value,
+) -> Result<(), Error> {
     let patch: json_patch::Patch = serde_json::from_value(patch)?;
     api.patch(
         &obj.name_any(),
@@ -302,7 +339,11 @@ async fn patch_json<K: ManagedResource>(obj: &K, api: &Api<K>, patch: serde_json
 async fn publish<K: ManagedResource>(ctx: &Context, obj: &K, notes: &[Note]) {
     for note in notes {
         let event = Event {
-            type_: if note.warning { EventType::Warning } else { EventType::Normal },
+            type_: if note.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
             reason: note.reason.to_string(),
             note: Some(note.message.chars().take(1000).collect()),
             action: note.reason.to_string(),

@@ -42,11 +42,19 @@ pub struct Note {
 impl Note {
     /// A Normal event.
     pub fn normal(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), warning: false }
+        Self {
+            reason,
+            message: message.into(),
+            warning: false,
+        }
     }
     /// A Warning event.
     pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), warning: true }
+        Self {
+            reason,
+            message: message.into(),
+            warning: true,
+        }
     }
 }
 
@@ -129,7 +137,8 @@ pub trait ManagedResource:
     /// Read the objects this one depends on.
     async fn dereference(&self, client: &kube::Client) -> Result<Self::Deps, Error>;
     /// Observe AWS, make the calls the plan asks for, report status.
-    async fn sync(&self, deps: &Self::Deps, cx: &AwsContext) -> Result<Synced<Self::Status>, Error>;
+    async fn sync(&self, deps: &Self::Deps, cx: &AwsContext)
+        -> Result<Synced<Self::Status>, Error>;
     /// Delete the owned AWS resources, one step at a time.
     async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error>;
 }

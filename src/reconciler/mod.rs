@@ -10,5 +10,7 @@ pub mod managed;
 pub use context::{Context, Settings};
 pub use error::Error;
 pub mod cluster;
+pub mod controllers;
+pub mod leader;
 pub mod service;
 pub mod task_def;

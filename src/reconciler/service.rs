@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::conditions::{Cond, PROGRESSING, READY};
 use super::error::Error;
-use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced};
+use super::managed::{
+    AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
+};
 use crate::api::cluster::EcsCluster;
 use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
 use crate::api::service::{
@@ -18,9 +20,14 @@ use crate::api::service::{
     ManagedLoadBalancer, ServiceEventStatus,
 };
 use crate::api::task_def::EcsTaskDef;
-use crate::aws::types::{CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags, UpdateServiceInput};
+use crate::aws::types::{
+    CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags,
+    UpdateServiceInput,
+};
 use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
-use crate::planning::service::{plan_elb, plan_service, rollout, DesiredService, Rollout, ServicePlan};
+use crate::planning::service::{
+    plan_elb, plan_service, rollout, DesiredService, Rollout, ServicePlan,
+};
 
 /// Latest ECS service events kept in status.
 const STATUS_EVENTS: usize = 5;
@@ -43,7 +50,10 @@ impl HasCommonStatus for EcsServiceStatus {
     }
 }
 
-fn is_ready<K: kube::Resource>(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], obj: &K) -> bool {
+fn is_ready<K: kube::Resource>(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    obj: &K,
+) -> bool {
     conditions.iter().any(|c| {
         c.type_ == READY && c.status == "True" && c.observed_generation == obj.meta().generation
     })
@@ -53,13 +63,20 @@ impl EcsService {
     /// Name of the managed classic ELB, if the spec asks for one.
     pub fn managed_elb(&self) -> Option<(String, &ManagedLoadBalancer)> {
         let managed = self.spec.load_balancer.as_ref()?.managed.as_ref()?;
-        Some((managed.name.clone().unwrap_or_else(|| self.service_name()), managed))
+        Some((
+            managed.name.clone().unwrap_or_else(|| self.service_name()),
+            managed,
+        ))
     }
 
     fn client_token(&self) -> String {
         // Same object and generation → same token: a create retried after a crash cannot
         // make a second service.
-        let seed = format!("{}/{}", self.uid().unwrap_or_default(), self.metadata.generation.unwrap_or(0));
+        let seed = format!(
+            "{}/{}",
+            self.uid().unwrap_or_default(),
+            self.metadata.generation.unwrap_or(0)
+        );
         let digest = Sha256::digest(seed.as_bytes());
         digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
@@ -88,14 +105,25 @@ async fn sync_managed_elb(
             if let Some(hc) = &spec.health_check {
                 elb.configure_health_check(name, hc).await?;
             }
-            notes.push(Note::normal("Created", format!("created classic load balancer {name}")));
+            notes.push(Note::normal(
+                "Created",
+                format!("created classic load balancer {name}"),
+            ));
             Ok(dns)
         }
         Some(observed) => {
             let current_tags = elb.describe_tags(name).await?;
-            match ownership(&format!("classic load balancer {name}"), &current_tags, &cx.owner, cx.adopt) {
+            match ownership(
+                &format!("classic load balancer {name}"),
+                &current_tags,
+                &cx.owner,
+                cx.adopt,
+            ) {
                 Ownership::Conflict(m) => return Err(Error::Conflict(m)),
-                Ownership::Adopt => notes.push(Note::normal("Adopted", format!("adopted classic load balancer {name}"))),
+                Ownership::Adopt => notes.push(Note::normal(
+                    "Adopted",
+                    format!("adopted classic load balancer {name}"),
+                )),
                 Ownership::Owned => {}
             }
             let missing = tags_to_set(&current_tags, tags);
@@ -113,14 +141,22 @@ async fn sync_managed_elb(
                 elb.configure_health_check(name, hc).await?;
             }
             if !p.is_empty() {
-                notes.push(Note::normal("DriftCorrected", format!("updated listeners/health check of {name}")));
+                notes.push(Note::normal(
+                    "DriftCorrected",
+                    format!("updated listeners/health check of {name}"),
+                ));
             }
             Ok(observed.dns_name)
         }
     }
 }
 
-fn status_from(service: &ServiceInfo, cluster_name: Option<String>, lb: Option<LoadBalancerStatus>, restarted_at: Option<String>) -> EcsServiceStatus {
+fn status_from(
+    service: &ServiceInfo,
+    cluster_name: Option<String>,
+    lb: Option<LoadBalancerStatus>,
+    restarted_at: Option<String>,
+) -> EcsServiceStatus {
     let mut deployments: Vec<DeploymentStatus> = service
         .deployments
         .iter()
@@ -137,7 +173,9 @@ fn status_from(service: &ServiceInfo, cluster_name: Option<String>, lb: Option<L
         .collect();
     deployments.sort_by_key(|d| d.status != "PRIMARY");
     let primary = deployments.first();
-    let task_definition_arn = primary.map(|d| d.task_definition.clone()).or(Some(service.task_definition.clone()));
+    let task_definition_arn = primary
+        .map(|d| d.task_definition.clone())
+        .or(Some(service.task_definition.clone()));
     EcsServiceStatus {
         common: Default::default(),
         service_arn: Some(service.arn.clone()),
@@ -158,7 +196,10 @@ fn status_from(service: &ServiceInfo, cluster_name: Option<String>, lb: Option<L
             .events
             .iter()
             .take(STATUS_EVENTS)
-            .map(|e| ServiceEventStatus { created_at: e.created_at.clone(), message: e.message.clone() })
+            .map(|e| ServiceEventStatus {
+                created_at: e.created_at.clone(),
+                message: e.message.clone(),
+            })
             .collect(),
         restarted_at,
     }
@@ -188,9 +229,17 @@ impl ManagedResource for EcsService {
                 })?;
                 let status = c.status.as_ref();
                 match status.and_then(|s| s.cluster_arn.clone()) {
-                    Some(arn) if c.metadata.deletion_timestamp.is_none() && status.is_some_and(|s| is_ready(&s.common.conditions, &c)) => arn,
+                    Some(arn)
+                        if c.metadata.deletion_timestamp.is_none()
+                            && status.is_some_and(|s| is_ready(&s.common.conditions, &c)) =>
+                    {
+                        arn
+                    }
                     _ => {
-                        return Err(Error::WaitingForDependency(format!("EcsCluster {} is not Ready", r.name)))
+                        return Err(Error::WaitingForDependency(format!(
+                            "EcsCluster {} is not Ready",
+                            r.name
+                        )))
                     }
                 }
             }
@@ -205,7 +254,10 @@ impl ManagedResource for EcsService {
                 })?;
                 let status = td.status.as_ref();
                 let ready = status.is_some_and(|s| is_ready(&s.common.conditions, &td));
-                match (r.revision, status.and_then(|s| s.task_definition_arn.clone())) {
+                match (
+                    r.revision,
+                    status.and_then(|s| s.task_definition_arn.clone()),
+                ) {
                     (Some(rev), _) => format!("{}:{rev}", td.family()),
                     (None, Some(arn)) if ready => arn,
                     _ => {
@@ -216,12 +268,23 @@ impl ManagedResource for EcsService {
                     }
                 }
             }
-            (None, None) => return Err(Error::InvalidSpec("set taskDefRef or taskDefinition".into())),
+            (None, None) => {
+                return Err(Error::InvalidSpec(
+                    "set taskDefRef or taskDefinition".into(),
+                ))
+            }
         };
-        Ok(ServiceDeps { cluster, task_definition })
+        Ok(ServiceDeps {
+            cluster,
+            task_definition,
+        })
     }
 
-    async fn sync(&self, deps: &ServiceDeps, cx: &AwsContext) -> Result<Synced<EcsServiceStatus>, Error> {
+    async fn sync(
+        &self,
+        deps: &ServiceDeps,
+        cx: &AwsContext,
+    ) -> Result<Synced<EcsServiceStatus>, Error> {
         let name = self.service_name();
         let tags = desired_tags(&cx.owner, &self.spec.tags);
         let mut notes = Vec::new();
@@ -235,7 +298,12 @@ impl ManagedResource for EcsService {
                 .describe_task_definition(&deps.task_definition)
                 .await?
                 .map(|t| t.arn)
-                .ok_or_else(|| Error::InvalidSpec(format!("task definition {} does not exist", deps.task_definition)))?
+                .ok_or_else(|| {
+                    Error::InvalidSpec(format!(
+                        "task definition {} does not exist",
+                        deps.task_definition
+                    ))
+                })?
         };
 
         let mut lb_status = None;
@@ -254,13 +322,26 @@ impl ManagedResource for EcsService {
                     )));
                 }
                 let dns = sync_managed_elb(&elb_name, managed, &tags, cx, &mut notes).await?;
-                lb_status = Some(LoadBalancerStatus { name: elb_name.clone(), dns_name: dns });
+                lb_status = Some(LoadBalancerStatus {
+                    name: elb_name.clone(),
+                    dns_name: dns,
+                });
                 lb_ref.load_balancer_name = Some(elb_name);
             } else if let Some(existing) = &lb.load_balancer_name {
-                let found = cx.aws.elb.describe_load_balancer(existing).await?.ok_or_else(|| {
-                    Error::WaitingForDependency(format!("classic load balancer {existing} not found"))
-                })?;
-                lb_status = Some(LoadBalancerStatus { name: existing.clone(), dns_name: found.dns_name });
+                let found = cx
+                    .aws
+                    .elb
+                    .describe_load_balancer(existing)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::WaitingForDependency(format!(
+                            "classic load balancer {existing} not found"
+                        ))
+                    })?;
+                lb_status = Some(LoadBalancerStatus {
+                    name: existing.clone(),
+                    dns_name: found.dns_name,
+                });
                 lb_ref.load_balancer_name = Some(existing.clone());
             }
             service_lbs.push(lb_ref);
@@ -276,7 +357,10 @@ impl ManagedResource for EcsService {
         if let Some(s) = &observed {
             match ownership(&format!("ECS service {name}"), &s.tags, &cx.owner, cx.adopt) {
                 Ownership::Conflict(m) => return Err(Error::Conflict(m)),
-                Ownership::Adopt => notes.push(Note::normal("Adopted", format!("adopted ECS service {name}"))),
+                Ownership::Adopt => notes.push(Note::normal(
+                    "Adopted",
+                    format!("adopted ECS service {name}"),
+                )),
                 Ownership::Owned => {}
             }
             let missing = tags_to_set(&s.tags, &tags);
@@ -333,19 +417,39 @@ impl ManagedResource for EcsService {
         let status = status_from(&service, cluster_name, lb_status, restarted_at);
         let (readiness, progressing) = match rollout(&service) {
             Rollout::Steady => (
-                Readiness::Ready(format!("{}/{} tasks running, deployment completed", service.running_count, service.desired_count)),
-                Cond::no(PROGRESSING, "DeploymentCompleted", "no deployment in progress"),
+                Readiness::Ready(format!(
+                    "{}/{} tasks running, deployment completed",
+                    service.running_count, service.desired_count
+                )),
+                Cond::no(
+                    PROGRESSING,
+                    "DeploymentCompleted",
+                    "no deployment in progress",
+                ),
             ),
             Rollout::InProgress(m) => (
-                Readiness::NotReady { reason: "DeploymentInProgress", message: m.clone(), recheck: Duration::from_secs(5) },
+                Readiness::NotReady {
+                    reason: "DeploymentInProgress",
+                    message: m.clone(),
+                    recheck: Duration::from_secs(5),
+                },
                 Cond::yes(PROGRESSING, "DeploymentInProgress", m),
             ),
             Rollout::Failed(m) => (
-                Readiness::NotReady { reason: "DeploymentFailed", message: m.clone(), recheck: Duration::from_secs(30) },
+                Readiness::NotReady {
+                    reason: "DeploymentFailed",
+                    message: m.clone(),
+                    recheck: Duration::from_secs(30),
+                },
                 Cond::no(PROGRESSING, "DeploymentFailed", m),
             ),
         };
-        Ok(Synced { status, readiness, conditions: vec![progressing], notes })
+        Ok(Synced {
+            status,
+            readiness,
+            conditions: vec![progressing],
+            notes,
+        })
     }
 
     async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error> {
@@ -357,7 +461,12 @@ impl ManagedResource for EcsService {
             .and_then(|s| s.cluster_arn.clone())
             .or_else(|| self.spec.cluster.clone());
         if let Some(cluster) = cluster {
-            let found = match cx.aws.ecs.describe_services(&cluster, std::slice::from_ref(&name)).await {
+            let found = match cx
+                .aws
+                .ecs
+                .describe_services(&cluster, std::slice::from_ref(&name))
+                .await
+            {
                 Ok(found) => found,
                 Err(e) if e.is_not_found() => Vec::new(),
                 Err(e) => return Err(e.into()),
@@ -375,10 +484,16 @@ impl ManagedResource for EcsService {
                             ..Default::default()
                         };
                         cx.aws.ecs.update_service(&scale).await?;
-                        notes.push(Note::normal("ScaledDown", format!("scaled ECS service {name} to 0")));
+                        notes.push(Note::normal(
+                            "ScaledDown",
+                            format!("scaled ECS service {name} to 0"),
+                        ));
                     }
                     cx.aws.ecs.delete_service(&cluster, &name).await?;
-                    notes.push(Note::normal("Deleting", format!("deleting ECS service {name}")));
+                    notes.push(Note::normal(
+                        "Deleting",
+                        format!("deleting ECS service {name}"),
+                    ));
                 }
                 return Ok(Cleanup::Waiting {
                     message: format!("waiting for ECS service {name} to become INACTIVE"),
@@ -387,15 +502,27 @@ impl ManagedResource for EcsService {
             }
         }
         if let Some((elb_name, _)) = self.managed_elb() {
-            if cx.aws.elb.describe_load_balancer(&elb_name).await?.is_some() {
+            if cx
+                .aws
+                .elb
+                .describe_load_balancer(&elb_name)
+                .await?
+                .is_some()
+            {
                 let tags = cx.aws.elb.describe_tags(&elb_name).await?;
                 if tags.get(OWNER_TAG) == Some(&cx.owner) {
                     cx.aws.elb.delete_load_balancer(&elb_name).await?;
-                    notes.push(Note::normal("Deleted", format!("deleted classic load balancer {elb_name}")));
+                    notes.push(Note::normal(
+                        "Deleted",
+                        format!("deleted classic load balancer {elb_name}"),
+                    ));
                 }
             }
         }
-        notes.push(Note::normal("Deleted", format!("ECS service {name} is gone")));
+        notes.push(Note::normal(
+            "Deleted",
+            format!("ECS service {name} is gone"),
+        ));
         Ok(Cleanup::Done(notes))
     }
 }
@@ -404,11 +531,21 @@ fn describe_update(input: &UpdateServiceInput, drifted: &[&'static str], notes: 
     if let Some(td) = &input.task_definition {
         notes.push(Note::normal("RollingUpdate", format!("rolling to {td}")));
     }
-    let others: Vec<&str> = drifted.iter().copied().filter(|f| *f != "taskDefinition").collect();
+    let others: Vec<&str> = drifted
+        .iter()
+        .copied()
+        .filter(|f| *f != "taskDefinition")
+        .collect();
     if !others.is_empty() {
-        notes.push(Note::normal("DriftCorrected", format!("set {} back to the spec", others.join(", "))));
+        notes.push(Note::normal(
+            "DriftCorrected",
+            format!("set {} back to the spec", others.join(", ")),
+        ));
     }
     if input.force_new_deployment {
-        notes.push(Note::normal("Restarted", "forced a new deployment (ecsoperator.io/restartedAt)"));
+        notes.push(Note::normal(
+            "Restarted",
+            "forced a new deployment (ecsoperator.io/restartedAt)",
+        ));
     }
 }

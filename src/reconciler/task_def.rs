@@ -8,13 +8,17 @@ use kube::api::{Api, ListParams};
 use kube::ResourceExt;
 
 use super::error::Error;
-use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced};
+use super::managed::{
+    AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
+};
 use crate::api::common::{CommonSpec, CommonStatus};
 use crate::api::service::EcsService;
 use crate::api::task_def::{EcsTaskDef, EcsTaskDefStatus};
 use crate::aws::types::RegisterTaskDefinitionInput;
 use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
-use crate::planning::task_def::{plan_revision, revision_of, revisions_to_prune, spec_hash, RevisionPlan, SPEC_HASH_TAG};
+use crate::planning::task_def::{
+    plan_revision, revision_of, revisions_to_prune, spec_hash, RevisionPlan, SPEC_HASH_TAG,
+};
 
 /// What an EcsTaskDef needs from Kubernetes: the revisions EcsServices still use.
 #[derive(Clone, Debug, Default)]
@@ -43,7 +47,11 @@ pub fn revisions_in_use(services: &[EcsService], td_name: &str, family: &str) ->
         }
         let deployments = s.status.iter().flat_map(|st| st.deployments.iter());
         for d in deployments {
-            let family_of = d.task_definition.rsplit('/').next().and_then(|fr| fr.split(':').next());
+            let family_of = d
+                .task_definition
+                .rsplit('/')
+                .next()
+                .and_then(|fr| fr.split(':').next());
             if family_of == Some(family) {
                 in_use.extend(revision_of(&d.task_definition));
             }
@@ -69,12 +77,19 @@ impl ManagedResource for EcsTaskDef {
         if self.spec.revision_history_limit.is_none() {
             return Ok(TaskDefDeps::default());
         }
-        let api: Api<EcsService> = Api::namespaced(client.clone(), &self.namespace().unwrap_or_default());
+        let api: Api<EcsService> =
+            Api::namespaced(client.clone(), &self.namespace().unwrap_or_default());
         let services = api.list(&ListParams::default()).await?.items;
-        Ok(TaskDefDeps { in_use: revisions_in_use(&services, &self.name_any(), &self.family()) })
+        Ok(TaskDefDeps {
+            in_use: revisions_in_use(&services, &self.name_any(), &self.family()),
+        })
     }
 
-    async fn sync(&self, deps: &TaskDefDeps, cx: &AwsContext) -> Result<Synced<EcsTaskDefStatus>, Error> {
+    async fn sync(
+        &self,
+        deps: &TaskDefDeps,
+        cx: &AwsContext,
+    ) -> Result<Synced<EcsTaskDefStatus>, Error> {
         let ecs = &cx.aws.ecs;
         let family = self.family();
         let hash = spec_hash(&self.spec);
@@ -87,13 +102,24 @@ impl ManagedResource for EcsTaskDef {
         };
         let mut notes = Vec::new();
         if let Some(l) = &latest {
-            match ownership(&format!("task definition family {family}"), &l.tags, &cx.owner, cx.adopt) {
+            match ownership(
+                &format!("task definition family {family}"),
+                &l.tags,
+                &cx.owner,
+                cx.adopt,
+            ) {
                 Ownership::Conflict(m) => return Err(Error::Conflict(m)),
-                Ownership::Adopt => notes.push(Note::normal("Adopted", format!("adopted task definition family {family}"))),
+                Ownership::Adopt => notes.push(Note::normal(
+                    "Adopted",
+                    format!("adopted task definition family {family}"),
+                )),
                 Ownership::Owned => {}
             }
         }
-        let latest_hash = latest.as_ref().and_then(|l| l.tags.get(SPEC_HASH_TAG)).map(String::as_str);
+        let latest_hash = latest
+            .as_ref()
+            .and_then(|l| l.tags.get(SPEC_HASH_TAG))
+            .map(String::as_str);
         let (arn, revision) = match (plan_revision(&hash, latest_hash), latest) {
             (RevisionPlan::UpToDate, Some(l)) => {
                 let missing = tags_to_set(&l.tags, &tags);
@@ -109,7 +135,10 @@ impl ManagedResource for EcsTaskDef {
                     tags: tags.clone(),
                 };
                 let r = ecs.register_task_definition(&input).await?;
-                notes.push(Note::normal("Registered", format!("registered {family}:{}", r.revision)));
+                notes.push(Note::normal(
+                    "Registered",
+                    format!("registered {family}:{}", r.revision),
+                ));
                 (r.arn, r.revision)
             }
         };
@@ -117,7 +146,12 @@ impl ManagedResource for EcsTaskDef {
         if !active.contains(&revision) {
             active.push(revision);
         }
-        for old in revisions_to_prune(&active, revision, self.spec.revision_history_limit, &deps.in_use) {
+        for old in revisions_to_prune(
+            &active,
+            revision,
+            self.spec.revision_history_limit,
+            &deps.in_use,
+        ) {
             let name = format!("{family}:{old}");
             let owned = ecs
                 .describe_task_definition(&name)
@@ -126,7 +160,10 @@ impl ManagedResource for EcsTaskDef {
             if owned {
                 ecs.deregister_task_definition(&name).await?;
                 active.retain(|r| *r != old);
-                notes.push(Note::normal("Deregistered", format!("deregistered {name} (revisionHistoryLimit)")));
+                notes.push(Note::normal(
+                    "Deregistered",
+                    format!("deregistered {name} (revisionHistoryLimit)"),
+                ));
             }
         }
         active.sort_unstable();

@@ -62,10 +62,9 @@ impl Default for Metrics {
     fn default() -> Self {
         let reconciles = Family::<KindLabels, Counter>::default();
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
-        let reconcile_duration =
-            Family::<KindLabels, Histogram>::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.01, 2.0, 12))
-            });
+        let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 12))
+        });
         let aws_calls = Family::<AwsCallLabels, Counter>::default();
         let aws_throttles = Family::<OperationLabels, Counter>::default();
         let rate_limit_wait = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
@@ -73,14 +72,22 @@ impl Default for Metrics {
         });
         let mut registry = Registry::with_prefix("ecs_operator");
         registry.register("reconciles", "Reconciles started", reconciles.clone());
-        registry.register("reconcile_errors", "Reconciles that failed", reconcile_errors.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed",
+            reconcile_errors.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Duration of reconciles",
             reconcile_duration.clone(),
         );
         registry.register("aws_calls", "AWS API calls by outcome", aws_calls.clone());
-        registry.register("aws_throttles", "AWS API calls throttled by AWS", aws_throttles.clone());
+        registry.register(
+            "aws_throttles",
+            "AWS API calls throttled by AWS",
+            aws_throttles.clone(),
+        );
         registry.register(
             "aws_rate_limit_wait_seconds",
             "Time AWS calls waited on the client-side rate limiter",
@@ -114,12 +121,23 @@ mod tests {
     #[test]
     fn encodes_counters_with_labels() {
         let m = Metrics::default();
-        m.reconciles.get_or_create(&KindLabels { kind: "EcsService" }).inc();
+        m.reconciles
+            .get_or_create(&KindLabels { kind: "EcsService" })
+            .inc();
         m.aws_calls
-            .get_or_create(&AwsCallLabels { operation: "ecs:CreateService", outcome: "success" })
+            .get_or_create(&AwsCallLabels {
+                operation: "ecs:CreateService",
+                outcome: "success",
+            })
             .inc();
         let text = m.encode().unwrap();
-        assert!(text.contains(r#"ecs_operator_reconciles_total{kind="EcsService"} 1"#), "{text}");
-        assert!(text.contains(r#"operation="ecs:CreateService",outcome="success""#), "{text}");
+        assert!(
+            text.contains(r#"ecs_operator_reconciles_total{kind="EcsService"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"operation="ecs:CreateService",outcome="success""#),
+            "{text}"
+        );
     }
 }

@@ -1,3 +1,5 @@
 //! Metrics, logs and the health/metrics HTTP server.
 
+pub mod logging;
 pub mod metrics;
+pub mod server;

@@ -110,7 +110,10 @@ impl EcsApi for SdkEcs {
             .register_task_definition()
             .family(&input.family)
             .set_container_definitions(Some(containers))
-            .set_network_mode(d.network_mode.map(|m| ecs::NetworkMode::from(network_mode(m))))
+            .set_network_mode(
+                d.network_mode
+                    .map(|m| ecs::NetworkMode::from(network_mode(m))),
+            )
             .set_requires_compatibilities(non_empty(
                 d.requires_compatibilities
                     .iter()
@@ -275,7 +278,11 @@ impl EcsApi for SdkEcs {
                     .map_err(|e| build_error(OP, e))?,
             )
             .set_placement_strategy(non_empty(
-                input.placement_strategy.iter().map(placement_strategy).collect(),
+                input
+                    .placement_strategy
+                    .iter()
+                    .map(placement_strategy)
+                    .collect(),
             ))
             .set_placement_constraints(non_empty(
                 input
@@ -476,17 +483,21 @@ fn service_info(s: &ecs::Service) -> ServiceInfo {
             }
         }),
         health_check_grace_period_seconds: s.health_check_grace_period_seconds(),
-        network_configuration: s.network_configuration().map(|n| svc::NetworkConfiguration {
-            awsvpc_configuration: n.awsvpc_configuration().map(|a| svc::AwsVpcConfiguration {
-                subnets: a.subnets().to_vec(),
-                security_groups: a.security_groups().to_vec(),
-                assign_public_ip: a.assign_public_ip().and_then(|p| match p {
-                    ecs::AssignPublicIp::Enabled => Some(svc::AssignPublicIp::Enabled),
-                    ecs::AssignPublicIp::Disabled => Some(svc::AssignPublicIp::Disabled),
-                    _ => None,
+        // A configuration without awsvpc part is no configuration (moto answers `{}`).
+        network_configuration: s
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration())
+            .map(|a| svc::NetworkConfiguration {
+                awsvpc_configuration: Some(svc::AwsVpcConfiguration {
+                    subnets: a.subnets().to_vec(),
+                    security_groups: a.security_groups().to_vec(),
+                    assign_public_ip: a.assign_public_ip().and_then(|p| match p {
+                        ecs::AssignPublicIp::Enabled => Some(svc::AssignPublicIp::Enabled),
+                        ecs::AssignPublicIp::Disabled => Some(svc::AssignPublicIp::Disabled),
+                        _ => None,
+                    }),
                 }),
             }),
-        }),
         placement_strategy: s
             .placement_strategy()
             .iter()
@@ -895,7 +906,9 @@ mod tests {
         let l = e.log_configuration().expect("log configuration");
         assert_eq!(l.log_driver(), &ecs::LogDriver::Awslogs);
         assert_eq!(
-            l.options().and_then(|o| o.get("awslogs-group")).map(String::as_str),
+            l.options()
+                .and_then(|o| o.get("awslogs-group"))
+                .map(String::as_str),
             Some("g")
         );
         let h = e.health_check().expect("health check");
@@ -904,11 +917,16 @@ mod tests {
             (Some(30), Some(5), Some(3), Some(10))
         );
         assert_eq!(
-            e.docker_labels().and_then(|l| l.get("l")).map(String::as_str),
+            e.docker_labels()
+                .and_then(|l| l.get("l"))
+                .map(String::as_str),
             Some("v")
         );
         assert_eq!(e.ulimits()[0].name(), &ecs::UlimitName::Nofile);
-        assert_eq!(e.depends_on()[0].condition(), &ecs::ContainerCondition::Start);
+        assert_eq!(
+            e.depends_on()[0].condition(),
+            &ecs::ContainerCondition::Start
+        );
         assert_eq!((e.stop_timeout(), e.start_timeout()), (Some(30), Some(60)));
         assert_eq!(e.hostname(), Some("h"));
         assert_eq!(
@@ -921,6 +939,58 @@ mod tests {
         );
         assert_eq!(e.dns_servers(), ["10.0.0.2"]);
         assert_eq!(e.extra_hosts()[0].ip_address(), "10.0.0.3");
+    }
+
+    #[test]
+    fn service_settings_convert_to_requests() {
+        let d = deployment_configuration(&svc::DeploymentConfiguration {
+            minimum_healthy_percent: Some(50),
+            maximum_percent: Some(200),
+            deployment_circuit_breaker: Some(svc::DeploymentCircuitBreaker {
+                enable: true,
+                rollback: false,
+            }),
+        });
+        assert_eq!(
+            (d.minimum_healthy_percent(), d.maximum_percent()),
+            (Some(50), Some(200))
+        );
+        let b = d.deployment_circuit_breaker().expect("breaker");
+        assert_eq!((b.enable(), b.rollback()), (true, false));
+
+        let n = network_configuration(&svc::NetworkConfiguration {
+            awsvpc_configuration: Some(svc::AwsVpcConfiguration {
+                subnets: vec!["subnet-1".into()],
+                security_groups: vec!["sg-1".into()],
+                assign_public_ip: Some(svc::AssignPublicIp::Enabled),
+            }),
+        })
+        .expect("network configuration");
+        let a = n.awsvpc_configuration().expect("awsvpc");
+        assert_eq!(a.subnets(), ["subnet-1"]);
+        assert_eq!(a.security_groups(), ["sg-1"]);
+        assert_eq!(a.assign_public_ip(), Some(&ecs::AssignPublicIp::Enabled));
+
+        let p = placement_strategy(&svc::PlacementStrategy {
+            type_: "binpack".into(),
+            field: Some("memory".into()),
+        });
+        assert_eq!(p.r#type(), Some(&ecs::PlacementStrategyType::Binpack));
+        assert_eq!(p.field(), Some("memory"));
+        let c = placement_constraint(&td::TaskPlacementConstraint {
+            type_: "memberOf".into(),
+            expression: Some("attribute:ecs.instance-type =~ t3.*".into()),
+        });
+        assert_eq!(c.r#type(), Some(&ecs::PlacementConstraintType::MemberOf));
+    }
+
+    #[test]
+    fn empty_network_configuration_reads_as_none() {
+        let s = ecs::Service::builder()
+            .service_name("s")
+            .network_configuration(ecs::NetworkConfiguration::builder().build())
+            .build();
+        assert_eq!(service_info(&s).network_configuration, None);
     }
 
     #[test]

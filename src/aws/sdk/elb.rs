@@ -67,7 +67,12 @@ impl ElbApi for SdkElb {
             .iter()
             .filter(|d| d.load_balancer_name() == Some(name))
             .flat_map(|d| d.tags())
-            .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+            .map(|t| {
+                (
+                    t.key().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
             .collect())
     }
 
@@ -90,7 +95,9 @@ impl ElbApi for SdkElb {
             .scheme(scheme(input.scheme))
             .set_subnets(non_empty(input.subnet_ids.clone()))
             .set_security_groups(non_empty(input.security_group_ids.clone()))
-            .set_tags(non_empty(elb_tags(&input.tags).map_err(|e| build_error(OP, e))?))
+            .set_tags(non_empty(
+                elb_tags(&input.tags).map_err(|e| build_error(OP, e))?,
+            ))
             .send()
             .await
             .map_err(|e| sdk_error(OP, e))?;
@@ -190,9 +197,7 @@ fn scheme(s: LoadBalancerScheme) -> &'static str {
     }
 }
 
-fn elb_tags(
-    tags: &Tags,
-) -> Result<Vec<elb::Tag>, aws_smithy_types::error::operation::BuildError> {
+fn elb_tags(tags: &Tags) -> Result<Vec<elb::Tag>, aws_smithy_types::error::operation::BuildError> {
     tags.iter()
         .map(|(k, v)| elb::Tag::builder().key(k).value(v).build())
         .collect()

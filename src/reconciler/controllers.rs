@@ -1,0 +1,266 @@
+//! Wiring: one controller per kind (and watched namespace), with the watches that carry
+//! changes between kinds (EcsTaskDef → EcsService, EcsCluster → EcsService).
+
+use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use kube::api::Api;
+use kube::runtime::controller::Config as ControllerConfig;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::context::Context;
+use super::generic::{error_policy, reconcile};
+use super::managed::ManagedResource;
+use crate::api::common::GROUP;
+use crate::api::{EcsCluster, EcsService, EcsTaskDef};
+
+/// Hash of what should trigger a reconcile of an object of our own kinds: spec changes
+/// (generation), deletion, and our annotations — not our own status writes.
+pub fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
+    let meta = obj.meta();
+    let mut h = DefaultHasher::new();
+    meta.generation.hash(&mut h);
+    meta.deletion_timestamp.is_some().hash(&mut h);
+    let prefix = format!("{GROUP}/");
+    if let Some(annotations) = &meta.annotations {
+        for (k, v) in annotations.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+            (k, v).hash(&mut h);
+        }
+    }
+    Some(h.finish())
+}
+
+/// What a service reads from an EcsTaskDef: its latest revision and readiness.
+fn task_def_hash(td: &EcsTaskDef) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    td.metadata.generation.hash(&mut h);
+    if let Some(s) = &td.status {
+        s.task_definition_arn.hash(&mut h);
+        for c in &s.common.conditions {
+            (&c.type_, &c.status, c.observed_generation).hash(&mut h);
+        }
+    }
+    Some(h.finish())
+}
+
+/// What a service reads from an EcsCluster: its ARN and readiness.
+fn cluster_hash(c: &EcsCluster) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    c.metadata.deletion_timestamp.is_some().hash(&mut h);
+    if let Some(s) = &c.status {
+        s.cluster_arn.hash(&mut h);
+        for cond in s.common.conditions.iter().filter(|c| c.type_ == "Ready") {
+            (&cond.status, cond.observed_generation).hash(&mut h);
+        }
+    }
+    Some(h.finish())
+}
+
+/// Services in `store` that reference the EcsTaskDef `td`.
+pub fn services_using_task_def(
+    services: &[Arc<EcsService>],
+    td: &EcsTaskDef,
+) -> Vec<ObjectRef<EcsService>> {
+    services
+        .iter()
+        .filter(|s| s.namespace() == td.namespace())
+        .filter(|s| {
+            s.spec
+                .task_def_ref
+                .as_ref()
+                .is_some_and(|r| r.name == td.name_any())
+        })
+        .map(|s| ObjectRef::from_obj(s.as_ref()))
+        .collect()
+}
+
+/// Services in `store` that reference the EcsCluster `cluster`.
+pub fn services_in_cluster(
+    services: &[Arc<EcsService>],
+    cluster: &EcsCluster,
+) -> Vec<ObjectRef<EcsService>> {
+    services
+        .iter()
+        .filter(|s| s.namespace() == cluster.namespace())
+        .filter(|s| {
+            s.spec
+                .cluster_ref
+                .as_ref()
+                .is_some_and(|r| r.name == cluster.name_any())
+        })
+        .map(|s| ObjectRef::from_obj(s.as_ref()))
+        .collect()
+}
+
+fn api_for<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn controller_for<K: ManagedResource>(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    concurrency: u16,
+) -> (Controller<K>, Store<K>) {
+    let (reader, writer) = reflector::store();
+    let stream = watcher(
+        api_for::<K>(client, namespace),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(trigger_hash::<K>, Default::default());
+    let controller = Controller::for_stream(stream, reader.clone())
+        .with_config(ControllerConfig::default().concurrency(concurrency));
+    (controller, reader)
+}
+
+type Shutdown = futures::future::Shared<BoxFuture<'static, ()>>;
+
+async fn drive<K: ManagedResource>(
+    controller: Controller<K>,
+    ctx: Arc<Context>,
+    shutdown: Shutdown,
+) {
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                warn!(kind = K::KIND, error = %e, "controller error");
+            }
+        })
+        .await;
+}
+
+/// Run the three controllers for `namespaces` (all namespaces when empty) until `shutdown`.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespaces: Vec<String>,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let shutdown: Shutdown = shutdown.boxed().shared();
+    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.into_iter().map(Some).collect()
+    };
+    let mut tasks = Vec::new();
+    for ns in scopes {
+        let client = &ctx.client;
+        let ns = ns.as_deref();
+        let (clusters, _) = controller_for::<EcsCluster>(client, ns, concurrency);
+        let (task_defs, _) = controller_for::<EcsTaskDef>(client, ns, concurrency);
+        let (services, service_store) = controller_for::<EcsService>(client, ns, concurrency);
+        let td_store = service_store.clone();
+        let td_trigger = watcher(
+            api_for::<EcsTaskDef>(client, ns),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(task_def_hash, Default::default());
+        let cluster_trigger = watcher(
+            api_for::<EcsCluster>(client, ns),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(cluster_hash, Default::default());
+        let services = services
+            .watches_stream(td_trigger, move |td| {
+                services_using_task_def(&td_store.state(), &td)
+            })
+            .watches_stream(cluster_trigger, move |c| {
+                services_in_cluster(&service_store.state(), &c)
+            });
+        tasks.push(drive(clusters, ctx.clone(), shutdown.clone()).boxed());
+        tasks.push(drive(task_defs, ctx.clone(), shutdown.clone()).boxed());
+        tasks.push(drive(services, ctx.clone(), shutdown.clone()).boxed());
+    }
+    info!(controllers = tasks.len(), "controllers started");
+    futures::future::join_all(tasks).await;
+    info!("controllers stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::service::{EcsServiceSpec, LocalRef, TaskDefRef};
+    use crate::api::task_def::EcsTaskDefSpec;
+
+    fn service(ns: &str, name: &str, td: &str, cluster: &str) -> Arc<EcsService> {
+        let mut s = EcsService::new(
+            name,
+            EcsServiceSpec {
+                task_def_ref: Some(TaskDefRef {
+                    name: td.into(),
+                    revision: None,
+                }),
+                cluster_ref: Some(LocalRef {
+                    name: cluster.into(),
+                }),
+                ..Default::default()
+            },
+        );
+        s.metadata.namespace = Some(ns.into());
+        Arc::new(s)
+    }
+
+    #[test]
+    fn task_def_changes_map_to_the_services_that_use_it() {
+        let services = vec![
+            service("a", "s1", "web", "c"),
+            service("a", "s2", "other", "c"),
+            service("b", "s3", "web", "c"),
+        ];
+        let mut td = EcsTaskDef::new("web", EcsTaskDefSpec::default());
+        td.metadata.namespace = Some("a".into());
+        let refs = services_using_task_def(&services, &td);
+        assert_eq!(refs, vec![ObjectRef::new("s1").within("a")]);
+        let mut cluster = EcsCluster::new("c", Default::default());
+        cluster.metadata.namespace = Some("b".into());
+        assert_eq!(
+            services_in_cluster(&services, &cluster),
+            vec![ObjectRef::new("s3").within("b")]
+        );
+    }
+
+    #[test]
+    fn status_writes_do_not_trigger_but_spec_and_annotations_do() {
+        let mut td = EcsTaskDef::new("web", EcsTaskDefSpec::default());
+        td.metadata.generation = Some(1);
+        let before = trigger_hash(&td);
+        td.status = Some(Default::default());
+        td.metadata.resource_version = Some("2".into());
+        assert_eq!(trigger_hash(&td), before);
+        td.metadata.annotations = Some(
+            [(
+                "kubectl.kubernetes.io/last-applied-configuration".to_string(),
+                "x".to_string(),
+            )]
+            .into(),
+        );
+        assert_eq!(trigger_hash(&td), before);
+        td.metadata.annotations =
+            Some([("ecsoperator.io/paused".to_string(), "true".to_string())].into());
+        assert_ne!(trigger_hash(&td), before);
+        let mut td2 = EcsTaskDef::new("web", EcsTaskDefSpec::default());
+        td2.metadata.generation = Some(2);
+        assert_ne!(trigger_hash(&td2), before);
+    }
+}
