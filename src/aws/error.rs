@@ -129,15 +129,17 @@ pub fn classify(code: &str, message: &str, http_status: Option<u16>) -> AwsError
                 AwsErrorKind::NotFound
             }
         }
+        // Auto Scaling: "AutoScalingGroup name not found - ...".
         "ValidationError"
-            if lower.contains("not found") && lower.contains("auto scaling group") =>
+            if lower.contains("not found")
+                && (lower.contains("autoscalinggroup") || lower.contains("auto scaling group")) =>
         {
             AwsErrorKind::NotFound
         }
         "" => match http_status {
             Some(429) => AwsErrorKind::Throttled,
             Some(404) => AwsErrorKind::NotFound,
-            Some(s) if s >= 400 && s < 500 => AwsErrorKind::InvalidInput,
+            Some(s) if (400..500).contains(&s) => AwsErrorKind::InvalidInput,
             _ => AwsErrorKind::Transient,
         },
         _ => match http_status {
@@ -194,6 +196,13 @@ mod tests {
             classify("ClientException", "Invalid memory value", Some(400)),
             AwsErrorKind::InvalidInput
         );
+    }
+
+    #[test]
+    fn missing_auto_scaling_group_is_not_found() {
+        let msg = "AutoScalingGroup name not found - no such group";
+        assert_eq!(classify("ValidationError", msg, Some(400)), AwsErrorKind::NotFound);
+        assert_eq!(classify("ValidationError", "bad size", Some(400)), AwsErrorKind::InvalidInput);
     }
 
     #[test]

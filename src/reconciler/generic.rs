@@ -346,7 +346,9 @@ async fn publish<K: ManagedResource>(ctx: &Context, obj: &K, notes: &[Note]) {
             },
             reason: note.reason.to_string(),
             note: Some(note.message.chars().take(1000).collect()),
-            action: note.reason.to_string(),
+            // Recorder folds events with equal (reason, action) into one series and keeps
+            // the first note, so the action carries the specifics.
+            action: note.message.chars().take(128).collect(),
             secondary: None,
         };
         if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {

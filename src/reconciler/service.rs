@@ -173,9 +173,8 @@ fn status_from(
         .collect();
     deployments.sort_by_key(|d| d.status != "PRIMARY");
     let primary = deployments.first();
-    let task_definition_arn = primary
-        .map(|d| d.task_definition.clone())
-        .or(Some(service.task_definition.clone()));
+    // ECS defines the service's taskDefinition as the one its PRIMARY deployment runs.
+    let task_definition_arn = Some(service.task_definition.clone()).filter(|t| !t.is_empty());
     EcsServiceStatus {
         common: Default::default(),
         service_arn: Some(service.arn.clone()),

@@ -1,0 +1,1104 @@
+//! The SDK-backed AWS clients against a real moto server, over real HTTP.
+//!
+//! Tests share one moto server while they run concurrently (the last one to finish stops
+//! it) and use names no other test uses. The binary is `$MOTO_SERVER`, else the one
+//! `hack/tools.sh path moto` names when it is installed, else `moto_server` on PATH.
+//!
+//! Where moto answers differently from AWS, the test says so at that spot and checks
+//! what moto really does (or reads the state back another way).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use ecs_operator::api::service::{
+    DeploymentCircuitBreaker, DeploymentConfiguration, ElbHealthCheck, Listener, ListenerProtocol,
+    LoadBalancerScheme, PlacementStrategy,
+};
+use ecs_operator::api::task_def::{
+    ContainerDefinition, EcsTaskDefSpec, KeyValuePair, LaunchType, NetworkMode, PortMapping,
+};
+use ecs_operator::aws::sdk::SdkProvider;
+use ecs_operator::aws::types::*;
+use ecs_operator::aws::{AwsClients, AwsErrorKind, AwsProvider};
+
+const REGION: &str = "us-east-1";
+
+/// A moto server on a free loopback port, killed on drop.
+struct MotoServer {
+    child: Child,
+    endpoint: String,
+}
+
+impl MotoServer {
+    fn start() -> Self {
+        let binary = moto_binary();
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut server = MotoServer {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        server.wait_ready(([127, 0, 0, 1], port).into(), &binary);
+        server
+    }
+
+    fn wait_ready(&mut self, addr: SocketAddr, binary: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited early: {status}", binary.display());
+            }
+            if http_get_ok(addr, "/moto-api/data.json") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not answer on {addr} within 60 s",
+                binary.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The running shared server, or a new one.
+fn moto() -> Arc<MotoServer> {
+    static SHARED: Mutex<Weak<MotoServer>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(server) = shared.upgrade() {
+        return server;
+    }
+    let server = Arc::new(MotoServer::start());
+    *shared = Arc::downgrade(&server);
+    server
+}
+
+fn moto_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/tools.sh");
+    if tools.exists() {
+        let out = Command::new("bash")
+            .arg(&tools)
+            .args(["path", "moto"])
+            .stderr(Stdio::null())
+            .output();
+        if let Ok(out) = out {
+            let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            // `path` names where the tool goes even before `hack/tools.sh moto` installed it.
+            if out.status.success() && path.is_file() {
+                return path;
+            }
+        }
+    }
+    PathBuf::from("moto_server")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn http_get_ok(addr: SocketAddr, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+fn credentials() -> Credentials {
+    Credentials::new("testing", "testing", None, None, "moto")
+}
+
+/// Our clients, through [`SdkProvider`], against `endpoint`.
+async fn provider(endpoint: &str) -> SdkProvider {
+    SdkProvider::with_credentials(
+        Some(REGION.into()),
+        Some(endpoint.to_string()),
+        credentials(),
+    )
+    .await
+    .expect("provider")
+}
+
+/// Plain SDK configuration, for setup and for checking what really reached the server.
+async fn raw_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials())
+        .load()
+        .await
+}
+
+struct Env {
+    _server: Arc<MotoServer>,
+    endpoint: String,
+    clients: AwsClients,
+}
+
+async fn env() -> Env {
+    let server = moto();
+    let endpoint = server.endpoint.clone();
+    let clients = provider(&endpoint).await.clients(None);
+    Env {
+        _server: server,
+        endpoint,
+        clients,
+    }
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The task definition of the ECS tutorial.
+fn webapp(family: &str, tag_pairs: &[(&str, &str)]) -> RegisterTaskDefinitionInput {
+    RegisterTaskDefinitionInput {
+        family: family.into(),
+        definition: EcsTaskDefSpec {
+            container_definitions: vec![ContainerDefinition {
+                name: "web".into(),
+                image: "training/webapp:latest".into(),
+                memory: Some(128),
+                command: vec!["python".into(), "app.py".into()],
+                port_mappings: vec![PortMapping {
+                    container_port: 5000,
+                    host_port: Some(80),
+                    ..Default::default()
+                }],
+                environment: vec![KeyValuePair {
+                    name: "PROVIDER".into(),
+                    value: "ECS".into(),
+                }],
+                essential: Some(true),
+                ..Default::default()
+            }],
+            network_mode: Some(NetworkMode::Bridge),
+            requires_compatibilities: vec![LaunchType::Ec2],
+            ..Default::default()
+        },
+        tags: tags(tag_pairs),
+    }
+}
+
+/// Default-VPC subnets and the default security group.
+async fn default_network(endpoint: &str) -> (Vec<String>, String) {
+    let ec2 = aws_sdk_ec2::Client::new(&raw_config(endpoint).await);
+    let subnets = ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe subnets");
+    let mut subnet_ids: Vec<String> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .collect();
+    subnet_ids.sort();
+    subnet_ids.truncate(2);
+    assert_eq!(subnet_ids.len(), 2, "moto has default subnets");
+    let groups = ec2
+        .describe_security_groups()
+        .group_names("default")
+        .send()
+        .await
+        .expect("describe security groups");
+    let sg = groups.security_groups()[0]
+        .group_id()
+        .expect("group id")
+        .to_string();
+    (subnet_ids, sg)
+}
+
+/// An AMI moto knows.
+async fn some_image(endpoint: &str) -> String {
+    let ec2 = aws_sdk_ec2::Client::new(&raw_config(endpoint).await);
+    let images = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .expect("describe images");
+    images.images()[0].image_id().expect("image id").to_string()
+}
+
+#[tokio::test]
+async fn cluster_create_describe_tag_delete() {
+    let env = env().await;
+    let ecs = &env.clients.ecs;
+    let name = "it-cluster-a";
+
+    let created = ecs
+        .create_cluster(name, &tags(&[("owner", "it")]))
+        .await
+        .expect("create cluster");
+    assert_eq!(created.name, name);
+    assert_eq!(created.status, "ACTIVE");
+    assert!(
+        created.arn.ends_with(&format!(":cluster/{name}")),
+        "{}",
+        created.arn
+    );
+    assert_eq!(created.tags, tags(&[("owner", "it")]));
+
+    let described = ecs
+        .describe_clusters(&[name.into(), "it-cluster-missing".into()])
+        .await
+        .expect("describe clusters");
+    assert_eq!(
+        described.len(),
+        1,
+        "the missing cluster is left out: {described:?}"
+    );
+    assert_eq!(described[0].arn, created.arn);
+    assert_eq!(described[0].tags, tags(&[("owner", "it")]));
+    assert_eq!(described[0].registered_container_instances, 0);
+    assert_eq!(described[0].active_services, 0);
+
+    ecs.tag_resource(&created.arn, &tags(&[("extra", "1")]))
+        .await
+        .expect("tag cluster");
+    let described = ecs
+        .describe_clusters(&[name.into()])
+        .await
+        .expect("describe");
+    assert_eq!(described[0].tags, tags(&[("owner", "it"), ("extra", "1")]));
+
+    assert!(ecs.describe_clusters(&[]).await.expect("empty").is_empty());
+    let missing = ecs
+        .describe_clusters(&["it-cluster-missing".into()])
+        .await
+        .expect("describe missing");
+    assert!(missing.is_empty());
+
+    ecs.delete_cluster(name).await.expect("delete cluster");
+    let after = ecs
+        .describe_clusters(&[name.into()])
+        .await
+        .expect("describe");
+    assert!(
+        after.iter().all(|c| c.status == "INACTIVE"),
+        "a deleted cluster is INACTIVE or gone: {after:?}"
+    );
+
+    let err = ecs
+        .delete_cluster("it-cluster-missing")
+        .await
+        .expect_err("missing cluster");
+    assert_eq!(err.code, "ClusterNotFoundException");
+    assert_eq!(err.kind, AwsErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn task_definition_register_describe_list_deregister() {
+    let env = env().await;
+    let ecs = &env.clients.ecs;
+
+    let first = ecs
+        .register_task_definition(&webapp("it-web", &[("owner", "it")]))
+        .await
+        .expect("register");
+    assert_eq!(first.family, "it-web");
+    assert_eq!(first.revision, 1);
+    assert_eq!(first.status, "ACTIVE");
+    assert!(
+        first.arn.ends_with(":task-definition/it-web:1"),
+        "{}",
+        first.arn
+    );
+    assert_eq!(first.tags, tags(&[("owner", "it")]));
+
+    // What reached the server, read back with the plain SDK.
+    let raw = aws_sdk_ecs::Client::new(&raw_config(&env.endpoint).await)
+        .describe_task_definition()
+        .task_definition(&first.arn)
+        .send()
+        .await
+        .expect("raw describe");
+    let def = raw.task_definition().expect("task definition");
+    assert_eq!(def.network_mode().map(|m| m.as_str()), Some("bridge"));
+    assert_eq!(
+        def.requires_compatibilities()
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>(),
+        ["EC2"]
+    );
+    let c = &def.container_definitions()[0];
+    assert_eq!(c.name(), Some("web"));
+    assert_eq!(c.image(), Some("training/webapp:latest"));
+    assert_eq!(c.memory(), Some(128));
+    assert_eq!(c.essential(), Some(true));
+    assert_eq!(c.command(), ["python", "app.py"]);
+    let p = &c.port_mappings()[0];
+    assert_eq!((p.host_port(), p.container_port()), (Some(80), Some(5000)));
+    let e = &c.environment()[0];
+    assert_eq!((e.name(), e.value()), (Some("PROVIDER"), Some("ECS")));
+
+    let described = ecs
+        .describe_task_definition("it-web:1")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(described, first);
+    let by_family = ecs
+        .describe_task_definition("it-web")
+        .await
+        .expect("describe family")
+        .expect("exists");
+    assert_eq!(by_family.revision, 1);
+
+    let second = ecs
+        .register_task_definition(&webapp("it-web", &[]))
+        .await
+        .expect("register again");
+    assert_eq!(second.revision, 2);
+    let other = ecs
+        .register_task_definition(&webapp("it-web2", &[]))
+        .await
+        .expect("register another family");
+
+    let listed = ecs.list_task_definitions("it-web").await.expect("list");
+    assert_eq!(listed, [first.arn.clone(), second.arn.clone()]);
+    let listed = ecs.list_task_definitions("it-web2").await.expect("list");
+    assert_eq!(listed, std::slice::from_ref(&other.arn));
+
+    ecs.deregister_task_definition(&first.arn)
+        .await
+        .expect("deregister");
+    let listed = ecs.list_task_definitions("it-web").await.expect("list");
+    assert_eq!(listed, std::slice::from_ref(&second.arn));
+    let inactive = ecs
+        .describe_task_definition(&first.arn)
+        .await
+        .expect("describe deregistered")
+        .expect("still described");
+    assert_eq!(inactive.status, "INACTIVE");
+
+    assert_eq!(
+        ecs.describe_task_definition("it-nothing:1")
+            .await
+            .expect("missing is not an error"),
+        None
+    );
+    assert_eq!(
+        ecs.describe_task_definition("it-nothing")
+            .await
+            .expect("missing family is not an error"),
+        None
+    );
+    assert!(ecs
+        .list_task_definitions("it-nothing")
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn service_with_classic_elb_create_describe_update_delete() {
+    let env = env().await;
+    let AwsClients { ecs, elb, .. } = &env.clients;
+    let (subnets, sg) = default_network(&env.endpoint).await;
+    let cluster = ecs
+        .create_cluster("it-svc-cluster", &Tags::new())
+        .await
+        .expect("cluster");
+    let td = ecs
+        .register_task_definition(&webapp("it-svc-web", &[]))
+        .await
+        .expect("task definition");
+    elb.create_load_balancer(&CreateLoadBalancerInput {
+        name: "it-svc-elb".into(),
+        scheme: LoadBalancerScheme::InternetFacing,
+        subnet_ids: subnets,
+        security_group_ids: vec![sg],
+        listeners: vec![Listener {
+            protocol: ListenerProtocol::Http,
+            load_balancer_port: 80,
+            instance_port: 80,
+            instance_protocol: None,
+        }],
+        tags: Tags::new(),
+    })
+    .await
+    .expect("elb");
+
+    let input = CreateServiceInput {
+        cluster: "it-svc-cluster".into(),
+        name: "it-svc".into(),
+        task_definition: td.arn.clone(),
+        desired_count: 2,
+        launch_type: Some(LaunchType::Ec2),
+        role: Some("ecsServiceRole".into()),
+        deployment_configuration: Some(DeploymentConfiguration {
+            minimum_healthy_percent: Some(50),
+            maximum_percent: Some(200),
+            deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
+                enable: true,
+                rollback: true,
+            }),
+        }),
+        health_check_grace_period_seconds: Some(30),
+        network_configuration: None,
+        placement_strategy: vec![PlacementStrategy {
+            type_: "spread".into(),
+            field: Some("attribute:ecs.availability-zone".into()),
+        }],
+        placement_constraints: vec![],
+        load_balancers: vec![ServiceLoadBalancerRef {
+            load_balancer_name: Some("it-svc-elb".into()),
+            target_group_arn: None,
+            container_name: "web".into(),
+            container_port: 5000,
+        }],
+        tags: tags(&[("owner", "it")]),
+        client_token: "it-svc-token-1".into(),
+    };
+    let created = ecs.create_service(&input).await.expect("create service");
+    assert_eq!(created.name, "it-svc");
+    assert_eq!(created.cluster_arn, cluster.arn);
+    assert_eq!(created.status, "ACTIVE");
+    assert_eq!(created.desired_count, 2);
+    assert_eq!(created.task_definition, td.arn);
+    assert_eq!(created.load_balancers, input.load_balancers);
+
+    let described = ecs
+        .describe_services(
+            "it-svc-cluster",
+            &["it-svc".into(), "it-svc-missing".into()],
+        )
+        .await
+        .expect("describe services");
+    assert_eq!(described.len(), 1, "the missing service is left out");
+    let s = &described[0];
+    assert_eq!(s.arn, created.arn);
+    assert_eq!(s.tags, tags(&[("owner", "it")]));
+    assert_eq!(s.launch_type.as_deref(), Some("EC2"));
+    assert_eq!(s.load_balancers, input.load_balancers);
+    assert_eq!(s.role_arn.as_deref(), Some("ecsServiceRole"));
+    assert_eq!(s.network_configuration, None);
+    // Moto accepts but never answers deploymentConfiguration, placementStrategy and
+    // healthCheckGracePeriodSeconds, so they cannot be checked here (ECS echoes them).
+    let primary = s
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .expect("a primary deployment");
+    assert_eq!(primary.task_definition, td.arn);
+    assert_eq!(primary.desired_count, 2);
+    assert!(primary.updated_at.is_some());
+
+    let updated = ecs
+        .update_service(&UpdateServiceInput {
+            cluster: "it-svc-cluster".into(),
+            name: "it-svc".into(),
+            desired_count: Some(3),
+            ..Default::default()
+        })
+        .await
+        .expect("update desired count");
+    assert_eq!(updated.desired_count, 3);
+    let described = ecs
+        .describe_services("it-svc-cluster", &["it-svc".into()])
+        .await
+        .expect("describe");
+    assert_eq!(described[0].desired_count, 3);
+    assert_eq!(described[0].task_definition, td.arn, "unchanged");
+
+    ecs.update_service(&UpdateServiceInput {
+        cluster: "it-svc-cluster".into(),
+        name: "it-svc".into(),
+        desired_count: Some(0),
+        ..Default::default()
+    })
+    .await
+    .expect("scale to 0");
+    ecs.delete_service("it-svc-cluster", "it-svc")
+        .await
+        .expect("delete service");
+    let after = ecs
+        .describe_services("it-svc-cluster", &["it-svc".into()])
+        .await
+        .expect("describe deleted");
+    assert!(
+        after.iter().all(|s| s.status != "ACTIVE"),
+        "a deleted service is DRAINING, INACTIVE or gone: {after:?}"
+    );
+
+    assert!(ecs
+        .describe_services("it-svc-cluster", &[])
+        .await
+        .expect("no names")
+        .is_empty());
+    let err = ecs
+        .update_service(&UpdateServiceInput {
+            cluster: "it-svc-cluster".into(),
+            name: "it-svc-missing".into(),
+            desired_count: Some(1),
+            ..Default::default()
+        })
+        .await
+        .expect_err("missing service");
+    assert_eq!(err.code, "ServiceNotFoundException");
+    assert_eq!(err.kind, AwsErrorKind::NotFound);
+
+    elb.delete_load_balancer("it-svc-elb").await.expect("elb");
+    ecs.delete_cluster("it-svc-cluster").await.expect("cluster");
+}
+
+#[tokio::test]
+async fn ecs_errors_are_classified() {
+    let env = env().await;
+    let ecs = &env.clients.ecs;
+    // Moto and ECS both answer ClusterNotFoundException (not a ClientException).
+    let err = ecs
+        .create_service(&CreateServiceInput {
+            cluster: "it-err-no-cluster".into(),
+            name: "it-err-svc".into(),
+            task_definition: "it-err-td:1".into(),
+            desired_count: 1,
+            client_token: "it-err-token".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("missing cluster");
+    assert_eq!(err.code, "ClusterNotFoundException", "{err}");
+    assert_eq!(err.kind, AwsErrorKind::NotFound);
+    assert_eq!(err.operation, "ecs:CreateService");
+    assert!(!err.message.is_empty());
+
+    let err = ecs
+        .describe_services("it-err-no-cluster", &["it-err-svc".into()])
+        .await
+        .expect_err("missing cluster");
+    assert_eq!(err.kind, AwsErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_is_transient() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let clients = provider(&closed).await.clients(None);
+    let err = clients
+        .ecs
+        .describe_clusters(&["x".into()])
+        .await
+        .expect_err("nobody listens");
+    assert_eq!(err.kind, AwsErrorKind::Transient, "{err}");
+    assert_eq!(err.code, "DispatchFailure");
+}
+
+#[tokio::test]
+async fn launch_template_create_version_describe_delete() {
+    let env = env().await;
+    let ec2 = &env.clients.ec2;
+    let (_, sg) = default_network(&env.endpoint).await;
+    let data = LaunchTemplateData {
+        image_id: some_image(&env.endpoint).await,
+        instance_type: "t3.micro".into(),
+        instance_profile: Some("ecsInstanceRole".into()),
+        security_group_ids: vec![sg],
+        key_name: None,
+        user_data_base64: "IyEvYmluL3NoCmVjaG8gRUNTX0NMVVNURVI9YyA+PiAvZXRjL2Vjcy9lY3MuY29uZmln"
+            .into(),
+    };
+
+    assert_eq!(
+        ec2.describe_launch_template("it-lt").await.expect("none"),
+        None
+    );
+    let created = ec2
+        .create_launch_template("it-lt", &data, "hash-1", &tags(&[("owner", "it")]))
+        .await
+        .expect("create");
+    assert!(created.id.starts_with("lt-"), "{}", created.id);
+    assert_eq!(created.name, "it-lt");
+    assert_eq!(created.latest_version, 1);
+    assert_eq!(created.tags, tags(&[("owner", "it")]));
+
+    let described = ec2
+        .describe_launch_template("it-lt")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(described, created);
+    assert_eq!(
+        ec2.launch_template_version_description(&created.id, 1)
+            .await
+            .expect("description")
+            .as_deref(),
+        Some("hash-1")
+    );
+
+    // Later versions without user data: moto stores user data of version 2+ wrongly.
+    let v2_data = LaunchTemplateData {
+        user_data_base64: String::new(),
+        instance_profile: Some("arn:aws:iam::123456789012:instance-profile/ecs".into()),
+        ..data.clone()
+    };
+    let v2 = ec2
+        .create_launch_template_version(&created.id, &v2_data, "hash-2")
+        .await
+        .expect("version 2");
+    assert_eq!(v2, 2);
+    let described = ec2
+        .describe_launch_template("it-lt")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(described.latest_version, 2);
+    assert_eq!(
+        ec2.launch_template_version_description(&created.id, 2)
+            .await
+            .expect("description")
+            .as_deref(),
+        Some("hash-2")
+    );
+
+    // What reached the server.
+    let raw = aws_sdk_ec2::Client::new(&raw_config(&env.endpoint).await)
+        .describe_launch_template_versions()
+        .launch_template_id(&created.id)
+        .versions("1")
+        .versions("2")
+        .send()
+        .await
+        .expect("raw versions");
+    let mut versions = raw.launch_template_versions().to_vec();
+    versions.sort_by_key(|v| v.version_number());
+    let d1 = versions[0].launch_template_data().expect("data");
+    assert_eq!(d1.image_id(), Some(data.image_id.as_str()));
+    assert_eq!(d1.instance_type().map(|t| t.as_str()), Some("t3.micro"));
+    assert_eq!(d1.user_data(), Some(data.user_data_base64.as_str()));
+    assert_eq!(d1.security_group_ids(), data.security_group_ids.as_slice());
+    assert_eq!(
+        d1.iam_instance_profile().and_then(|p| p.name()),
+        Some("ecsInstanceRole")
+    );
+    let d2 = versions[1].launch_template_data().expect("data");
+    assert_eq!(
+        d2.iam_instance_profile().and_then(|p| p.arn()),
+        Some("arn:aws:iam::123456789012:instance-profile/ecs")
+    );
+
+    ec2.tag_launch_template(&created.id, &tags(&[("extra", "1")]))
+        .await
+        .expect("tag");
+    // Moto keeps CreateTags tags apart from the template: DescribeLaunchTemplates shows
+    // only the creation tags (EC2 shows all), DescribeTags shows all.
+    let raw_tags = aws_sdk_ec2::Client::new(&raw_config(&env.endpoint).await)
+        .describe_tags()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("resource-id")
+                .values(&created.id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("raw tags");
+    let raw_tags: Tags = raw_tags
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect();
+    assert_eq!(raw_tags, tags(&[("owner", "it"), ("extra", "1")]));
+
+    ec2.delete_launch_template(&created.id)
+        .await
+        .expect("delete");
+    assert_eq!(
+        ec2.describe_launch_template("it-lt").await.expect("gone"),
+        None
+    );
+    assert_eq!(
+        ec2.launch_template_version_description(&created.id, 1)
+            .await
+            .expect("gone template"),
+        None
+    );
+    let err = ec2
+        .delete_launch_template(&created.id)
+        .await
+        .expect_err("already deleted");
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+}
+
+#[tokio::test]
+async fn auto_scaling_group_lifecycle() {
+    let env = env().await;
+    let AwsClients {
+        ec2,
+        autoscaling,
+        elb,
+        ..
+    } = &env.clients;
+    let (subnets, sg) = default_network(&env.endpoint).await;
+    let data = LaunchTemplateData {
+        image_id: some_image(&env.endpoint).await,
+        instance_type: "t3.micro".into(),
+        instance_profile: None,
+        security_group_ids: vec![sg.clone()],
+        key_name: None,
+        user_data_base64: "IyEvYmluL3NoCg==".into(),
+    };
+    let lt = ec2
+        .create_launch_template("it-asg-lt", &data, "h1", &Tags::new())
+        .await
+        .expect("launch template");
+    elb.create_load_balancer(&CreateLoadBalancerInput {
+        name: "it-asg-elb".into(),
+        scheme: LoadBalancerScheme::Internal,
+        subnet_ids: subnets[..1].to_vec(),
+        security_group_ids: vec![sg],
+        listeners: vec![Listener {
+            protocol: ListenerProtocol::Tcp,
+            load_balancer_port: 80,
+            instance_port: 80,
+            instance_protocol: None,
+        }],
+        tags: Tags::new(),
+    })
+    .await
+    .expect("elb");
+
+    assert_eq!(
+        autoscaling.describe_group("it-asg").await.expect("none"),
+        None
+    );
+    autoscaling
+        .create_group(&CreateGroupInput {
+            name: "it-asg".into(),
+            launch_template_id: lt.id.clone(),
+            launch_template_version: "1".into(),
+            min_size: 1,
+            max_size: 2,
+            desired_capacity: 1,
+            subnet_ids: subnets.clone(),
+            load_balancer_names: vec!["it-asg-elb".into()],
+            tags: tags(&[("owner", "it")]),
+        })
+        .await
+        .expect("create group");
+
+    let g = autoscaling
+        .describe_group("it-asg")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(g.name, "it-asg");
+    assert!(g
+        .arn
+        .as_deref()
+        .is_some_and(|a| a.contains("autoScalingGroupName/it-asg")));
+    assert_eq!(g.launch_template_id.as_deref(), Some(lt.id.as_str()));
+    assert_eq!(g.launch_template_version.as_deref(), Some("1"));
+    assert_eq!((g.min_size, g.max_size, g.desired_capacity), (1, 2, 1));
+    assert_eq!(g.subnet_ids, subnets);
+    assert_eq!(g.load_balancer_names, ["it-asg-elb"]);
+    assert_eq!(g.instances.len(), 1, "moto launches the instances");
+    assert!(g.instances[0].instance_id.starts_with("i-"));
+    assert_eq!(g.instances[0].lifecycle_state, "InService");
+    assert_eq!(g.tags, tags(&[("owner", "it")]));
+    let raw = aws_sdk_autoscaling::Client::new(&raw_config(&env.endpoint).await)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("it-asg")
+        .send()
+        .await
+        .expect("raw describe");
+    assert!(raw.auto_scaling_groups()[0]
+        .tags()
+        .iter()
+        .all(|t| t.propagate_at_launch() == Some(true)));
+
+    // Version 2 without user data: moto cannot launch from a version 2+ that has some.
+    let v2 = ec2
+        .create_launch_template_version(
+            &lt.id,
+            &LaunchTemplateData {
+                user_data_base64: String::new(),
+                ..data
+            },
+            "h2",
+        )
+        .await
+        .expect("version 2");
+    autoscaling
+        .update_group(&UpdateGroupInput {
+            name: "it-asg".into(),
+            launch_template: Some((lt.id.clone(), v2.to_string())),
+            max_size: Some(3),
+            desired_capacity: Some(2),
+            ..Default::default()
+        })
+        .await
+        .expect("update group");
+    let g = autoscaling
+        .describe_group("it-asg")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(g.launch_template_version.as_deref(), Some("2"));
+    assert_eq!((g.min_size, g.max_size, g.desired_capacity), (1, 3, 2));
+    assert_eq!(g.instances.len(), 2);
+
+    autoscaling
+        .tag_group("it-asg", &tags(&[("extra", "1")]))
+        .await
+        .expect("tag");
+    autoscaling
+        .detach_load_balancers("it-asg", &["it-asg-elb".into()])
+        .await
+        .expect("detach");
+    let g = autoscaling
+        .describe_group("it-asg")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(g.tags, tags(&[("owner", "it"), ("extra", "1")]));
+    assert!(g.load_balancer_names.is_empty());
+    autoscaling
+        .attach_load_balancers("it-asg", &["it-asg-elb".into()])
+        .await
+        .expect("attach");
+    let g = autoscaling
+        .describe_group("it-asg")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(g.load_balancer_names, ["it-asg-elb"]);
+
+    autoscaling.delete_group("it-asg").await.expect("delete");
+    let after = autoscaling
+        .describe_group("it-asg")
+        .await
+        .expect("describe");
+    assert!(
+        after.as_ref().is_none_or(|g| g.status.is_some()),
+        "deleted or being deleted: {after:?}"
+    );
+
+    let err = autoscaling
+        .update_group(&UpdateGroupInput {
+            name: "it-asg-missing".into(),
+            min_size: Some(1),
+            ..Default::default()
+        })
+        .await
+        .expect_err("missing group");
+    assert_eq!(err.code, "ValidationError");
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+    let err = autoscaling
+        .delete_group("it-asg-missing")
+        .await
+        .expect_err("missing group");
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+
+    elb.delete_load_balancer("it-asg-elb").await.expect("elb");
+    ec2.delete_launch_template(&lt.id).await.expect("lt");
+}
+
+#[tokio::test]
+async fn classic_elb_lifecycle() {
+    let env = env().await;
+    let elb = &env.clients.elb;
+    let (subnets, sg) = default_network(&env.endpoint).await;
+
+    assert_eq!(
+        elb.describe_load_balancer("it-elb").await.expect("none"),
+        None
+    );
+    let http = Listener {
+        protocol: ListenerProtocol::Http,
+        load_balancer_port: 80,
+        instance_port: 5000,
+        instance_protocol: None,
+    };
+    let dns = elb
+        .create_load_balancer(&CreateLoadBalancerInput {
+            name: "it-elb".into(),
+            scheme: LoadBalancerScheme::Internal,
+            subnet_ids: subnets[..1].to_vec(),
+            security_group_ids: vec![sg.clone()],
+            listeners: vec![http.clone()],
+            tags: tags(&[("owner", "it")]),
+        })
+        .await
+        .expect("create");
+    let dns = dns.expect("a DNS name");
+    assert!(dns.starts_with("it-elb"), "{dns}");
+
+    let lb = elb
+        .describe_load_balancer("it-elb")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(lb.name, "it-elb");
+    assert_eq!(lb.dns_name.as_deref(), Some(dns.as_str()));
+    assert_eq!(lb.scheme.as_deref(), Some("internal"));
+    assert_eq!(lb.subnet_ids, subnets[..1]);
+    assert_eq!(lb.security_group_ids, [sg]);
+    // ELB fills in the instance protocol.
+    assert_eq!(
+        lb.listeners,
+        [Listener {
+            instance_protocol: Some(ListenerProtocol::Http),
+            ..http.clone()
+        }]
+    );
+
+    let check = ElbHealthCheck {
+        target: "HTTP:5000/health".into(),
+        interval_seconds: 15,
+        timeout_seconds: 4,
+        healthy_threshold: 3,
+        unhealthy_threshold: 5,
+    };
+    elb.configure_health_check("it-elb", &check)
+        .await
+        .expect("health check");
+
+    assert_eq!(
+        elb.describe_tags("it-elb").await.expect("tags"),
+        tags(&[("owner", "it")])
+    );
+    elb.add_tags("it-elb", &tags(&[("extra", "1")]))
+        .await
+        .expect("add tags");
+    assert_eq!(
+        elb.describe_tags("it-elb").await.expect("tags"),
+        tags(&[("owner", "it"), ("extra", "1")])
+    );
+
+    let tcp = Listener {
+        protocol: ListenerProtocol::Tcp,
+        load_balancer_port: 8443,
+        instance_port: 8443,
+        instance_protocol: Some(ListenerProtocol::Tcp),
+    };
+    elb.create_listeners("it-elb", std::slice::from_ref(&tcp))
+        .await
+        .expect("create listeners");
+    elb.delete_listeners("it-elb", &[80])
+        .await
+        .expect("delete listeners");
+    let lb = elb
+        .describe_load_balancer("it-elb")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(lb.listeners, [tcp]);
+    assert_eq!(lb.health_check, Some(check));
+
+    elb.delete_load_balancer("it-elb").await.expect("delete");
+    assert_eq!(
+        elb.describe_load_balancer("it-elb").await.expect("gone"),
+        None
+    );
+    elb.delete_load_balancer("it-elb")
+        .await
+        .expect("deleting twice is fine");
+    let err = elb.describe_tags("it-elb").await.expect_err("gone");
+    assert_eq!(err.kind, AwsErrorKind::NotFound, "{err}");
+}
+
+/// A canned ECS endpoint for what moto cannot show: moto treats `familyPrefix` as an
+/// exact family and never paginates ListTaskDefinitions, real ECS does both.
+#[tokio::test]
+async fn list_task_definitions_follows_pages_and_filters_prefix_matches() {
+    use axum::http::{header, HeaderMap};
+    use axum::response::IntoResponse;
+
+    let requests: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let seen = requests.clone();
+    let handler = move |headers: HeaderMap, body: String| {
+        let seen = seen.clone();
+        async move {
+            let target = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            assert!(target.ends_with(".ListTaskDefinitions"), "{target}");
+            let request: serde_json::Value = serde_json::from_str(&body).expect("json body");
+            let arn = |f: &str| format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{f}");
+            let page = match request.get("nextToken").and_then(|t| t.as_str()) {
+                None => serde_json::json!({
+                    "taskDefinitionArns": [arn("web:1"), arn("web2:1")],
+                    "nextToken": "page-2",
+                }),
+                Some("page-2") => serde_json::json!({
+                    "taskDefinitionArns": [arn("web-x:4"), arn("web:2")],
+                }),
+                Some(other) => panic!("unexpected token {other}"),
+            };
+            seen.lock().expect("lock").push(request);
+            (
+                [(header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+                page.to_string(),
+            )
+                .into_response()
+        }
+    };
+    let app = axum::Router::new().route("/", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let clients = provider(&format!("http://{addr}")).await.clients(None);
+    let listed = clients
+        .ecs
+        .list_task_definitions("web")
+        .await
+        .expect("list");
+    server.abort();
+
+    let arn = |f: &str| format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{f}");
+    assert_eq!(listed, [arn("web:1"), arn("web:2")]);
+    let requests = requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for r in &requests {
+        assert_eq!(r["familyPrefix"], "web");
+        assert_eq!(r["status"], "ACTIVE");
+        assert_eq!(r["sort"], "ASC");
+    }
+    assert_eq!(requests[1]["nextToken"], "page-2");
+}
