@@ -1,0 +1,260 @@
+//! The real things the end-to-end test drives: a sandbox (kube-apiserver + etcd + moto from
+//! hack/sandbox.sh), the operator binary as a process, kubectl, and AWS SDK clients.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running sandbox; stopped (all processes) when dropped, also when a test panics.
+pub struct Sandbox {
+    pub dir: PathBuf,
+    pub env: HashMap<String, String>,
+}
+
+impl Sandbox {
+    pub fn up(name: &str) -> Sandbox {
+        let dir = std::env::temp_dir().join(format!("ecs-operator-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let status = Command::new(root().join("hack/sandbox.sh"))
+            .args(["up", "--state-dir"])
+            .arg(&dir)
+            .env("MOTO_ECS_SERVICE_RUNNING", "4")
+            .status()
+            .expect("run hack/sandbox.sh");
+        let mut sandbox = Sandbox {
+            env: HashMap::new(),
+            dir,
+        };
+        assert!(status.success(), "hack/sandbox.sh up failed");
+        let env_file = std::fs::read_to_string(sandbox.dir.join("env.sh")).expect("sandbox env.sh");
+        sandbox.env = env_file
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect();
+        sandbox
+    }
+
+    pub fn kubeconfig(&self) -> &str {
+        &self.env["KUBECONFIG"]
+    }
+
+    pub fn aws_endpoint(&self) -> &str {
+        &self.env["AWS_ENDPOINT_URL"]
+    }
+
+    /// A command with the sandbox environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.envs(&self.env).current_dir(root());
+        c
+    }
+
+    /// Run kubectl; returns its output whatever the exit code.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.command("kubectl")
+            .args(args)
+            .output()
+            .expect("run kubectl")
+    }
+
+    /// Run kubectl with `stdin`.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command("kubectl")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// Run kubectl and insist on success; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The samples (or one sample file) with the sandbox's subnet and security group IDs.
+    pub fn render(&self, path: &str) -> String {
+        let out = self
+            .command(root().join("hack/render-samples.sh"))
+            .arg(root().join(path))
+            .output()
+            .expect("render");
+        assert!(
+            out.status.success(),
+            "render-samples failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run a python script from hack/ with the moto virtualenv.
+    pub fn python(&self, script: &str, args: &[&str]) -> Command {
+        let py = Command::new(root().join("hack/tools.sh"))
+            .args(["path", "moto-python"])
+            .output()
+            .expect("tools.sh");
+        let py = String::from_utf8_lossy(&py.stdout).trim().to_string();
+        let mut c = self.command(py);
+        c.arg(root().join("hack").join(script)).args(args);
+        c
+    }
+
+    pub async fn kube_client(&self) -> kube::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let kc = Kubeconfig::read_from(self.kubeconfig()).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("kube config");
+        kube::Client::try_from(config).expect("kube client")
+    }
+
+    pub async fn aws_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.aws_endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::for_tests())
+            .load()
+            .await
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("hack/sandbox.sh"))
+            .args(["down", "--state-dir"])
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// The operator binary running against the sandbox; SIGKILLed when dropped.
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    pub fn start(sb: &Sandbox, name: &str, extra: &[&str]) -> Operator {
+        let log = sb.dir.join(format!("operator-{name}.log"));
+        let file = std::fs::File::create(&log).expect("operator log");
+        let child = sb
+            .command(env!("CARGO_BIN_EXE_ecs-operator"))
+            .args([
+                "run",
+                "--cluster-id",
+                "e2e",
+                "--log-format",
+                "text",
+                "--log-level",
+                "info,ecs_operator=debug",
+            ])
+            .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+            .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
+            .args(extra)
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("start ecs-operator");
+        Operator { child, log }
+    }
+
+    /// SIGKILL, as a node failure or OOM kill would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operator did not stop within 20s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("---- operator log tail ({}) ----", self.log.display());
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Poll `f` every 500 ms until it returns Some, or panic after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,703 @@
+//! End to end: the tutorial replayed through the real operator binary against a real
+//! kube-apiserver and moto, checked through both the Kubernetes and the AWS APIs.
+//!
+//! One test function runs the scenarios in order on one sandbox (starting the control
+//! plane costs seconds, building it minutes the first time).
+
+mod harness;
+
+use std::time::Duration;
+
+use base64::Engine;
+use harness::{eventually, stderr, Operator, Sandbox};
+use kube::api::Api;
+
+use ecs_operator::api::{EcsCluster, EcsService, EcsTaskDef};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+struct Aws {
+    ecs: aws_sdk_ecs::Client,
+    asg: aws_sdk_autoscaling::Client,
+    elb: aws_sdk_elasticloadbalancing::Client,
+    ec2: aws_sdk_ec2::Client,
+}
+
+impl Aws {
+    async fn new(sb: &Sandbox) -> Aws {
+        let cfg = sb.aws_config().await;
+        Aws {
+            ecs: aws_sdk_ecs::Client::new(&cfg),
+            asg: aws_sdk_autoscaling::Client::new(&cfg),
+            elb: aws_sdk_elasticloadbalancing::Client::new(&cfg),
+            ec2: aws_sdk_ec2::Client::new(&cfg),
+        }
+    }
+
+    async fn service(&self, cluster: &str, name: &str) -> Option<aws_sdk_ecs::types::Service> {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(name)
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .ok()?;
+        out.services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+            .cloned()
+    }
+
+    async fn active_revisions(&self, family: &str) -> Vec<String> {
+        let out = self
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .send()
+            .await
+            .expect("list task definitions");
+        out.task_definition_arns()
+            .iter()
+            .filter(|a| a.rsplit('/').next().and_then(|fr| fr.split(':').next()) == Some(family))
+            .cloned()
+            .collect()
+    }
+
+    async fn elb_names(&self) -> Vec<String> {
+        let out = self
+            .elb
+            .describe_load_balancers()
+            .send()
+            .await
+            .expect("describe ELBs");
+        out.load_balancer_descriptions()
+            .iter()
+            .filter_map(|d| d.load_balancer_name().map(str::to_string))
+            .collect()
+    }
+
+    async fn group(&self, name: &str) -> Option<aws_sdk_autoscaling::types::AutoScalingGroup> {
+        let out = self
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .ok()?;
+        out.auto_scaling_groups().first().cloned()
+    }
+
+    async fn launch_template_names(&self) -> Vec<String> {
+        let out = self
+            .ec2
+            .describe_launch_templates()
+            .send()
+            .await
+            .expect("describe launch templates");
+        out.launch_templates()
+            .iter()
+            .filter_map(|t| t.launch_template_name().map(str::to_string))
+            .collect()
+    }
+
+    async fn cluster_status(&self, name: &str) -> Option<String> {
+        let out = self
+            .ecs
+            .describe_clusters()
+            .clusters(name)
+            .send()
+            .await
+            .ok()?;
+        out.clusters()
+            .first()
+            .and_then(|c| c.status().map(str::to_string))
+    }
+}
+
+fn ready<K: kube::Resource>(
+    conds: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
+) -> bool {
+    conds.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e() {
+    let sb = Sandbox::up("e2e");
+    sb.kubectl_ok(&["apply", "--server-side", "-f", "crds/ecs-operator.yaml"]);
+    sb.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
+    let prereqs = sb
+        .python("tutorial-prereqs.py", &[])
+        .output()
+        .expect("prereqs");
+    assert!(
+        prereqs.status.success(),
+        "tutorial prerequisites: {}",
+        stderr(&prereqs)
+    );
+    let aws = Aws::new(&sb).await;
+    let client = sb.kube_client().await;
+
+    bad_input_is_refused_by_the_apiserver(&sb);
+
+    // A long resync: whatever happens below before the restart is driven by watches.
+    let mut operator = Operator::start(&sb, "watch-driven", &["--resync-period", "1h"]);
+    tutorial(&sb, &aws, &client).await;
+    rolling_update(&sb, &aws, &client).await;
+    operator.terminate();
+    drop(operator);
+
+    // Restart with a short resync: no new revision on restart, and drift gets corrected.
+    let operator = Operator::start(&sb, "resync", &["--resync-period", "3s"]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        aws.active_revisions("hello-world-task").await.len(),
+        2,
+        "a restart registered a revision"
+    );
+    drift_is_corrected(&sb, &aws).await;
+    deletion_removes_everything(&sb, &aws, &client).await;
+    retain_leaves_aws_alone(&sb, &aws, &client).await;
+    drop(operator);
+
+    crash_safety(&sb, &aws).await;
+}
+
+fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
+    sb.kubectl_ok(&["create", "namespace", "bad"]);
+    let cases = [
+        (
+            "negative desiredCount",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, desiredCount: -1}",
+            "spec.desiredCount",
+        ),
+        (
+            "both clusterRef and cluster",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, clusterRef: {name: c}, taskDefinition: t:1}",
+            "set exactly one of clusterRef and cluster",
+        ),
+        (
+            "neither taskDefRef nor taskDefinition",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c}",
+            "set exactly one of taskDefRef and taskDefinition",
+        ),
+        (
+            "unknown launch type",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, launchType: SPOT}",
+            "Unsupported value: \"SPOT\"",
+        ),
+        (
+            "two load balancer choices",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, loadBalancer: {containerName: a, containerPort: 80, loadBalancerName: lb-x, targetGroupArn: tg-y}}",
+            "set exactly one of loadBalancerName, targetGroupArn and managed",
+        ),
+        (
+            "missing image",
+            "kind: EcsTaskDef\nmetadata: {name: t}\nspec: {containerDefinitions: [{name: web}]}",
+            "image: Required value",
+        ),
+        (
+            "no containers",
+            "kind: EcsTaskDef\nmetadata: {name: t}\nspec: {containerDefinitions: []}",
+            "spec.containerDefinitions",
+        ),
+        (
+            "minSize above maxSize",
+            "kind: EcsCluster\nmetadata: {name: c}\nspec: {capacity: {instanceType: t2.micro, subnetIds: [s], minSize: 3, maxSize: 1}}",
+            "minSize must not exceed maxSize",
+        ),
+    ];
+    for (what, body, expected) in cases {
+        let manifest = format!("apiVersion: ecsoperator.io/v1alpha1\n{body}\n");
+        let out = sb.kubectl_stdin(&["apply", "-n", "bad", "-f", "-"], &manifest);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{what}: accepted");
+        assert!(
+            err.contains(expected),
+            "{what}: message {err:?} lacks {expected:?}"
+        );
+    }
+    // Immutable fields: accepted at creation, refused when changed.
+    let cluster = "apiVersion: ecsoperator.io/v1alpha1\nkind: EcsCluster\nmetadata: {name: imm}\nspec: {clusterName: first}\n";
+    let out = sb.kubectl_stdin(&["apply", "-n", "bad", "-f", "-"], cluster);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let changed = cluster.replace("first", "second");
+    let out = sb.kubectl_stdin(&["apply", "-n", "bad", "-f", "-"], &changed);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("clusterName is immutable"),
+        "{}",
+        stderr(&out)
+    );
+    sb.kubectl_ok(&["delete", "-n", "bad", "ecscluster", "imm", "--wait=false"]);
+}
+
+async fn tutorial(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
+    sb.kubectl_ok(&["create", "namespace", "tutorial"]);
+    let manifests = sb.render("config/samples");
+    let out = sb.kubectl_stdin(&["apply", "-n", "tutorial", "-f", "-"], &manifests);
+    assert!(out.status.success(), "apply samples: {}", stderr(&out));
+
+    // Play the ECS agent on the group's instances, as the AMI's agent would.
+    let mut agent = sb
+        .python(
+            "fake-ecs-agent.py",
+            &[
+                "--cluster",
+                "my-ecs-cluster",
+                "--asg",
+                "my-ecs-cluster-ecs-capacity",
+                "--min-instances",
+                "5",
+                "--timeout",
+                "120",
+            ],
+        )
+        .spawn()
+        .expect("fake ECS agent");
+
+    let out = sb.kubectl(&[
+        "wait",
+        "-n",
+        "tutorial",
+        "--for=condition=Ready",
+        "--timeout=120s",
+        "ecscluster/my-ecs-cluster",
+        "ecstaskdef/hello-world-task",
+        "ecsservice/hello-world-service",
+    ]);
+    assert!(out.status.success(), "objects not Ready: {}", stderr(&out));
+    assert!(
+        agent.wait().expect("agent").success(),
+        "the 5 instances did not register"
+    );
+
+    // Kubernetes side: status with ARNs, counts and the ELB DNS name.
+    let services: Api<EcsService> = Api::namespaced(client.clone(), "tutorial");
+    let svc = services.get("hello-world-service").await.expect("service");
+    let st = svc.status.expect("service status");
+    assert!(
+        st.service_arn
+            .as_deref()
+            .is_some_and(|a| a.starts_with("arn:aws:ecs:")),
+        "{st:?}"
+    );
+    assert_eq!(st.task_definition.as_deref(), Some("hello-world-task:1"));
+    assert_eq!((st.desired_count, st.running_count), (Some(4), Some(4)));
+    let dns = st
+        .load_balancer
+        .and_then(|l| l.dns_name)
+        .expect("ELB DNS name in status");
+    assert!(dns.contains("ecs-load-balancer"), "{dns}");
+    let task_defs: Api<EcsTaskDef> = Api::namespaced(client.clone(), "tutorial");
+    let td = task_defs.get("hello-world-task").await.expect("task def");
+    assert_eq!(td.status.as_ref().and_then(|s| s.latest_revision), Some(1));
+    let clusters: Api<EcsCluster> = Api::namespaced(client.clone(), "tutorial");
+    let registered = eventually(
+        "5 registered container instances in status",
+        WAIT,
+        || async {
+            let c = clusters.get("my-ecs-cluster").await.ok()?;
+            let st = c.status?;
+            (st.registered_container_instances == Some(5)).then_some(st)
+        },
+    )
+    .await;
+    assert!(registered
+        .cluster_arn
+        .is_some_and(|a| a.contains("cluster/my-ecs-cluster")));
+    assert_eq!(
+        registered.capacity.as_ref().map(|c| c.in_service_instances),
+        Some(5)
+    );
+
+    // AWS side.
+    let group = aws
+        .group("my-ecs-cluster-ecs-capacity")
+        .await
+        .expect("Auto Scaling group");
+    assert_eq!(group.instances().len(), 5);
+    assert_eq!(group.load_balancer_names().len(), 0);
+    let lt = group
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("launch template")
+        .to_string();
+    let versions = aws
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(&lt)
+        .send()
+        .await
+        .expect("lt versions");
+    let data = versions.launch_template_versions()[0]
+        .launch_template_data()
+        .expect("lt data");
+    assert_eq!(data.instance_type().map(|t| t.as_str()), Some("t2.micro"));
+    let user_data = base64::engine::general_purpose::STANDARD
+        .decode(data.user_data().expect("user data"))
+        .expect("base64 user data");
+    assert!(String::from_utf8_lossy(&user_data)
+        .contains("echo ECS_CLUSTER=my-ecs-cluster >> /etc/ecs/ecs.config"));
+    let elb = aws
+        .elb
+        .describe_load_balancers()
+        .load_balancer_names("ecs-load-balancer")
+        .send()
+        .await
+        .expect("ELB");
+    let desc = &elb.load_balancer_descriptions()[0];
+    assert_eq!(desc.health_check().map(|h| h.target()), Some("HTTP:80/"));
+    let service = aws
+        .service("my-ecs-cluster", "hello-world-service")
+        .await
+        .expect("ECS service");
+    assert_eq!(service.desired_count(), 4);
+    assert!(
+        service
+            .role_arn()
+            .is_some_and(|r| r.contains("ecs-service-role")),
+        "{:?}",
+        service.role_arn()
+    );
+    assert_eq!(
+        service.load_balancers()[0].load_balancer_name(),
+        Some("ecs-load-balancer")
+    );
+    let tags = service.tags();
+    assert!(tags.iter().any(|t| t.key() == Some("ecsoperator.io/owner")
+        && t.value() == Some("e2e/tutorial/EcsService/hello-world-service")));
+
+    // kubectl get ecs: the three kinds with their printer columns.
+    let table = sb.kubectl_ok(&["get", "ecs", "-n", "tutorial"]);
+    for column in [
+        "CLUSTER",
+        "INSTANCES",
+        "SERVICES",
+        "TASKS",
+        "FAMILY",
+        "REVISION",
+        "TASKDEF",
+        "DESIRED",
+        "RUNNING",
+        "ROLLOUT",
+        "URL",
+        "READY",
+    ] {
+        assert!(
+            table.contains(column),
+            "kubectl get ecs lacks {column}:\n{table}"
+        );
+    }
+    assert!(
+        table.contains("hello-world-task:1") && table.contains(&dns),
+        "{table}"
+    );
+}
+
+async fn rolling_update(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
+    let v2 = sb.render("config/samples/rolling-update/task-def-v2.yaml");
+    let out = sb.kubectl_stdin(&["apply", "-n", "tutorial", "-f", "-"], &v2);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The resync period is an hour: only the EcsTaskDef watch can make this happen.
+    eventually(
+        "the service to move to revision 2",
+        Duration::from_secs(30),
+        || async {
+            let s = aws.service("my-ecs-cluster", "hello-world-service").await?;
+            s.task_definition()?
+                .ends_with("/hello-world-task:2")
+                .then_some(())
+        },
+    )
+    .await;
+    let revisions = aws.active_revisions("hello-world-task").await;
+    assert_eq!(revisions.len(), 2, "{revisions:?}");
+    let td = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition("hello-world-task:2")
+        .send()
+        .await
+        .expect("revision 2");
+    let env = td.task_definition().expect("td").container_definitions()[0].environment();
+    assert!(env
+        .iter()
+        .any(|e| e.name() == Some("PROVIDER") && e.value() == Some("ECS")));
+    let services: Api<EcsService> = Api::namespaced(client.clone(), "tutorial");
+    eventually(
+        "status to show revision 2 and Ready",
+        Duration::from_secs(30),
+        || async {
+            let s = services.get("hello-world-service").await.ok()?;
+            let st = s.status?;
+            (st.task_definition.as_deref() == Some("hello-world-task:2")
+                && ready::<EcsService>(Some(&st.common.conditions)))
+            .then_some(())
+        },
+    )
+    .await;
+}
+
+async fn drift_is_corrected(sb: &Sandbox, aws: &Aws) {
+    aws.ecs
+        .update_service()
+        .cluster("my-ecs-cluster")
+        .service("hello-world-service")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("change desired count behind the operator's back");
+    eventually(
+        "desiredCount drift to be corrected",
+        Duration::from_secs(30),
+        || async {
+            let s = aws.service("my-ecs-cluster", "hello-world-service").await?;
+            (s.desired_count() == 4).then_some(())
+        },
+    )
+    .await;
+    let events = sb.kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        "tutorial",
+        "-o",
+        "custom-columns=REASON:.reason,MESSAGE:.message",
+    ]);
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains("DriftCorrected") && l.contains("desiredCount")),
+        "{events}"
+    );
+}
+
+async fn deletion_removes_everything(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
+    sb.kubectl_ok(&[
+        "delete",
+        "-n",
+        "tutorial",
+        "ecsservice,ecstaskdef,ecscluster",
+        "--all",
+        "--wait=false",
+    ]);
+    let out = sb.kubectl(&[
+        "wait",
+        "-n",
+        "tutorial",
+        "--for=delete",
+        "--timeout=120s",
+        "ecsservice,ecstaskdef,ecscluster",
+        "--all",
+    ]);
+    assert!(out.status.success(), "objects not gone: {}", stderr(&out));
+    let clusters: Api<EcsCluster> = Api::namespaced(client.clone(), "tutorial");
+    assert!(clusters
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+        .is_empty());
+    assert!(
+        aws.service("my-ecs-cluster", "hello-world-service")
+            .await
+            .is_none(),
+        "service left behind"
+    );
+    assert!(
+        !aws.elb_names()
+            .await
+            .contains(&"ecs-load-balancer".to_string()),
+        "ELB left behind"
+    );
+    assert!(
+        aws.group("my-ecs-cluster-ecs-capacity").await.is_none(),
+        "Auto Scaling group left behind"
+    );
+    assert!(!aws
+        .launch_template_names()
+        .await
+        .contains(&"my-ecs-cluster-ecs-capacity".to_string()));
+    assert_eq!(
+        aws.cluster_status("my-ecs-cluster").await.as_deref(),
+        Some("INACTIVE")
+    );
+    assert!(
+        aws.active_revisions("hello-world-task").await.is_empty(),
+        "revisions left ACTIVE"
+    );
+}
+
+async fn retain_leaves_aws_alone(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
+    sb.kubectl_ok(&["create", "namespace", "retain"]);
+    let manifest = r#"
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsCluster
+metadata: {name: kept-cluster}
+spec: {deletionPolicy: Retain, tags: {team: web}}
+---
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsTaskDef
+metadata: {name: kept-task}
+spec:
+  deletionPolicy: Retain
+  containerDefinitions: [{name: web, image: nginx, memory: 64}]
+"#;
+    let out = sb.kubectl_stdin(&["apply", "-n", "retain", "-f", "-"], manifest);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sb.kubectl_ok(&[
+        "wait",
+        "-n",
+        "retain",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "ecscluster/kept-cluster",
+        "ecstaskdef/kept-task",
+    ]);
+    sb.kubectl_ok(&[
+        "delete",
+        "-n",
+        "retain",
+        "ecscluster/kept-cluster",
+        "ecstaskdef/kept-task",
+        "--timeout=60s",
+    ]);
+    let api: Api<EcsTaskDef> = Api::namespaced(client.clone(), "retain");
+    assert!(api.get_opt("kept-task").await.expect("get").is_none());
+    assert_eq!(
+        aws.cluster_status("kept-cluster").await.as_deref(),
+        Some("ACTIVE")
+    );
+    assert_eq!(aws.active_revisions("kept-task").await.len(), 1);
+    let c = aws
+        .ecs
+        .describe_clusters()
+        .clusters("kept-cluster")
+        .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .send()
+        .await
+        .expect("cluster");
+    let tags = c.clusters()[0].tags();
+    assert!(
+        tags.iter().any(|t| t.key() == Some("ecsoperator.io/owner")),
+        "Retain must leave tags in place"
+    );
+}
+
+async fn crash_safety(sb: &Sandbox, aws: &Aws) {
+    sb.kubectl_ok(&["create", "namespace", "crash"]);
+    let manifests = sb
+        .render("config/samples")
+        .replace("my-ecs-cluster", "crash-cluster")
+        .replace("hello-world-task", "crash-task")
+        .replace("hello-world-service", "crash-service")
+        .replace("ecs-load-balancer", "crash-elb");
+    let out = sb.kubectl_stdin(&["apply", "-n", "crash", "-f", "-"], &manifests);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Kill the operator (SIGKILL) repeatedly in the middle of creating everything.
+    for delay_ms in [300u64, 700, 1200] {
+        let mut op = Operator::start(sb, &format!("crash-{delay_ms}"), &["--resync-period", "3s"]);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        op.kill();
+    }
+    let _op = Operator::start(sb, "crash-final", &["--resync-period", "3s"]);
+    let out = sb.kubectl(&[
+        "wait",
+        "-n",
+        "crash",
+        "--for=condition=Ready",
+        "--timeout=120s",
+        "ecscluster/crash-cluster",
+        "ecstaskdef/crash-task",
+        "ecsservice/crash-service",
+    ]);
+    assert!(
+        out.status.success(),
+        "not Ready after crashes: {}",
+        stderr(&out)
+    );
+    // Let a few resyncs pass: nothing new may appear.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(
+        aws.active_revisions("crash-task").await.len(),
+        1,
+        "extra task definition revisions"
+    );
+    let all_revisions = aws
+        .ecs
+        .list_task_definitions()
+        .family_prefix("crash-task")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(
+        all_revisions.task_definition_arns().len(),
+        1,
+        "revisions registered and dropped"
+    );
+    assert_eq!(
+        aws.elb_names()
+            .await
+            .iter()
+            .filter(|n| *n == "crash-elb")
+            .count(),
+        1
+    );
+    assert_eq!(
+        aws.launch_template_names()
+            .await
+            .iter()
+            .filter(|n| n.starts_with("crash-cluster"))
+            .count(),
+        1
+    );
+    let lt = aws
+        .ec2
+        .describe_launch_templates()
+        .launch_template_names("crash-cluster-ecs-capacity")
+        .send()
+        .await
+        .expect("launch template");
+    assert_eq!(
+        lt.launch_templates()[0].latest_version_number(),
+        Some(1),
+        "extra launch template versions"
+    );
+    let services = aws
+        .ecs
+        .list_services()
+        .cluster("crash-cluster")
+        .send()
+        .await
+        .expect("services");
+    assert_eq!(
+        services.service_arns().len(),
+        1,
+        "{:?}",
+        services.service_arns()
+    );
+    let groups = aws
+        .asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("groups");
+    let crash_groups = groups
+        .auto_scaling_groups()
+        .iter()
+        .filter(|g| {
+            g.auto_scaling_group_name()
+                .is_some_and(|n| n.starts_with("crash-cluster"))
+        })
+        .count();
+    assert_eq!(crash_groups, 1);
+}
