@@ -31,8 +31,14 @@ import signal
 import sys
 import time
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+try:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    sys.exit(
+        "fake-ecs-agent: boto3 is missing; run this script with the moto virtualenv's "
+        'python: "$(hack/tools.sh path moto-python)" hack/fake-ecs-agent.py ...'
+    )
 
 PROG = "fake-ecs-agent"
 

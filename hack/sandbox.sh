@@ -15,7 +15,9 @@
 #   ETCD_PORT, APISERVER_PORT, MOTO_PORT   fixed loopback ports (default: free ones)
 #   MOTO_ECS_SERVICE_RUNNING               passed to moto (default 4): the
 #                                          runningCount every new ECS service gets
+#                                          (other MOTO_* variables pass through as well)
 #   SANDBOX_READY_TIMEOUT                  seconds to wait for each process (default 120)
+#   SANDBOX_STOP_TIMEOUT                   seconds between TERM and KILL (default 10)
 #   ECS_TOOLS_DIR                          where hack/tools.sh keeps the binaries
 # Binaries come from hack/tools.sh (built on first use, cached by version).
 set -euo pipefail
@@ -330,7 +332,7 @@ cmd_up() {
   lock_state
   # Leftovers of an earlier run.
   if any_running; then
-    die "sandbox already running in $STATE_DIR, run hack/sandbox.sh down --state-dir $STATE_DIR"
+    die "sandbox already running in $STATE_DIR, run hack/sandbox.sh down --state-dir $(printf %q "$STATE_DIR")"
   fi
   if [[ -e $RUN_DIR || -e $ETCD_DIR || -e $ENV_FILE ]]; then
     log "removing stale files of an earlier run in $STATE_DIR"
@@ -340,18 +342,19 @@ cmd_up() {
   command -v openssl >/dev/null 2>&1 || die "openssl not found on PATH (needed for certificates)"
   command -v curl >/dev/null 2>&1 || die "curl not found on PATH (needed for readiness checks)"
 
-  # Ports first: nothing is started if a requested one is taken.
-  mapfile -t FREE_PORTS < <(free_ports 4)
-  choose_port ETCD_PORT "starting etcd"
-  choose_port APISERVER_PORT "starting kube-apiserver"
-  choose_port MOTO_PORT "starting moto"
-  ETCD_PEER_PORT=${FREE_PORTS[0]}
-
+  # Tools first (a no-op once built): ports are picked right before use.
   "$HACK_DIR/tools.sh" etcd kube-apiserver moto ||
     die "installing the tools failed (hack/tools.sh, see above)"
   bin_etcd=$("$HACK_DIR/tools.sh" path etcd)
   bin_apiserver=$("$HACK_DIR/tools.sh" path kube-apiserver)
   bin_moto=$("$HACK_DIR/tools.sh" path moto)
+
+  # Nothing is started if a requested port is taken.
+  mapfile -t FREE_PORTS < <(free_ports 4)
+  choose_port ETCD_PORT "starting etcd"
+  choose_port APISERVER_PORT "starting kube-apiserver"
+  choose_port MOTO_PORT "starting moto"
+  ETCD_PEER_PORT=${FREE_PORTS[0]}
 
   trap on_up_exit EXIT
   trap 'exit 130' INT TERM
@@ -409,7 +412,7 @@ cmd_up() {
     running_pid "$p" >/dev/null || fail "$p" "$p exited right after becoming ready"
   done
   log "ready: kube-apiserver https://127.0.0.1:$APISERVER_PORT, etcd http://127.0.0.1:$ETCD_PORT, moto http://127.0.0.1:$MOTO_PORT"
-  log "use it: source $ENV_FILE   (or: eval \"\$(hack/sandbox.sh env --state-dir $STATE_DIR)\")"
+  log "use it: source $(printf %q "$ENV_FILE")   (or: eval \"\$(hack/sandbox.sh env --state-dir $(printf %q "$STATE_DIR"))\")"
 }
 
 cmd_down() {
@@ -421,7 +424,7 @@ cmd_down() {
 
 cmd_env() {
   if [[ ! -r $ENV_FILE ]] || ! any_running; then
-    die "no sandbox running in $STATE_DIR (run hack/sandbox.sh up --state-dir $STATE_DIR)"
+    die "no sandbox running in $STATE_DIR (run hack/sandbox.sh up --state-dir $(printf %q "$STATE_DIR"))"
   fi
   cat "$ENV_FILE"
 }

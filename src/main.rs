@@ -165,7 +165,10 @@ async fn shutdown_signal() {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     logging::init(args.log_format, &args.log_level)?;
     // kube and the AWS SDK pull in different rustls backends; pick one for the process.
-    if rustls::crypto::ring::default_provider().install_default().is_err() {
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
         tracing::debug!("a rustls crypto provider was already installed");
     }
     let metrics = Metrics::default();

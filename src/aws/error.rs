@@ -201,8 +201,14 @@ mod tests {
     #[test]
     fn missing_auto_scaling_group_is_not_found() {
         let msg = "AutoScalingGroup name not found - no such group";
-        assert_eq!(classify("ValidationError", msg, Some(400)), AwsErrorKind::NotFound);
-        assert_eq!(classify("ValidationError", "bad size", Some(400)), AwsErrorKind::InvalidInput);
+        assert_eq!(
+            classify("ValidationError", msg, Some(400)),
+            AwsErrorKind::NotFound
+        );
+        assert_eq!(
+            classify("ValidationError", "bad size", Some(400)),
+            AwsErrorKind::InvalidInput
+        );
     }
 
     #[test]
