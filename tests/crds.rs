@@ -1,0 +1,33 @@
+//! The committed CRDs must be what the code generates (run `ecs-operator crds >
+//! crds/ecs-operator.yaml` after changing the API types).
+
+use std::path::Path;
+
+#[test]
+fn committed_crds_match_the_generated_ones() {
+    let generated = ecs_operator::api::crds_yaml().expect("render CRDs");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for path in ["crds/ecs-operator.yaml", "charts/ecs-operator/crds/ecs-operator.yaml"] {
+        let committed = std::fs::read_to_string(root.join(path)).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{path} is out of date: run `cargo run -- crds > crds/ecs-operator.yaml` and copy it to charts/ecs-operator/crds/"
+        );
+    }
+}
+
+#[test]
+fn crds_name_the_contract() {
+    let yaml = ecs_operator::api::crds_yaml().expect("render CRDs");
+    for needle in [
+        "group: ecsoperator.io",
+        "- ecsc",
+        "- ecstd",
+        "- ecss",
+        "- ecs\n",
+        "scope: Namespaced",
+        "status: {}",
+    ] {
+        assert!(yaml.contains(needle), "CRDs lack {needle:?}");
+    }
+}
