@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::batch::BatchingEcs;
 use super::rate_limit::{Bucket, RateLimiter};
 use super::types::*;
 use super::{AutoScalingApi, AwsClients, AwsError, AwsErrorKind, Ec2Api, EcsApi, ElbApi};
 use crate::api::service::{ElbHealthCheck, Listener};
 use crate::telemetry::metrics::{AwsCallLabels, Metrics, OperationLabels};
+
+/// How long a describe waits for others to join its batch.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The shared part of every guarded client.
 #[derive(Clone)]
@@ -396,7 +400,10 @@ impl super::AwsProvider for GuardedProvider {
             .or_insert_with(|| {
                 let guard =
                     Guard::new(Arc::new(RateLimiter::new(self.share)), self.metrics.clone());
-                guard.wrap(self.inner.clients(Some(&region)))
+                let mut clients = guard.wrap(self.inner.clients(Some(&region)));
+                // Batching sits outside the guard: a batch is one rate-limited call.
+                clients.ecs = Arc::new(BatchingEcs::new(clients.ecs, BATCH_WINDOW));
+                clients
             })
             .clone()
     }

@@ -3,6 +3,7 @@
 //! `sdk` implements them with the AWS SDK, `fake` in memory with ECS semantics for
 //! controller tests, `guard` wraps any implementation with rate limits and metrics.
 
+pub mod batch;
 pub mod error;
 // pub mod fake;
 pub mod guard;
