@@ -34,7 +34,10 @@ enum Joined<T> {
 
 impl<T: Clone> Batches<T> {
     fn new(max: usize) -> Self {
-        Self { max, open: Mutex::new(HashMap::new()) }
+        Self {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
     }
 
     fn join(&self, key: &str, names: &[String]) -> Joined<T> {
@@ -64,13 +67,24 @@ impl<T: Clone> Batches<T> {
             open.remove(key);
         }
         let mut b = batch.lock().unwrap_or_else(|p| p.into_inner());
-        (b.names.iter().cloned().collect(), std::mem::take(&mut b.waiters))
+        (
+            b.names.iter().cloned().collect(),
+            std::mem::take(&mut b.waiters),
+        )
     }
 }
 
-async fn follower_result<T>(rx: oneshot::Receiver<Result<Vec<T>, AwsError>>, operation: &'static str) -> Result<Vec<T>, AwsError> {
+async fn follower_result<T>(
+    rx: oneshot::Receiver<Result<Vec<T>, AwsError>>,
+    operation: &'static str,
+) -> Result<Vec<T>, AwsError> {
     rx.await.unwrap_or_else(|_| {
-        Err(AwsError::new(AwsErrorKind::Transient, operation, "BatchAborted", "the batched call was cancelled"))
+        Err(AwsError::new(
+            AwsErrorKind::Transient,
+            operation,
+            "BatchAborted",
+            "the batched call was cancelled",
+        ))
     })
 }
 
@@ -99,7 +113,11 @@ fn only<T, F: Fn(&T) -> &str>(items: &[T], names: &[String], name_of: F) -> Vec<
 where
     T: Clone,
 {
-    items.iter().filter(|i| names.iter().any(|n| n == name_of(i))).cloned().collect()
+    items
+        .iter()
+        .filter(|i| names.iter().any(|n| n == name_of(i)))
+        .cloned()
+        .collect()
 }
 
 fn service_matches(s: &ServiceInfo) -> &str {
@@ -133,7 +151,11 @@ impl EcsApi for BatchingEcs {
         }
     }
 
-    async fn describe_services(&self, cluster: &str, names: &[String]) -> Result<Vec<ServiceInfo>, AwsError> {
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<Vec<ServiceInfo>, AwsError> {
         if names.len() > DESCRIBE_SERVICES_MAX {
             return self.inner.describe_services(cluster, names).await;
         }
@@ -163,10 +185,16 @@ impl EcsApi for BatchingEcs {
     async fn tag_resource(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         self.inner.tag_resource(arn, tags).await
     }
-    async fn register_task_definition(&self, input: &RegisterTaskDefinitionInput) -> Result<TaskDefRevision, AwsError> {
+    async fn register_task_definition(
+        &self,
+        input: &RegisterTaskDefinitionInput,
+    ) -> Result<TaskDefRevision, AwsError> {
         self.inner.register_task_definition(input).await
     }
-    async fn describe_task_definition(&self, task_definition: &str) -> Result<Option<TaskDefRevision>, AwsError> {
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<Option<TaskDefRevision>, AwsError> {
         self.inner.describe_task_definition(task_definition).await
     }
     async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>, AwsError> {
@@ -199,18 +227,39 @@ mod tests {
     }
 
     fn unused<T>() -> Result<T, AwsError> {
-        Err(AwsError::new(AwsErrorKind::InvalidInput, "test", "Unused", "not used by these tests"))
+        Err(AwsError::new(
+            AwsErrorKind::InvalidInput,
+            "test",
+            "Unused",
+            "not used by these tests",
+        ))
     }
 
     #[async_trait]
     impl EcsApi for Counting {
         async fn describe_clusters(&self, names: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
             self.cluster_calls.fetch_add(1, Ordering::SeqCst);
-            Ok(names.iter().map(|n| ClusterInfo { name: n.clone(), ..Default::default() }).collect())
+            Ok(names
+                .iter()
+                .map(|n| ClusterInfo {
+                    name: n.clone(),
+                    ..Default::default()
+                })
+                .collect())
         }
-        async fn describe_services(&self, _cluster: &str, names: &[String]) -> Result<Vec<ServiceInfo>, AwsError> {
+        async fn describe_services(
+            &self,
+            _cluster: &str,
+            names: &[String],
+        ) -> Result<Vec<ServiceInfo>, AwsError> {
             self.service_calls.lock().unwrap().push(names.to_vec());
-            Ok(names.iter().map(|n| ServiceInfo { name: n.clone(), ..Default::default() }).collect())
+            Ok(names
+                .iter()
+                .map(|n| ServiceInfo {
+                    name: n.clone(),
+                    ..Default::default()
+                })
+                .collect())
         }
         async fn create_cluster(&self, _: &str, _: &Tags) -> Result<ClusterInfo, AwsError> {
             unused()
@@ -221,10 +270,16 @@ mod tests {
         async fn tag_resource(&self, _: &str, _: &Tags) -> Result<(), AwsError> {
             unused()
         }
-        async fn register_task_definition(&self, _: &RegisterTaskDefinitionInput) -> Result<TaskDefRevision, AwsError> {
+        async fn register_task_definition(
+            &self,
+            _: &RegisterTaskDefinitionInput,
+        ) -> Result<TaskDefRevision, AwsError> {
             unused()
         }
-        async fn describe_task_definition(&self, _: &str) -> Result<Option<TaskDefRevision>, AwsError> {
+        async fn describe_task_definition(
+            &self,
+            _: &str,
+        ) -> Result<Option<TaskDefRevision>, AwsError> {
             unused()
         }
         async fn list_task_definitions(&self, _: &str) -> Result<Vec<String>, AwsError> {
@@ -253,7 +308,10 @@ mod tests {
             let b = batching.clone();
             tasks.push(tokio::spawn(async move {
                 let name = format!("svc-{i}");
-                let got = b.describe_services("c1", std::slice::from_ref(&name)).await.unwrap();
+                let got = b
+                    .describe_services("c1", std::slice::from_ref(&name))
+                    .await
+                    .unwrap();
                 assert_eq!(got.len(), 1);
                 assert_eq!(got[0].name, name, "each caller gets only its own service");
             }));

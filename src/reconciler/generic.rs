@@ -10,7 +10,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use tracing::{info, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use super::conditions::{merge, Cond, READY, STALLED, SYNCED};
 use super::context::{Context, FIELD_MANAGER};
@@ -173,6 +173,11 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             ];
             conds.extend(synced.conditions.iter().cloned());
             write_conditions(obj, &api, Some(synced.status), &conds).await?;
+            debug!(
+                ready = matches!(synced.readiness, Readiness::Ready(_)),
+                ?requeue,
+                "reconciled"
+            );
             Ok(Action::requeue(requeue))
         }
         Err(e) => handle_error(obj, ctx, &api, &key, e).await,

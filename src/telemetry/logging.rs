@@ -1,5 +1,7 @@
 //! Structured logs; the reconcile span puts kind, namespace and name on every line.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
 /// Log line format.
@@ -25,7 +27,9 @@ pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
                     .with_span_list(false),
             )
             .try_init()?,
-        LogFormat::Text => registry.with(fmt::layer()).try_init()?,
+        LogFormat::Text => registry
+            .with(fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .try_init()?,
     }
     Ok(())
 }

@@ -158,12 +158,15 @@ impl Drop for Sandbox {
 pub struct Operator {
     child: Child,
     pub log: PathBuf,
+    pub metrics_port: u16,
+    pub health_port: u16,
 }
 
 impl Operator {
     pub fn start(sb: &Sandbox, name: &str, extra: &[&str]) -> Operator {
         let log = sb.dir.join(format!("operator-{name}.log"));
         let file = std::fs::File::create(&log).expect("operator log");
+        let (metrics_port, health_port) = (free_port(), free_port());
         let child = sb
             .command(env!("CARGO_BIN_EXE_ecs-operator"))
             .args([
@@ -175,14 +178,19 @@ impl Operator {
                 "--log-level",
                 "info,ecs_operator=debug",
             ])
-            .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
-            .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
             .args(extra)
             .stdout(file.try_clone().expect("log"))
             .stderr(file)
             .spawn()
             .expect("start ecs-operator");
-        Operator { child, log }
+        Operator {
+            child,
+            log,
+            metrics_port,
+            health_port,
+        }
     }
 
     /// SIGKILL, as a node failure or OOM kill would.
@@ -227,6 +235,17 @@ impl Drop for Operator {
             }
         }
     }
+}
+
+/// GET http://127.0.0.1:<port><path> with a plain HTTP/1.0 request; (status line, body).
+pub fn http_get(port: u16, path: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
 }
 
 pub fn free_port() -> u16 {

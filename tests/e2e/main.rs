@@ -9,7 +9,7 @@ mod harness;
 use std::time::Duration;
 
 use base64::Engine;
-use harness::{eventually, stderr, Operator, Sandbox};
+use harness::{eventually, http_get, stderr, Operator, Sandbox};
 use kube::api::Api;
 
 use ecs_operator::api::{EcsCluster, EcsService, EcsTaskDef};
@@ -152,7 +152,12 @@ async fn e2e() {
     let mut operator = Operator::start(&sb, "watch-driven", &["--resync-period", "1h"]);
     tutorial(&sb, &aws, &client).await;
     rolling_update(&sb, &aws, &client).await;
-    operator.terminate();
+    observability(&operator);
+    let exit = operator.terminate();
+    assert!(
+        exit.success(),
+        "SIGTERM must stop the operator cleanly: {exit:?}"
+    );
     drop(operator);
 
     // Restart with a short resync: no new revision on restart, and drift gets corrected.
@@ -169,6 +174,29 @@ async fn e2e() {
     drop(operator);
 
     crash_safety(&sb, &aws).await;
+}
+
+fn observability(operator: &Operator) {
+    let (status, _) = http_get(operator.health_port, "/healthz").expect("/healthz");
+    assert!(status.contains("200"), "{status}");
+    let (status, _) = http_get(operator.health_port, "/readyz").expect("/readyz");
+    assert!(status.contains("200"), "{status}");
+    let (status, metrics) = http_get(operator.metrics_port, "/metrics").expect("/metrics");
+    assert!(status.contains("200"), "{status}");
+    for needle in [
+        "ecs_operator_reconciles_total{kind=\"EcsService\"}",
+        "ecs_operator_reconcile_duration_seconds_bucket{",
+        "ecs_operator_aws_calls_total{operation=\"ecs:RegisterTaskDefinition\",outcome=\"success\"} 2",
+        "ecs_operator_aws_calls_total{operation=\"ecs:CreateService\",outcome=\"success\"} 1",
+        "ecs_operator_reconcile_errors_total{kind=\"EcsService\",error=\"waiting_for_dependency\"}",
+    ] {
+        assert!(metrics.contains(needle), "/metrics lacks {needle}:\n{metrics}");
+    }
+    // Every log line of a reconcile names its object.
+    let log = operator.log_text();
+    assert!(log.lines().any(
+        |l| l.contains("namespace=\"tutorial\"") && l.contains("name=\"hello-world-service\"")
+    ));
 }
 
 fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
