@@ -7,11 +7,15 @@ use std::path::Path;
 fn committed_crds_match_the_generated_ones() {
     let generated = ecs_operator::api::crds_yaml().expect("render CRDs");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for path in ["crds/ecs-operator.yaml", "charts/ecs-operator/crds/ecs-operator.yaml"] {
+    for path in [
+        "crds/ecs-operator.yaml",
+        "charts/ecs-operator/crds/ecs-operator.yaml",
+        "config/crd/ecs-operator.yaml",
+    ] {
         let committed = std::fs::read_to_string(root.join(path)).unwrap_or_default();
         assert!(
             committed == generated,
-            "{path} is out of date: run `cargo run -- crds > crds/ecs-operator.yaml` and copy it to charts/ecs-operator/crds/"
+            "{path} is out of date: run `cargo run -- crds > crds/ecs-operator.yaml` then tests/packaging/run.sh --sync"
         );
     }
 }

@@ -5,7 +5,7 @@
 
 pub mod batch;
 pub mod error;
-// pub mod fake;
+pub mod fake;
 pub mod guard;
 pub mod rate_limit;
 pub mod sdk;

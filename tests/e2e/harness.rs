@@ -164,6 +164,15 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(sb: &Sandbox, name: &str, extra: &[&str]) -> Operator {
+        Self::start_with_env(sb, name, extra, &[])
+    }
+
+    pub fn start_with_env(
+        sb: &Sandbox,
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
         let log = sb.dir.join(format!("operator-{name}.log"));
         let file = std::fs::File::create(&log).expect("operator log");
         let (metrics_port, health_port) = (free_port(), free_port());
@@ -181,6 +190,7 @@ impl Operator {
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(file.try_clone().expect("log"))
             .stderr(file)
             .spawn()

@@ -117,9 +117,7 @@ impl Aws {
     }
 }
 
-fn ready<K: kube::Resource>(
-    conds: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
-) -> bool {
+fn ready(conds: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>) -> bool {
     conds.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
@@ -174,6 +172,84 @@ async fn e2e() {
     drop(operator);
 
     crash_safety(&sb, &aws).await;
+    leader_election_hands_over(&sb, &aws).await;
+}
+
+async fn leader_election_hands_over(sb: &Sandbox, aws: &Aws) {
+    sb.kubectl_ok(&["create", "namespace", "leader"]);
+    let args = [
+        "--leader-election",
+        "--leader-election-namespace",
+        "leader",
+        "--lease-duration",
+        "6s",
+        "--watch-namespace",
+        "leader",
+    ];
+    let mut a = Operator::start_with_env(sb, "leader-a", &args, &[("POD_NAME", "replica-a")]);
+    let holder = || {
+        sb.kubectl(&[
+            "get",
+            "lease",
+            "-n",
+            "leader",
+            "ecs-operator-leader",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+    };
+    eventually(
+        "replica-a to take the lease",
+        Duration::from_secs(30),
+        || async { (String::from_utf8_lossy(&holder().stdout) == "replica-a").then_some(()) },
+    )
+    .await;
+    let b = Operator::start_with_env(sb, "leader-b", &args, &[("POD_NAME", "replica-b")]);
+    let first = "apiVersion: ecsoperator.io/v1alpha1\nkind: EcsTaskDef\nmetadata: {name: le-one}\nspec: {containerDefinitions: [{name: web, image: nginx, memory: 64}]}\n";
+    let out = sb.kubectl_stdin(&["apply", "-n", "leader", "-f", "-"], first);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sb.kubectl_ok(&[
+        "wait",
+        "-n",
+        "leader",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "ecstaskdef/le-one",
+    ]);
+    assert!(
+        !b.log_text().contains("controllers started"),
+        "the standby replica must not run controllers"
+    );
+    assert!(
+        !b.log_text().contains("reconcile"),
+        "the standby replica reconciled"
+    );
+
+    a.kill();
+    let second = first.replace("le-one", "le-two");
+    let out = sb.kubectl_stdin(&["apply", "-n", "leader", "-f", "-"], &second);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The lease (6s) must expire before replica-b may write; then it takes over.
+    sb.kubectl_ok(&[
+        "wait",
+        "-n",
+        "leader",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "ecstaskdef/le-two",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&holder().stdout), "replica-b");
+    assert!(b.log_text().contains("became leader"));
+    assert_eq!(
+        aws.active_revisions("le-one").await.len(),
+        1,
+        "double registration"
+    );
+    assert_eq!(
+        aws.active_revisions("le-two").await.len(),
+        1,
+        "double registration"
+    );
 }
 
 fn observability(operator: &Operator) {
@@ -468,7 +544,7 @@ async fn rolling_update(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
             let s = services.get("hello-world-service").await.ok()?;
             let st = s.status?;
             (st.task_definition.as_deref() == Some("hello-world-task:2")
-                && ready::<EcsService>(Some(&st.common.conditions)))
+                && ready(Some(&st.common.conditions)))
             .then_some(())
         },
     )

@@ -1,0 +1,1584 @@
+//! Controller tests: the three kinds' AWS logic (`ManagedResource::sync` / `cleanup`)
+//! against the in-memory [`FakeAws`], with hand-built objects and dependencies.
+//!
+//! The generic reconciler (Kubernetes reads and status writes) is not involved: each test
+//! feeds the status a sync returns back into the object, as the reconciler's status write
+//! would, and advances AWS time with `FakeAws::tick`.
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use kube::{Resource, ResourceExt};
+
+use ecs_operator::api::cluster::{ClusterCapacity, EcsCluster, EcsClusterSpec, DEFAULT_IMAGE_ID};
+use ecs_operator::api::common::RESTARTED_AT_ANNOTATION;
+use ecs_operator::api::service::{
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentStatus, EcsService,
+    EcsServiceSpec, EcsServiceStatus, ElbHealthCheck, Listener, ListenerProtocol,
+    LoadBalancerScheme, LocalRef, ManagedLoadBalancer, ServiceLoadBalancer, TaskDefRef,
+};
+use ecs_operator::api::task_def::{
+    ContainerDefinition, EcsTaskDef, EcsTaskDefSpec, KeyValuePair, LaunchType, PortMapping,
+    Protocol,
+};
+use ecs_operator::aws::fake::FakeAws;
+use ecs_operator::aws::types::{
+    CreateLoadBalancerInput, CreateServiceInput, RegisterTaskDefinitionInput,
+    ServiceLoadBalancerRef, Tags,
+};
+use ecs_operator::aws::{AwsErrorKind, AwsProvider};
+use ecs_operator::planning::ownership::{owner_value, MANAGED_BY_TAG, OWNER_TAG};
+use ecs_operator::reconciler::conditions::{Cond, PROGRESSING};
+use ecs_operator::reconciler::error::{Error, Treatment};
+use ecs_operator::reconciler::managed::{
+    AwsContext, Cleanup, ManagedResource, Note, Readiness, Synced,
+};
+use ecs_operator::reconciler::service::ServiceDeps;
+use ecs_operator::reconciler::task_def::{revisions_in_use, TaskDefDeps};
+
+const MC: &str = "mc-test";
+const NS: &str = "default";
+const CLUSTER: &str = "my-ecs-cluster";
+const FAMILY: &str = "hello-world-task";
+const SERVICE: &str = "hello-world-service";
+const ELB: &str = "ecs-load-balancer";
+const ROLE: &str = "ecs-service-role";
+
+// ---------------------------------------------------------------------------------------
+// Objects
+// ---------------------------------------------------------------------------------------
+
+fn with_meta<K: Resource>(mut obj: K, uid: &str) -> K {
+    let m = obj.meta_mut();
+    m.namespace = Some(NS.into());
+    m.uid = Some(uid.into());
+    m.generation = Some(1);
+    obj
+}
+
+/// A spec change: the API server bumps the generation.
+fn bump<K: Resource>(obj: &mut K) {
+    let m = obj.meta_mut();
+    m.generation = Some(m.generation.unwrap_or(0) + 1);
+}
+
+fn capacity() -> ClusterCapacity {
+    ClusterCapacity {
+        instance_type: "t2.micro".into(),
+        instance_profile: Some("ecs-instance-role".into()),
+        security_group_ids: vec!["sg-0123".into()],
+        subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+        key_name: Some("my-ec2-key-pair".into()),
+        min_size: 5,
+        max_size: 5,
+        desired_capacity: Some(5),
+        ..Default::default()
+    }
+}
+
+/// The tutorial's cluster: 5 t2.micro instances.
+fn tutorial_cluster() -> EcsCluster {
+    with_meta(
+        EcsCluster::new(
+            CLUSTER,
+            EcsClusterSpec {
+                capacity: Some(capacity()),
+                ..Default::default()
+            },
+        ),
+        "uid-cluster",
+    )
+}
+
+/// A cluster without EC2 capacity.
+fn bare_cluster() -> EcsCluster {
+    with_meta(
+        EcsCluster::new(CLUSTER, EcsClusterSpec::default()),
+        "uid-cluster",
+    )
+}
+
+fn container() -> ContainerDefinition {
+    ContainerDefinition {
+        name: "hello-world-container".into(),
+        image: "training/webapp:latest".into(),
+        memory: Some(128),
+        command: vec!["python".into(), "app.py".into()],
+        port_mappings: vec![PortMapping {
+            container_port: 5000,
+            host_port: Some(80),
+            protocol: Some(Protocol::Tcp),
+            name: None,
+        }],
+        ..Default::default()
+    }
+}
+
+/// The tutorial's task definition.
+fn tutorial_task_def() -> EcsTaskDef {
+    with_meta(
+        EcsTaskDef::new(
+            FAMILY,
+            EcsTaskDefSpec {
+                container_definitions: vec![container()],
+                ..Default::default()
+            },
+        ),
+        "uid-taskdef",
+    )
+}
+
+fn health_check() -> ElbHealthCheck {
+    ElbHealthCheck {
+        target: "HTTP:80/".into(),
+        interval_seconds: 30,
+        timeout_seconds: 5,
+        healthy_threshold: 10,
+        unhealthy_threshold: 2,
+    }
+}
+
+fn http_listener(port: i32) -> Listener {
+    Listener {
+        protocol: ListenerProtocol::Http,
+        load_balancer_port: port,
+        instance_port: port,
+        instance_protocol: None,
+    }
+}
+
+/// The tutorial's service: 4 tasks behind a managed classic ELB.
+fn tutorial_service() -> EcsService {
+    with_meta(
+        EcsService::new(
+            SERVICE,
+            EcsServiceSpec {
+                cluster_ref: Some(LocalRef {
+                    name: CLUSTER.into(),
+                }),
+                task_def_ref: Some(TaskDefRef {
+                    name: FAMILY.into(),
+                    revision: None,
+                }),
+                desired_count: Some(4),
+                launch_type: Some(LaunchType::Ec2),
+                role: Some(ROLE.into()),
+                deployment_configuration: Some(DeploymentConfiguration {
+                    minimum_healthy_percent: Some(50),
+                    maximum_percent: Some(100),
+                    deployment_circuit_breaker: None,
+                }),
+                load_balancer: Some(ServiceLoadBalancer {
+                    container_name: "hello-world-container".into(),
+                    container_port: 5000,
+                    managed: Some(ManagedLoadBalancer {
+                        name: Some(ELB.into()),
+                        scheme: Some(LoadBalancerScheme::InternetFacing),
+                        subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+                        security_group_ids: vec!["sg-0123".into()],
+                        listeners: vec![http_listener(80)],
+                        health_check: Some(health_check()),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ),
+        "uid-service",
+    )
+}
+
+/// A service without load balancer or role.
+fn plain_service(desired_count: Option<i32>) -> EcsService {
+    let mut s = tutorial_service();
+    s.spec.load_balancer = None;
+    s.spec.role = None;
+    s.spec.desired_count = desired_count;
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------
+
+fn cx<K: ManagedResource>(fake: &FakeAws, obj: &K, adopt: bool) -> AwsContext {
+    AwsContext {
+        aws: fake.clients(None),
+        owner: owner(K::KIND, &obj.name_any()),
+        adopt,
+        cluster_id: MC.into(),
+    }
+}
+
+fn owner(kind: &str, name: &str) -> String {
+    owner_value(MC, NS, kind, name)
+}
+
+/// Objects whose status the test keeps, as the generic reconciler's status write would.
+trait Stored: ManagedResource {
+    fn store(&mut self, status: Self::Status);
+}
+impl Stored for EcsCluster {
+    fn store(&mut self, status: Self::Status) {
+        self.status = Some(status);
+    }
+}
+impl Stored for EcsTaskDef {
+    fn store(&mut self, status: Self::Status) {
+        self.status = Some(status);
+    }
+}
+impl Stored for EcsService {
+    fn store(&mut self, status: Self::Status) {
+        self.status = Some(status);
+    }
+}
+
+async fn sync<K: Stored>(
+    fake: &FakeAws,
+    obj: &mut K,
+    deps: &K::Deps,
+    adopt: bool,
+) -> Result<Synced<K::Status>, Error> {
+    let result = obj.sync(deps, &cx(fake, obj, adopt)).await;
+    if let Ok(s) = &result {
+        obj.store(s.status.clone());
+    }
+    result
+}
+
+async fn sync_ok<K: Stored>(fake: &FakeAws, obj: &mut K, deps: &K::Deps) -> Synced<K::Status> {
+    sync(fake, obj, deps, false)
+        .await
+        .unwrap_or_else(|e| panic!("sync of {} failed: {e}", obj.name_any()))
+}
+
+async fn cleanup<K: ManagedResource>(fake: &FakeAws, obj: &K) -> Cleanup {
+    obj.cleanup(&cx(fake, obj, false))
+        .await
+        .unwrap_or_else(|e| panic!("cleanup of {} failed: {e}", obj.name_any()))
+}
+
+fn deps_for(cluster: &EcsCluster, td: &EcsTaskDef) -> ServiceDeps {
+    ServiceDeps {
+        cluster: cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.cluster_arn.clone())
+            .expect("cluster synced"),
+        task_definition: td
+            .status
+            .as_ref()
+            .and_then(|s| s.task_definition_arn.clone())
+            .expect("task definition synced"),
+    }
+}
+
+fn no_deps() -> TaskDefDeps {
+    TaskDefDeps::default()
+}
+
+fn is_ready<S>(s: &Synced<S>) -> bool {
+    matches!(s.readiness, Readiness::Ready(_))
+}
+
+fn not_ready_reason<S>(s: &Synced<S>) -> Option<(&'static str, String)> {
+    match &s.readiness {
+        Readiness::NotReady {
+            reason, message, ..
+        } => Some((*reason, message.clone())),
+        Readiness::Ready(_) => None,
+    }
+}
+
+fn progressing<S>(s: &Synced<S>) -> &Cond {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == PROGRESSING)
+        .expect("a Progressing condition")
+}
+
+fn has_note(notes: &[Note], reason: &str, text: &str) -> bool {
+    notes
+        .iter()
+        .any(|n| n.reason == reason && n.message.contains(text))
+}
+
+fn td_arn(revision: i32) -> String {
+    format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{FAMILY}:{revision}")
+}
+
+/// Cluster (no capacity), task definition revision 1 and the plain service, all synced;
+/// the service's deployment completed.
+async fn steady_plain(
+    fake: &FakeAws,
+    desired_count: Option<i32>,
+) -> (EcsCluster, EcsTaskDef, EcsService) {
+    let mut cluster = bare_cluster();
+    sync_ok(fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(fake, &mut td, &no_deps()).await;
+    let mut svc = plain_service(desired_count);
+    sync_ok(fake, &mut svc, &deps_for(&cluster, &td)).await;
+    fake.tick();
+    let s = sync_ok(fake, &mut svc, &deps_for(&cluster, &td)).await;
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    (cluster, td, svc)
+}
+
+/// The tutorial, synced to steady state (auto progress on).
+async fn steady_tutorial(fake: &FakeAws) -> (EcsCluster, EcsTaskDef, EcsService) {
+    let mut cluster = tutorial_cluster();
+    sync_ok(fake, &mut cluster, &()).await;
+    sync_ok(fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(fake, &mut td, &no_deps()).await;
+    let mut svc = tutorial_service();
+    let deps = deps_for(&cluster, &td);
+    sync_ok(fake, &mut svc, &deps).await;
+    let s = sync_ok(fake, &mut svc, &deps).await;
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    (cluster, td, svc)
+}
+
+// ---------------------------------------------------------------------------------------
+// The tutorial, end to end
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn tutorial_converges_to_ready_and_a_resync_makes_no_mutating_call() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    fake.set_tasks_per_step(Some(2));
+    fake.set_known_roles(&[ROLE]);
+
+    // The cluster with capacity 5.
+    let mut cluster = tutorial_cluster();
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(
+        fake.calls(),
+        [
+            "ecs:DescribeClusters",
+            "ecs:CreateCluster",
+            "ec2:DescribeLaunchTemplates",
+            "ec2:CreateLaunchTemplate",
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:CreateAutoScalingGroup",
+        ]
+    );
+    assert_eq!(
+        not_ready_reason(&s),
+        Some(("ScalingCapacity", "0/5 instances in service".into()))
+    );
+    let versions = fake.launch_template_versions("my-ecs-cluster-ecs-capacity");
+    assert_eq!(versions.len(), 1);
+    let data = &versions[0].0;
+    assert_eq!(data.instance_type, "t2.micro");
+    assert_eq!(data.image_id, DEFAULT_IMAGE_ID);
+    assert_eq!(data.instance_profile.as_deref(), Some("ecs-instance-role"));
+    assert_eq!(data.key_name.as_deref(), Some("my-ec2-key-pair"));
+    let user_data = base64::engine::general_purpose::STANDARD
+        .decode(&data.user_data_base64)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(user_data).unwrap(),
+        "#!/bin/bash\necho ECS_CLUSTER=my-ecs-cluster >> /etc/ecs/ecs.config\n"
+    );
+    let lt = &fake.launch_templates()[0];
+    let group = fake.group("my-ecs-cluster-ecs-capacity").expect("group");
+    assert_eq!(
+        (group.min_size, group.max_size, group.desired_capacity),
+        (5, 5, 5)
+    );
+    assert_eq!(group.launch_template_id.as_deref(), Some(lt.id.as_str()));
+    assert_eq!(group.launch_template_version.as_deref(), Some("1"));
+    assert_eq!(group.subnet_ids, ["subnet-a", "subnet-b"]);
+    let cluster_owner = owner("EcsCluster", CLUSTER);
+    for tags in [&group.tags, &lt.tags, &fake.cluster(CLUSTER).unwrap().tags] {
+        assert_eq!(tags.get(OWNER_TAG), Some(&cluster_owner));
+        assert_eq!(
+            tags.get(MANAGED_BY_TAG).map(String::as_str),
+            Some("ecs-operator")
+        );
+    }
+
+    // The instances come up and join the cluster through their user data.
+    fake.tick();
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    assert_eq!(s.status.registered_container_instances, Some(5));
+    let cap = s.status.capacity.as_ref().unwrap();
+    assert_eq!((cap.in_service_instances, cap.desired_capacity), (5, 5));
+    assert_eq!(cap.launch_template_version, "1");
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+
+    // The task definition: revision 1.
+    let mut td = tutorial_task_def();
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.latest_revision, Some(1));
+    assert_eq!(s.status.task_definition_arn.as_deref(), Some(&*td_arn(1)));
+    assert_eq!(s.status.active_revisions, [1]);
+    assert!(is_ready(&s));
+    let sent = fake.registered_inputs();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].family, FAMILY);
+    assert_eq!(sent[0].definition.container_definitions, [container()]);
+    assert_eq!(
+        sent[0].tags.get(OWNER_TAG),
+        Some(&owner("EcsTaskDef", FAMILY))
+    );
+
+    // The service: the ELB first, then the service.
+    let deps = deps_for(&cluster, &td);
+    fake.clear_calls();
+    let mut svc = tutorial_service();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert_eq!(
+        fake.calls(),
+        [
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:ConfigureHealthCheck",
+            "ecs:DescribeServices",
+            "ecs:CreateService",
+        ]
+    );
+    let elb = fake.load_balancer(ELB).expect("managed ELB");
+    assert_eq!(elb.health_check, Some(health_check()));
+    assert_eq!(elb.scheme.as_deref(), Some("internet-facing"));
+    assert_eq!(elb.listeners.len(), 1);
+    assert_eq!(elb.listeners[0].load_balancer_port, 80);
+    assert_eq!(
+        fake.load_balancer_tags(ELB).unwrap().get(OWNER_TAG),
+        Some(&owner("EcsService", SERVICE))
+    );
+    let created = &fake.service_creates()[0];
+    assert_eq!(created.desired_count, 4);
+    assert_eq!(created.task_definition, td_arn(1));
+    assert_eq!(created.role.as_deref(), Some(ROLE));
+    assert_eq!(
+        created.load_balancers,
+        [ServiceLoadBalancerRef {
+            load_balancer_name: Some(ELB.into()),
+            target_group_arn: None,
+            container_name: "hello-world-container".into(),
+            container_port: 5000,
+        }]
+    );
+    assert_eq!(
+        s.status.load_balancer.as_ref().unwrap().dns_name.as_deref(),
+        Some("ecs-load-balancer-123456.us-east-1.elb.amazonaws.com")
+    );
+    assert_eq!(not_ready_reason(&s).unwrap().0, "DeploymentInProgress");
+    assert!(progressing(&s).status);
+
+    // Rolling out, two tasks per step.
+    fake.tick();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    let (reason, message) = not_ready_reason(&s).unwrap();
+    assert_eq!(reason, "DeploymentInProgress");
+    assert!(message.contains("2/4"), "{message}");
+    assert_eq!(s.status.running_count, Some(2));
+    assert!(progressing(&s).status);
+
+    fake.tick();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    let p = progressing(&s);
+    assert!(!p.status);
+    assert_eq!(p.reason, "DeploymentCompleted");
+    assert_eq!(s.status.running_count, Some(4));
+    assert_eq!(s.status.rollout_state.as_deref(), Some("COMPLETED"));
+    assert_eq!(
+        s.status.task_definition.as_deref(),
+        Some("hello-world-task:1")
+    );
+    assert_eq!(
+        s.status.events[0].message,
+        "(service hello-world-service) has reached a steady state."
+    );
+
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(s.status.active_services, Some(1));
+    assert_eq!(s.status.running_tasks, Some(4));
+
+    // Resync of all three without changes: reads only.
+    fake.clear_calls();
+    sync_ok(&fake, &mut cluster, &()).await;
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(is_ready(&s));
+    assert!(s.notes.is_empty(), "{:?}", s.notes);
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(fake.count("ecs:DescribeServices"), 1);
+    assert_eq!(fake.count("ecs:ListTaskDefinitions"), 1);
+    assert_eq!(fake.task_definition_revisions(FAMILY).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Task definition revisions
+// ---------------------------------------------------------------------------------------
+
+fn env(pairs: &[(&str, &str)]) -> Vec<KeyValuePair> {
+    pairs
+        .iter()
+        .map(|(n, v)| KeyValuePair {
+            name: n.to_string(),
+            value: v.to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn task_def_change_registers_revision_2_and_rolls_the_service() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    let (cluster, mut td, mut svc) = steady_plain(&fake, Some(2)).await;
+
+    td.spec.container_definitions[0].environment = env(&[("PROVIDER", "ECS")]);
+    bump(&mut td);
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.latest_revision, Some(2));
+    assert_eq!(s.status.task_definition_arn.as_deref(), Some(&*td_arn(2)));
+    assert_eq!(s.status.active_revisions, [1, 2]);
+    assert!(has_note(&s.notes, "Registered", "hello-world-task:2"));
+    assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 2);
+    assert_eq!(
+        fake.registered_inputs()[1].definition.container_definitions[0].environment,
+        env(&[("PROVIDER", "ECS")])
+    );
+    // Synced again: still revision 2.
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 2);
+
+    let deps = deps_for(&cluster, &td);
+    assert_eq!(deps.task_definition, td_arn(2));
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    let update = fake.service_updates().pop().expect("an UpdateService call");
+    assert_eq!(update.task_definition, Some(td_arn(2)));
+    assert_eq!(update.desired_count, None);
+    assert!(!update.force_new_deployment);
+    assert!(has_note(&s.notes, "RollingUpdate", &td_arn(2)));
+    assert_eq!(not_ready_reason(&s).unwrap().0, "DeploymentInProgress");
+    assert!(progressing(&s).status);
+    assert_eq!(s.status.deployments.len(), 2);
+    assert_eq!(s.status.deployments[0].status, "PRIMARY");
+    assert_eq!(
+        s.status.task_definition.as_deref(),
+        Some("hello-world-task:2")
+    );
+
+    // Progressing until the fake completes the deployment, without further updates.
+    fake.tick();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    assert!(!progressing(&s).status);
+    assert_eq!(s.status.deployments.len(), 1);
+    assert_eq!(fake.count("ecs:UpdateService"), 1);
+}
+
+#[tokio::test]
+async fn aws_side_defaults_and_env_order_do_not_register_a_revision() {
+    let fake = FakeAws::new();
+    let mut td = tutorial_task_def();
+    td.spec.container_definitions[0].environment = env(&[("A", "1"), ("B", "2")]);
+    sync_ok(&fake, &mut td, &no_deps()).await;
+
+    // What ECS reports back by default, spelled out; the environment reordered; settings
+    // that are not part of the definition.
+    let c = &mut td.spec.container_definitions[0];
+    c.environment = env(&[("B", "2"), ("A", "1")]);
+    c.essential = Some(true);
+    c.port_mappings[0].protocol = None;
+    td.spec.revision_history_limit = Some(10);
+    td.spec.tags.insert("team".into(), "web".into());
+    bump(&mut td);
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.latest_revision, Some(1));
+    assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 0);
+    // Only the new user tag is written, on the existing revision.
+    assert_eq!(fake.mutating_calls(), ["ecs:TagResource"]);
+    let rev = &fake.task_definition_revisions(FAMILY)[0];
+    assert_eq!(rev.tags.get("team").map(String::as_str), Some("web"));
+}
+
+#[tokio::test]
+async fn revision_history_limit_prunes_old_revisions_but_keeps_those_in_use() {
+    let fake = FakeAws::new();
+    let mut td = tutorial_task_def();
+    td.spec.revision_history_limit = Some(2);
+    // A service still runs revision 1.
+    let mut user = plain_service(Some(1));
+    user.status = Some(EcsServiceStatus {
+        deployments: vec![DeploymentStatus {
+            id: "ecs-svc/1".into(),
+            status: "PRIMARY".into(),
+            task_definition: td_arn(1),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let deps = TaskDefDeps {
+        in_use: revisions_in_use(&[user], FAMILY, FAMILY),
+    };
+    assert_eq!(deps.in_use, BTreeSet::from([1]));
+
+    for image in ["v1", "v2", "v3", "v4", "v5"] {
+        td.spec.container_definitions[0].image = format!("training/webapp:{image}");
+        bump(&mut td);
+        sync_ok(&fake, &mut td, &deps).await;
+    }
+    let status = td.status.as_ref().unwrap();
+    assert_eq!(status.latest_revision, Some(5));
+    assert_eq!(status.active_revisions, [1, 4, 5]);
+    let listed = fake
+        .clients(None)
+        .ecs
+        .list_task_definitions(FAMILY)
+        .await
+        .unwrap();
+    assert_eq!(listed, [td_arn(1), td_arn(4), td_arn(5)]);
+    assert_eq!(fake.count("ecs:DeregisterTaskDefinition"), 2);
+    let statuses: Vec<String> = fake
+        .task_definition_revisions(FAMILY)
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        ["ACTIVE", "INACTIVE", "INACTIVE", "ACTIVE", "ACTIVE"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Service settings: desiredCount, drift, restarts
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn absent_desired_count_is_1_at_creation_and_never_reverted() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_plain(&fake, None).await;
+    assert_eq!(fake.service_creates()[0].desired_count, 1);
+
+    fake.set_desired_count(CLUSTER, SERVICE, 3);
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(s.status.desired_count, Some(3));
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().desired_count, 3);
+}
+
+#[tokio::test]
+async fn managed_desired_count_drift_is_reverted_with_a_note() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_plain(&fake, Some(4)).await;
+
+    fake.set_desired_count(CLUSTER, SERVICE, 7);
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+    assert_eq!(fake.mutating_calls(), ["ecs:UpdateService"]);
+    let update = fake.service_updates().pop().unwrap();
+    assert_eq!(update.desired_count, Some(4));
+    assert_eq!(update.task_definition, None);
+    assert!(!update.force_new_deployment);
+    assert!(
+        has_note(&s.notes, "DriftCorrected", "desiredCount"),
+        "{:?}",
+        s.notes
+    );
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().desired_count, 4);
+}
+
+#[tokio::test]
+async fn restarted_at_annotation_forces_exactly_one_deployment() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    let (cluster, td, mut svc) = steady_plain(&fake, Some(2)).await;
+    let deps = deps_for(&cluster, &td);
+
+    svc.annotations_mut().insert(
+        RESTARTED_AT_ANNOTATION.into(),
+        "2024-05-01T10:00:00Z".into(),
+    );
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    let update = fake.service_updates().pop().unwrap();
+    assert!(update.force_new_deployment);
+    assert_eq!(update.task_definition, None);
+    assert!(has_note(&s.notes, "Restarted", "forced a new deployment"));
+    assert_eq!(
+        s.status.restarted_at.as_deref(),
+        Some("2024-05-01T10:00:00Z")
+    );
+    assert_eq!(s.status.deployments.len(), 2);
+    assert!(progressing(&s).status);
+
+    // The same annotation value again (resyncs, a restart of the operator): nothing.
+    fake.tick();
+    for _ in 0..3 {
+        let s = sync_ok(&fake, &mut svc, &deps).await;
+        assert!(is_ready(&s), "{:?}", s.readiness);
+    }
+    assert_eq!(fake.count("ecs:UpdateService"), 1);
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().deployments.len(), 1);
+
+    // A new value: one more.
+    svc.annotations_mut().insert(
+        RESTARTED_AT_ANNOTATION.into(),
+        "2024-05-02T10:00:00Z".into(),
+    );
+    sync_ok(&fake, &mut svc, &deps).await;
+    sync_ok(&fake, &mut svc, &deps).await;
+    assert_eq!(fake.count("ecs:UpdateService"), 2);
+}
+
+#[tokio::test]
+async fn deleted_listener_and_health_check_drift_on_the_managed_elb_are_corrected() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_tutorial(&fake).await;
+    let elb = fake.clients(None).elb;
+    elb.delete_listeners(ELB, &[80]).await.unwrap();
+    elb.create_listeners(ELB, &[http_listener(8080)])
+        .await
+        .unwrap();
+    let mut changed = health_check();
+    changed.target = "TCP:80".into();
+    elb.configure_health_check(ELB, &changed).await.unwrap();
+
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+    assert!(has_note(&s.notes, "DriftCorrected", ELB), "{:?}", s.notes);
+    let lb = fake.load_balancer(ELB).unwrap();
+    assert_eq!(lb.listeners.len(), 1);
+    assert_eq!(lb.listeners[0].load_balancer_port, 80);
+    assert_eq!(lb.health_check, Some(health_check()));
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "elasticloadbalancing:DeleteLoadBalancerListeners",
+            "elasticloadbalancing:CreateLoadBalancerListeners",
+            "elasticloadbalancing:ConfigureHealthCheck",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Ownership
+// ---------------------------------------------------------------------------------------
+
+fn assert_conflict<S: std::fmt::Debug>(result: Result<Synced<S>, Error>, text: &str) {
+    match result {
+        Err(e @ Error::Conflict(_)) => {
+            assert!(e.to_string().contains(text), "{e}");
+            assert_eq!(e.treatment(), Treatment::Stall { reason: "Conflict" });
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+fn owned_by(owner: &str) -> Tags {
+    [(OWNER_TAG.to_string(), owner.to_string())].into()
+}
+
+/// A service of the tutorial's name created by someone else with these tags.
+async fn foreign_service(fake: &FakeAws, tags: Tags) {
+    let ecs = fake.clients(None).ecs;
+    ecs.create_cluster(CLUSTER, &Tags::new()).await.unwrap();
+    let td = ecs
+        .register_task_definition(&RegisterTaskDefinitionInput {
+            family: "other".into(),
+            definition: tutorial_task_def().spec,
+            tags: Tags::new(),
+        })
+        .await
+        .unwrap();
+    ecs.create_service(&CreateServiceInput {
+        cluster: CLUSTER.into(),
+        name: SERVICE.into(),
+        task_definition: td.arn,
+        desired_count: 1,
+        tags,
+        client_token: "someone-else".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn unowned_service_is_a_conflict_unless_adopted() {
+    let fake = FakeAws::new();
+    foreign_service(&fake, Tags::new()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let deps = ServiceDeps {
+        cluster: CLUSTER.into(),
+        task_definition: td_arn(1),
+    };
+    let mut svc = plain_service(Some(1));
+
+    fake.clear_calls();
+    assert_conflict(
+        sync(&fake, &mut svc, &deps, false).await,
+        "ecsoperator.io/adopt",
+    );
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert!(fake.service(CLUSTER, SERVICE).unwrap().tags.is_empty());
+
+    let s = sync(&fake, &mut svc, &deps, true).await.unwrap();
+    assert!(has_note(&s.notes, "Adopted", SERVICE));
+    let tags = fake.service(CLUSTER, SERVICE).unwrap().tags;
+    assert_eq!(tags.get(OWNER_TAG), Some(&owner("EcsService", SERVICE)));
+    assert_eq!(fake.services().len(), 1);
+    // Adopted, the service follows the spec: it runs our task definition now.
+    assert_eq!(
+        fake.service(CLUSTER, SERVICE).unwrap().task_definition,
+        td_arn(1)
+    );
+}
+
+#[tokio::test]
+async fn service_owned_by_another_management_cluster_is_a_conflict_even_with_adopt() {
+    let fake = FakeAws::new();
+    let other = owner_value("other-mc", NS, "EcsService", SERVICE);
+    foreign_service(&fake, owned_by(&other)).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let deps = ServiceDeps {
+        cluster: CLUSTER.into(),
+        task_definition: td_arn(1),
+    };
+    let mut svc = plain_service(Some(3));
+    fake.clear_calls();
+    assert_conflict(sync(&fake, &mut svc, &deps, true).await, "other-mc/");
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    let s = fake.service(CLUSTER, SERVICE).unwrap();
+    assert_eq!(s.tags.get(OWNER_TAG), Some(&other));
+    assert_eq!(s.desired_count, 1);
+}
+
+#[tokio::test]
+async fn unowned_cluster_is_a_conflict_unless_adopted_and_never_taken_from_another_owner() {
+    let fake = FakeAws::new();
+    let ecs = fake.clients(None).ecs;
+    ecs.create_cluster(CLUSTER, &Tags::new()).await.unwrap();
+    let mut cluster = bare_cluster();
+    assert_conflict(sync(&fake, &mut cluster, &(), false).await, CLUSTER);
+    assert!(fake.cluster(CLUSTER).unwrap().tags.is_empty());
+    let s = sync(&fake, &mut cluster, &(), true).await.unwrap();
+    assert!(has_note(&s.notes, "Adopted", CLUSTER));
+    assert_eq!(
+        fake.cluster(CLUSTER).unwrap().tags.get(OWNER_TAG),
+        Some(&owner("EcsCluster", CLUSTER))
+    );
+
+    let other = owner_value("other-mc", NS, "EcsCluster", "c2");
+    ecs.create_cluster("c2", &owned_by(&other)).await.unwrap();
+    let mut c2 = with_meta(EcsCluster::new("c2", EcsClusterSpec::default()), "uid-c2");
+    fake.clear_calls();
+    assert_conflict(sync(&fake, &mut c2, &(), true).await, "other-mc/");
+    assert!(fake.mutating_calls().is_empty());
+    assert_eq!(
+        fake.cluster("c2").unwrap().tags.get(OWNER_TAG),
+        Some(&other)
+    );
+}
+
+#[tokio::test]
+async fn unowned_elb_is_a_conflict_unless_adopted_and_never_taken_from_another_owner() {
+    let fake = FakeAws::new();
+    let elb_input = |tags: Tags| CreateLoadBalancerInput {
+        name: ELB.into(),
+        scheme: LoadBalancerScheme::InternetFacing,
+        subnet_ids: vec!["subnet-a".into()],
+        security_group_ids: vec![],
+        listeners: vec![http_listener(80)],
+        tags,
+    };
+    let elb = fake.clients(None).elb;
+    elb.create_load_balancer(&elb_input(Tags::new()))
+        .await
+        .unwrap();
+    let mut cluster = bare_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let deps = deps_for(&cluster, &td);
+    let mut svc = tutorial_service();
+
+    fake.clear_calls();
+    assert_conflict(sync(&fake, &mut svc, &deps, false).await, ELB);
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert!(fake.services().is_empty());
+
+    let s = sync(&fake, &mut svc, &deps, true).await.unwrap();
+    assert!(has_note(&s.notes, "Adopted", ELB));
+    assert_eq!(
+        fake.load_balancer_tags(ELB).unwrap().get(OWNER_TAG),
+        Some(&owner("EcsService", SERVICE))
+    );
+    assert_eq!(
+        fake.load_balancer(ELB).unwrap().health_check,
+        Some(health_check())
+    );
+
+    // Owned by another management cluster: untouched even with adopt.
+    elb.delete_load_balancer(ELB).await.unwrap();
+    let other = owner_value("other-mc", NS, "EcsService", SERVICE);
+    elb.create_load_balancer(&elb_input(owned_by(&other)))
+        .await
+        .unwrap();
+    fake.clear_calls();
+    assert_conflict(sync(&fake, &mut svc, &deps, true).await, "other-mc/");
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors: stall or retry
+// ---------------------------------------------------------------------------------------
+
+fn assert_stalls_on_invalid_input<S: std::fmt::Debug>(result: Result<Synced<S>, Error>) {
+    match result {
+        Err(e @ Error::Aws(_)) => {
+            let Error::Aws(aws) = &e else { unreachable!() };
+            assert_eq!(aws.kind, AwsErrorKind::InvalidInput, "{e}");
+            assert_eq!(
+                e.treatment(),
+                Treatment::Stall {
+                    reason: "InvalidSpec"
+                }
+            );
+        }
+        other => panic!("expected an AWS invalid input error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn aws_invalid_input_stalls() {
+    let fake = FakeAws::new();
+    fake.set_known_roles(&["some-other-role"]);
+    let mut cluster = bare_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+
+    // A role IAM does not know.
+    let mut svc = tutorial_service();
+    assert_stalls_on_invalid_input(sync(&fake, &mut svc, &deps_for(&cluster, &td), false).await);
+    assert!(fake.services().is_empty());
+
+    // A container memory ECS refuses.
+    let mut bad_td = tutorial_task_def();
+    bad_td.spec.container_definitions[0].memory = Some(2);
+    bump(&mut bad_td);
+    assert_stalls_on_invalid_input(sync(&fake, &mut bad_td, &no_deps(), false).await);
+    assert_eq!(fake.task_definition_revisions(FAMILY).len(), 1);
+
+    // An instance type EC2 does not know.
+    let mut bad_cluster = tutorial_cluster();
+    bad_cluster.spec.capacity.as_mut().unwrap().instance_type = "bogus".into();
+    assert_stalls_on_invalid_input(sync(&fake, &mut bad_cluster, &(), false).await);
+    assert!(fake.groups().is_empty());
+}
+
+#[tokio::test]
+async fn throttling_retries_with_reason_throttled() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_plain(&fake, Some(1)).await;
+    let deps = deps_for(&cluster, &td);
+    fake.throttle_next("ecs:DescribeServices", 1);
+    let e = sync(&fake, &mut svc, &deps, false).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Aws(a) if a.kind == AwsErrorKind::Throttled),
+        "{e}"
+    );
+    assert!(matches!(
+        e.treatment(),
+        Treatment::Retry {
+            reason: "Throttled",
+            ..
+        }
+    ));
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(is_ready(&s));
+
+    let mut cluster = cluster;
+    fake.throttle_next("ec2:DescribeLaunchTemplates", 1);
+    cluster.spec.capacity = Some(capacity());
+    let e = sync(&fake, &mut cluster, &(), false).await.unwrap_err();
+    assert!(matches!(
+        e.treatment(),
+        Treatment::Retry {
+            reason: "Throttled",
+            ..
+        }
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Crashes after a create: retries create nothing twice
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn create_service_retried_after_a_lost_response_makes_one_service() {
+    let fake = FakeAws::new();
+    let mut cluster = bare_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let deps = deps_for(&cluster, &td);
+    let mut svc = plain_service(Some(2));
+
+    fake.lose_response_next("ecs:CreateService", 1);
+    let e = sync(&fake, &mut svc, &deps, false).await.unwrap_err();
+    assert!(matches!(e.treatment(), Treatment::Retry { .. }), "{e}");
+    assert_eq!(fake.services().len(), 1, "the create took effect");
+
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert_eq!(fake.services().len(), 1);
+    assert_eq!(
+        fake.count("ecs:CreateService"),
+        1,
+        "found, not created again"
+    );
+    assert_eq!(s.status.desired_count, Some(2));
+}
+
+#[tokio::test]
+async fn create_service_retried_before_describe_sees_it_is_idempotent() {
+    let fake = FakeAws::new();
+    let mut cluster = bare_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let deps = deps_for(&cluster, &td);
+    let mut svc = plain_service(Some(2));
+
+    // The response is lost and ECS's read side lags: the retry creates again, with the
+    // same client token.
+    fake.set_describe_lag(1);
+    fake.lose_response_next("ecs:CreateService", 1);
+    sync(&fake, &mut svc, &deps, false).await.unwrap_err();
+    let s = sync(&fake, &mut svc, &deps, false)
+        .await
+        .expect("the second create is answered with the first service");
+    assert_eq!(fake.count("ecs:CreateService"), 2);
+    assert_eq!(fake.services().len(), 1);
+    assert_eq!(
+        s.status.service_arn.as_deref(),
+        Some("arn:aws:ecs:us-east-1:123456789012:service/my-ecs-cluster/hello-world-service")
+    );
+    let creates = fake.service_creates();
+    assert_eq!(creates.len(), 2);
+    assert_eq!(creates[0].client_token, creates[1].client_token);
+    assert!(!creates[0].client_token.is_empty());
+}
+
+#[tokio::test]
+async fn lost_responses_of_other_creates_heal_on_the_next_sync() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+
+    // Cluster, launch template and group: each create's response lost once.
+    let mut cluster = tutorial_cluster();
+    for op in [
+        "ecs:CreateCluster",
+        "ec2:CreateLaunchTemplate",
+        "autoscaling:CreateAutoScalingGroup",
+    ] {
+        fake.lose_response_next(op, 1);
+        assert!(sync(&fake, &mut cluster, &(), false).await.is_err(), "{op}");
+    }
+    sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(fake.clusters().len(), 1);
+    assert_eq!(fake.launch_templates().len(), 1);
+    assert_eq!(
+        fake.launch_template_versions("my-ecs-cluster-ecs-capacity")
+            .len(),
+        1
+    );
+    assert_eq!(fake.groups().len(), 1);
+    for op in [
+        "ecs:CreateCluster",
+        "ec2:CreateLaunchTemplate",
+        "autoscaling:CreateAutoScalingGroup",
+    ] {
+        assert_eq!(fake.count(op), 1, "{op}");
+    }
+
+    // Task definition: no second revision.
+    let mut td = tutorial_task_def();
+    fake.lose_response_next("ecs:RegisterTaskDefinition", 1);
+    assert!(sync(&fake, &mut td, &no_deps(), false).await.is_err());
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.latest_revision, Some(1));
+    assert_eq!(fake.task_definition_revisions(FAMILY).len(), 1);
+
+    // ELB: created, but the health check was never configured; the next sync does it.
+    let mut svc = tutorial_service();
+    let deps = deps_for(&cluster, &td);
+    fake.lose_response_next("elasticloadbalancing:CreateLoadBalancer", 1);
+    assert!(sync(&fake, &mut svc, &deps, false).await.is_err());
+    assert_eq!(
+        fake.load_balancer(ELB)
+            .unwrap()
+            .health_check
+            .unwrap()
+            .target,
+        "TCP:80",
+        "ELB's default health check"
+    );
+    sync_ok(&fake, &mut svc, &deps).await;
+    assert_eq!(
+        fake.load_balancer(ELB).unwrap().health_check,
+        Some(health_check())
+    );
+    assert_eq!(fake.count("elasticloadbalancing:CreateLoadBalancer"), 1);
+    assert_eq!(fake.services().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Deletion
+// ---------------------------------------------------------------------------------------
+
+fn waiting_message(c: &Cleanup) -> &str {
+    match c {
+        Cleanup::Waiting { message, .. } => message,
+        Cleanup::Done(_) => panic!("expected Waiting, got Done"),
+    }
+}
+
+#[tokio::test]
+async fn service_cleanup_scales_to_zero_deletes_waits_for_inactive_then_deletes_the_elb() {
+    let fake = FakeAws::new();
+    let (_cluster, _td, svc) = steady_tutorial(&fake).await;
+    fake.set_auto_progress(false);
+
+    fake.clear_calls();
+    let c = cleanup(&fake, &svc).await;
+    assert!(waiting_message(&c).contains("INACTIVE"));
+    assert_eq!(
+        fake.mutating_calls(),
+        ["ecs:UpdateService", "ecs:DeleteService"]
+    );
+    assert_eq!(fake.service_updates().pop().unwrap().desired_count, Some(0));
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().status, "DRAINING");
+    assert!(
+        fake.load_balancer(ELB).is_some(),
+        "the ELB outlives the service"
+    );
+
+    fake.clear_calls();
+    let c = cleanup(&fake, &svc).await;
+    assert!(waiting_message(&c).contains("INACTIVE"));
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+
+    fake.tick();
+    fake.clear_calls();
+    let c = cleanup(&fake, &svc).await;
+    let Cleanup::Done(notes) = c else {
+        panic!("expected Done, got {c:?}")
+    };
+    assert!(has_note(&notes, "Deleted", ELB));
+    assert_eq!(
+        fake.mutating_calls(),
+        ["elasticloadbalancing:DeleteLoadBalancer"]
+    );
+    assert!(fake.load_balancer(ELB).is_none());
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().status, "INACTIVE");
+
+    // Cleanup again (a second reconcile before the finalizer is gone): still done.
+    assert!(matches!(cleanup(&fake, &svc).await, Cleanup::Done(_)));
+}
+
+#[tokio::test]
+async fn cluster_cleanup_waits_for_services_then_deletes_group_template_and_cluster() {
+    let fake = FakeAws::new();
+    let (cluster, _td, svc) = steady_tutorial(&fake).await;
+    fake.set_auto_progress(false);
+
+    fake.clear_calls();
+    let c = cleanup(&fake, &cluster).await;
+    assert!(waiting_message(&c).contains("1 services"), "{c:?}");
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+
+    // The service goes first.
+    assert!(matches!(
+        cleanup(&fake, &svc).await,
+        Cleanup::Waiting { .. }
+    ));
+    fake.tick();
+    assert!(matches!(cleanup(&fake, &svc).await, Cleanup::Done(_)));
+
+    fake.clear_calls();
+    let c = cleanup(&fake, &cluster).await;
+    assert!(waiting_message(&c).contains("Auto Scaling group"), "{c:?}");
+    assert_eq!(
+        fake.mutating_calls(),
+        ["autoscaling:DeleteAutoScalingGroup"]
+    );
+    assert_eq!(
+        fake.group("my-ecs-cluster-ecs-capacity")
+            .unwrap()
+            .status
+            .as_deref(),
+        Some("Delete in progress")
+    );
+
+    fake.clear_calls();
+    let c = cleanup(&fake, &cluster).await;
+    assert!(waiting_message(&c).contains("Auto Scaling group"));
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert!(
+        fake.launch_templates().len() == 1 && fake.cluster(CLUSTER).unwrap().status == "ACTIVE"
+    );
+
+    fake.tick();
+    fake.clear_calls();
+    let c = cleanup(&fake, &cluster).await;
+    assert!(matches!(c, Cleanup::Done(_)), "{c:?}");
+    assert_eq!(
+        fake.mutating_calls(),
+        ["ec2:DeleteLaunchTemplate", "ecs:DeleteCluster"]
+    );
+    assert!(fake.groups().is_empty());
+    assert!(fake.launch_templates().is_empty());
+    assert_eq!(fake.cluster(CLUSTER).unwrap().status, "INACTIVE");
+}
+
+#[tokio::test]
+async fn task_def_cleanup_deregisters_every_owned_revision_and_no_other() {
+    let fake = FakeAws::new();
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    td.spec.container_definitions[0].image = "training/webapp:v2".into();
+    bump(&mut td);
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    // Someone else registers revision 3 of the same family.
+    let other = owner_value("other-mc", NS, "EcsTaskDef", FAMILY);
+    fake.clients(None)
+        .ecs
+        .register_task_definition(&RegisterTaskDefinitionInput {
+            family: FAMILY.into(),
+            definition: tutorial_task_def().spec,
+            tags: owned_by(&other),
+        })
+        .await
+        .unwrap();
+
+    fake.clear_calls();
+    assert!(matches!(cleanup(&fake, &td).await, Cleanup::Done(_)));
+    assert_eq!(fake.count("ecs:DeregisterTaskDefinition"), 2);
+    let statuses: Vec<String> = fake
+        .task_definition_revisions(FAMILY)
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, ["INACTIVE", "INACTIVE", "ACTIVE"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Capacity changes
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn instance_type_change_creates_launch_template_version_2_and_moves_the_group() {
+    let fake = FakeAws::new();
+    let mut cluster = tutorial_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    sync_ok(&fake, &mut cluster, &()).await;
+    let lt_id = fake.launch_templates()[0].id.clone();
+
+    cluster.spec.capacity.as_mut().unwrap().instance_type = "t3.small".into();
+    bump(&mut cluster);
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "ec2:CreateLaunchTemplateVersion",
+            "autoscaling:UpdateAutoScalingGroup"
+        ]
+    );
+    let versions = fake.launch_template_versions("my-ecs-cluster-ecs-capacity");
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1].0.instance_type, "t3.small");
+    assert_eq!(
+        versions[0].0.user_data_base64,
+        versions[1].0.user_data_base64
+    );
+    let update = fake.group_updates().pop().unwrap();
+    assert_eq!(update.launch_template, Some((lt_id.clone(), "2".into())));
+    assert_eq!(update.desired_capacity, None);
+    let group = fake.group("my-ecs-cluster-ecs-capacity").unwrap();
+    assert_eq!(group.launch_template_version.as_deref(), Some("2"));
+    let cap = s.status.capacity.as_ref().unwrap();
+    assert_eq!(
+        (
+            cap.launch_template_id.as_str(),
+            cap.launch_template_version.as_str()
+        ),
+        (lt_id.as_str(), "2")
+    );
+    assert!(has_note(&s.notes, "Updated", "version 2"), "{:?}", s.notes);
+
+    // And only once.
+    fake.clear_calls();
+    sync_ok(&fake, &mut cluster, &()).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[tokio::test]
+async fn unmanaged_desired_capacity_is_set_once_and_managed_one_is_reverted() {
+    let fake = FakeAws::new();
+    let mut cluster = tutorial_cluster();
+    cluster.spec.capacity.as_mut().unwrap().desired_capacity = None;
+    cluster.spec.capacity.as_mut().unwrap().max_size = 8;
+    sync_ok(&fake, &mut cluster, &()).await;
+    let group = "my-ecs-cluster-ecs-capacity";
+    assert_eq!(fake.group(group).unwrap().desired_capacity, 5);
+
+    fake.set_group_desired_capacity(group, 7);
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(s.status.capacity.unwrap().desired_capacity, 7);
+
+    cluster.spec.capacity.as_mut().unwrap().desired_capacity = Some(6);
+    bump(&mut cluster);
+    sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(fake.group(group).unwrap().desired_capacity, 6);
+    fake.set_group_desired_capacity(group, 2);
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(fake.group(group).unwrap().desired_capacity, 6);
+    assert!(
+        has_note(&s.notes, "Updated", "desiredCapacity"),
+        "{:?}",
+        s.notes
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Rollouts that fail
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn failed_deployment_without_rollback_reports_deployment_failed() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    let (cluster, mut td, mut svc) = steady_plain(&fake, Some(2)).await;
+    svc.spec.deployment_configuration = Some(DeploymentConfiguration {
+        deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
+            enable: true,
+            rollback: false,
+        }),
+        ..Default::default()
+    });
+    bump(&mut svc);
+    sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+
+    td.spec.container_definitions[0].image = "training/webapp:broken".into();
+    bump(&mut td);
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    fake.break_task_definition(&td_arn(2));
+    let deps = deps_for(&cluster, &td);
+    sync_ok(&fake, &mut svc, &deps).await;
+    fake.tick();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    let (reason, message) = not_ready_reason(&s).unwrap();
+    assert_eq!(reason, "DeploymentFailed");
+    assert!(message.contains("circuit breaker"), "{message}");
+    let p = progressing(&s);
+    assert!(!p.status);
+    assert_eq!(p.reason, "DeploymentFailed");
+    // The spec is unchanged: the failed revision is not deployed again.
+    fake.tick();
+    sync_ok(&fake, &mut svc, &deps).await;
+    assert_eq!(
+        fake.service_updates()
+            .iter()
+            .filter(|u| u.task_definition.is_some())
+            .count(),
+        1
+    );
+}
+
+/// With the circuit breaker's rollback, ECS puts the previous task definition back on the
+/// service; the operator must not roll the failed revision out again and again.
+#[tokio::test]
+#[ignore = "bug: the operator redeploys the failed revision after every ECS rollback (see report)"]
+async fn circuit_breaker_rollback_is_not_fought() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    let (cluster, mut td, mut svc) = steady_plain(&fake, Some(2)).await;
+    svc.spec.deployment_configuration = Some(DeploymentConfiguration {
+        deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
+            enable: true,
+            rollback: true,
+        }),
+        ..Default::default()
+    });
+    bump(&mut svc);
+    sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+    td.spec.container_definitions[0].image = "training/webapp:broken".into();
+    bump(&mut td);
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    fake.break_task_definition(&td_arn(2));
+    let deps = deps_for(&cluster, &td);
+    for _ in 0..4 {
+        sync(&fake, &mut svc, &deps, false).await.unwrap();
+        fake.tick();
+    }
+    let rollouts = fake
+        .service_updates()
+        .iter()
+        .filter(|u| u.task_definition.as_deref() == Some(td_arn(2).as_str()))
+        .count();
+    assert_eq!(
+        rollouts, 1,
+        "the failed revision was rolled out {rollouts} times"
+    );
+}
+
+/// The service was created but the sync that created it never returned (response lost,
+/// operator restarted), so the object has no status. Deleting the object must not leave
+/// the ECS service running (nor delete the ELB under it).
+#[tokio::test]
+#[ignore = "bug: cleanup without status.clusterArn skips the service of a clusterRef (see report)"]
+async fn cleanup_of_a_service_whose_create_response_was_lost_deletes_it() {
+    let fake = FakeAws::new();
+    let mut cluster = bare_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let mut svc = tutorial_service();
+    fake.lose_response_next("ecs:CreateService", 1);
+    sync(&fake, &mut svc, &deps_for(&cluster, &td), false)
+        .await
+        .unwrap_err();
+    assert!(svc.status.is_none());
+    let c = cleanup(&fake, &svc).await;
+    assert!(
+        matches!(c, Cleanup::Waiting { .. }),
+        "cleanup finished with the ECS service still {}",
+        fake.service(CLUSTER, SERVICE).unwrap().status
+    );
+    assert!(fake.load_balancer(ELB).is_some());
+}
+
+/// Cluster deletion while a deleted service still drains: the contract says deletion waits
+/// "(condition says why) while ECS services still run in the cluster".
+#[tokio::test]
+#[ignore = "bug: cluster cleanup counts only ACTIVE services, then DeleteCluster fails (see report)"]
+async fn cluster_cleanup_waits_while_a_service_drains() {
+    let fake = FakeAws::new();
+    let (cluster, _td, svc) = steady_tutorial(&fake).await;
+    // Tasks stop one per step from now on: the service drains for four steps.
+    fake.set_tasks_per_step(Some(1));
+    fake.set_auto_progress(false);
+    assert!(matches!(
+        cleanup(&fake, &svc).await,
+        Cleanup::Waiting { .. }
+    ));
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().status, "DRAINING");
+    // Group deletion is requested, then completes while the service still drains.
+    assert!(matches!(
+        cleanup(&fake, &cluster).await,
+        Cleanup::Waiting { .. }
+    ));
+    fake.tick();
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().status, "DRAINING");
+    let result = cluster.cleanup(&cx(&fake, &cluster, false)).await;
+    assert!(
+        matches!(result, Ok(Cleanup::Waiting { .. })),
+        "expected Waiting, got {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn service_waits_while_its_previous_incarnation_drains_then_is_created_again() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    let (cluster, td, mut svc) = steady_plain(&fake, Some(1)).await;
+    let deps = deps_for(&cluster, &td);
+    // Someone deletes the service behind the operator's back.
+    fake.set_desired_count(CLUSTER, SERVICE, 0);
+    fake.clients(None)
+        .ecs
+        .delete_service(CLUSTER, SERVICE)
+        .await
+        .unwrap();
+    let e = sync(&fake, &mut svc, &deps, false).await.unwrap_err();
+    assert!(matches!(e, Error::WaitingForDependency(_)), "{e}");
+    fake.tick();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(has_note(&s.notes, "Created", SERVICE));
+    assert_eq!(fake.services().len(), 2);
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().status, "ACTIVE");
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().desired_count, 1);
+}
+
+#[tokio::test]
+async fn capacity_removed_from_the_spec_is_deleted_group_first() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    let mut cluster = tutorial_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    fake.tick();
+    sync_ok(&fake, &mut cluster, &()).await;
+
+    cluster.spec.capacity = None;
+    bump(&mut cluster);
+    fake.clear_calls();
+    let e = sync(&fake, &mut cluster, &(), false).await.unwrap_err();
+    assert!(matches!(e, Error::WaitingForDependency(_)), "{e}");
+    assert_eq!(
+        fake.mutating_calls(),
+        ["autoscaling:DeleteAutoScalingGroup"]
+    );
+    assert_eq!(fake.launch_templates().len(), 1);
+
+    fake.tick();
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(fake.mutating_calls(), ["ec2:DeleteLaunchTemplate"]);
+    assert!(s.status.capacity.is_none());
+    assert!(is_ready(&s));
+    assert!(fake.groups().is_empty() && fake.launch_templates().is_empty());
+    assert_eq!(fake.cluster(CLUSTER).unwrap().status, "ACTIVE");
+
+    fake.clear_calls();
+    sync_ok(&fake, &mut cluster, &()).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[tokio::test]
+async fn pinned_family_revision_is_resolved_to_its_arn() {
+    let fake = FakeAws::new();
+    let (cluster, mut td, mut svc) = steady_plain(&fake, Some(1)).await;
+    td.spec.container_definitions[0].image = "training/webapp:v2".into();
+    bump(&mut td);
+    sync_ok(&fake, &mut td, &no_deps()).await;
+
+    // Pinned to revision 1 (what dereference makes of `taskDefRef.revision: 1`).
+    let pinned = ServiceDeps {
+        cluster: deps_for(&cluster, &td).cluster,
+        task_definition: format!("{FAMILY}:1"),
+    };
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &pinned).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(
+        s.status.task_definition.as_deref(),
+        Some("hello-world-task:1")
+    );
+
+    // A revision that does not exist: the spec must change.
+    let missing = ServiceDeps {
+        task_definition: format!("{FAMILY}:9"),
+        ..pinned
+    };
+    let e = sync(&fake, &mut svc, &missing, false).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidSpec(_)), "{e}");
+}
