@@ -385,6 +385,10 @@ pub struct EcsServiceStatus {
     /// The latest ECS service events, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<ServiceEventStatus>,
+    /// A task definition whose deployment failed and that ECS rolled back from; it is not
+    /// rolled out again until the spec or the EcsTaskDef changes, or a restart is requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_task_definition: Option<String>,
     /// The last `ecsoperator.io/restartedAt` value a deployment was forced for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<String>,

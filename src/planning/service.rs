@@ -16,6 +16,9 @@ pub struct DesiredService {
     pub manage_desired_count: bool,
     /// A new `ecsoperator.io/restartedAt` value not yet acted on.
     pub restart_requested: bool,
+    /// The wanted task definition, if its deployment failed and ECS rolled back from it:
+    /// rolling it out again would only fail again.
+    pub failed_task_definition: Option<String>,
 }
 
 /// What to do with the ECS service.
@@ -88,7 +91,8 @@ pub fn plan_service(desired: &DesiredService, observed: Option<&ServiceInfo>) ->
         ..Default::default()
     };
     let mut drifted = Vec::new();
-    if obs.task_definition != want.task_definition {
+    let failed = desired.failed_task_definition.as_deref() == Some(want.task_definition.as_str());
+    if obs.task_definition != want.task_definition && !failed {
         input.task_definition = Some(want.task_definition.clone());
         drifted.push("taskDefinition");
     }
@@ -132,6 +136,15 @@ pub fn plan_service(desired: &DesiredService, observed: Option<&ServiceInfo>) ->
     } else {
         ServicePlan::Update { input, drifted }
     }
+}
+
+/// The task definition of a deployment that failed (circuit breaker), if any.
+pub fn failed_task_definition(service: &ServiceInfo) -> Option<String> {
+    service
+        .deployments
+        .iter()
+        .find(|d| d.rollout_state.as_deref() == Some("FAILED"))
+        .map(|d| d.task_definition.clone())
 }
 
 /// Where a service stands, for the Ready and Progressing conditions.
@@ -255,6 +268,7 @@ mod tests {
             },
             manage_desired_count: true,
             restart_requested: false,
+            failed_task_definition: None,
         }
     }
 
@@ -375,6 +389,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_rolled_back_task_definition_is_not_rolled_out_again() {
+        let mut d = desired();
+        d.create.task_definition = "arn:td/web:3".into();
+        d.failed_task_definition = Some("arn:td/web:3".into());
+        assert_eq!(plan_service(&d, Some(&observed())), ServicePlan::InSync);
+        // Another revision is rolled out as usual.
+        d.failed_task_definition = Some("arn:td/web:9".into());
+        assert!(matches!(
+            plan_service(&d, Some(&observed())),
+            ServicePlan::Update { .. }
+        ));
+        let mut o = observed();
+        o.deployments.push(Deployment {
+            status: "ACTIVE".into(),
+            task_definition: "arn:td/web:3".into(),
+            rollout_state: Some("FAILED".into()),
+            ..Default::default()
+        });
+        assert_eq!(failed_task_definition(&o).as_deref(), Some("arn:td/web:3"));
+        assert_eq!(failed_task_definition(&observed()), None);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kube::api::{Api, ListParams};
+use kube::ResourceExt;
 
 use super::error::Error;
 use super::managed::{
@@ -10,9 +12,18 @@ use super::managed::{
 };
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
+use crate::api::service::EcsService;
 use crate::aws::types::{ClusterInfo, Tags};
+use crate::aws::AwsErrorKind;
 use crate::planning::cluster as plan;
 use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
+
+/// What deleting an EcsCluster needs from Kubernetes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterCleanupDeps {
+    /// EcsServices of the namespace that reference this cluster (still existing).
+    pub services: Vec<String>,
+}
 
 impl HasCommonStatus for EcsClusterStatus {
     fn common_mut(&mut self) -> &mut CommonStatus {
@@ -205,6 +216,7 @@ async fn delete_capacity(
 impl ManagedResource for EcsCluster {
     type Status = EcsClusterStatus;
     type Deps = ();
+    type CleanupDeps = ClusterCleanupDeps;
     const KIND: &'static str = "EcsCluster";
 
     fn common_spec(&self) -> &dyn CommonSpec {
@@ -287,9 +299,35 @@ impl ManagedResource for EcsCluster {
         })
     }
 
-    async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error> {
+    async fn cleanup_deps(&self, client: &kube::Client) -> Result<ClusterCleanupDeps, Error> {
+        let ns = self.namespace().unwrap_or_default();
+        let api: Api<EcsService> = Api::namespaced(client.clone(), &ns);
+        let name = self.name_any();
+        let services = api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|s| s.spec.cluster_ref.as_ref().is_some_and(|r| r.name == name))
+            .map(|s| s.name_any())
+            .collect();
+        Ok(ClusterCleanupDeps { services })
+    }
+
+    async fn cleanup(&self, deps: &ClusterCleanupDeps, cx: &AwsContext) -> Result<Cleanup, Error> {
         let name = self.cluster_name();
         let mut notes = Vec::new();
+        // EcsServices keep their finalizer until ECS reports them INACTIVE, so this also
+        // covers services that are still draining (ECS does not count those as active).
+        if !deps.services.is_empty() {
+            return Ok(Cleanup::Waiting {
+                message: format!(
+                    "EcsServices still use cluster {name}: {}; delete them first",
+                    deps.services.join(", ")
+                ),
+                notes,
+            });
+        }
         let cluster = find_cluster(cx, &name)
             .await?
             .filter(|c| c.tags.get(OWNER_TAG) == Some(&cx.owner));
@@ -317,6 +355,13 @@ impl ManagedResource for EcsCluster {
                     format!("deleted ECS cluster {name}"),
                 )),
                 Err(e) if e.is_not_found() => {}
+                // Draining services, tasks or instances still in the cluster: wait for them.
+                Err(e) if e.kind == AwsErrorKind::Dependency => {
+                    return Ok(Cleanup::Waiting {
+                        message: format!("cluster {name} is not empty yet: {}", e.message),
+                        notes,
+                    })
+                }
                 Err(e) => return Err(e.into()),
             }
         }

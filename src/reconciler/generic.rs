@@ -122,7 +122,11 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             remove_finalizer(obj, &api).await?;
             return Ok(Action::await_change());
         }
-        return match obj.cleanup(&aws_cx).await {
+        let deps = match obj.cleanup_deps(&ctx.client).await {
+            Ok(d) => d,
+            Err(e) => return handle_error(obj, ctx, &api, &key, e).await,
+        };
+        return match obj.cleanup(&deps, &aws_cx).await {
             Ok(Cleanup::Done(notes)) => {
                 publish(ctx, obj, &notes).await;
                 remove_finalizer(obj, &api).await?;

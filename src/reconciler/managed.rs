@@ -125,6 +125,8 @@ pub trait ManagedResource:
     type Status: HasCommonStatus + Serialize + Default + Clone + Debug + PartialEq + Send + Sync;
     /// Other objects this one needs, read from Kubernetes before talking to AWS.
     type Deps: Send + Sync;
+    /// What deletion needs from Kubernetes (resolved leniently: dependencies may be going).
+    type CleanupDeps: Default + Send + Sync;
 
     /// Kind name, for owner tags, logs and metrics.
     const KIND: &'static str;
@@ -139,6 +141,8 @@ pub trait ManagedResource:
     /// Observe AWS, make the calls the plan asks for, report status.
     async fn sync(&self, deps: &Self::Deps, cx: &AwsContext)
         -> Result<Synced<Self::Status>, Error>;
+    /// Read what deletion needs.
+    async fn cleanup_deps(&self, client: &kube::Client) -> Result<Self::CleanupDeps, Error>;
     /// Delete the owned AWS resources, one step at a time.
-    async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error>;
+    async fn cleanup(&self, deps: &Self::CleanupDeps, cx: &AwsContext) -> Result<Cleanup, Error>;
 }

@@ -26,7 +26,7 @@ use crate::aws::types::{
 };
 use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
 use crate::planning::service::{
-    plan_elb, plan_service, rollout, DesiredService, Rollout, ServicePlan,
+    failed_task_definition, plan_elb, plan_service, rollout, DesiredService, Rollout, ServicePlan,
 };
 
 /// Latest ECS service events kept in status.
@@ -39,6 +39,13 @@ pub struct ServiceDeps {
     pub cluster: String,
     /// Task definition: an ARN, or `family:revision` to resolve in ECS.
     pub task_definition: String,
+}
+
+/// What deleting an EcsService needs from Kubernetes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceCleanupDeps {
+    /// The ECS cluster of a clusterRef, for when status does not record it.
+    pub cluster: Option<String>,
 }
 
 impl HasCommonStatus for EcsServiceStatus {
@@ -176,6 +183,7 @@ fn status_from(
     // ECS defines the service's taskDefinition as the one its PRIMARY deployment runs.
     let task_definition_arn = Some(service.task_definition.clone()).filter(|t| !t.is_empty());
     EcsServiceStatus {
+        failed_task_definition: None,
         common: Default::default(),
         service_arn: Some(service.arn.clone()),
         cluster_arn: Some(service.cluster_arn.clone()),
@@ -208,6 +216,7 @@ fn status_from(
 impl ManagedResource for EcsService {
     type Status = EcsServiceStatus;
     type Deps = ServiceDeps;
+    type CleanupDeps = ServiceCleanupDeps;
     const KIND: &'static str = "EcsService";
 
     fn common_spec(&self) -> &dyn CommonSpec {
@@ -370,6 +379,18 @@ impl ManagedResource for EcsService {
 
         let restart = self.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
         let acted_restart = self.status.as_ref().and_then(|s| s.restarted_at.clone());
+        let restart_requested = restart.is_some() && restart != acted_restart;
+        // A failed rollout of the wanted revision is remembered (ECS may roll back and drop
+        // the failed deployment); a restart request retries it.
+        let failed = observed
+            .as_ref()
+            .and_then(failed_task_definition)
+            .or_else(|| {
+                self.status
+                    .as_ref()
+                    .and_then(|s| s.failed_task_definition.clone())
+            })
+            .filter(|f| *f == task_definition && !restart_requested);
         let desired = DesiredService {
             create: CreateServiceInput {
                 cluster: deps.cluster.clone(),
@@ -388,7 +409,8 @@ impl ManagedResource for EcsService {
                 client_token: self.client_token(),
             },
             manage_desired_count: self.spec.desired_count.is_some(),
-            restart_requested: restart.is_some() && restart != acted_restart,
+            restart_requested,
+            failed_task_definition: failed.clone(),
         };
         let (service, restarted_at) = match plan_service(&desired, observed.as_ref()) {
             ServicePlan::Create(input) => {
@@ -413,8 +435,19 @@ impl ManagedResource for EcsService {
             }
         };
         let cluster_name = service.cluster_arn.rsplit('/').next().map(str::to_string);
-        let status = status_from(&service, cluster_name, lb_status, restarted_at);
-        let (readiness, progressing) = match rollout(&service) {
+        let mut status = status_from(&service, cluster_name, lb_status, restarted_at);
+        status.failed_task_definition = failed.clone();
+        let rolled_back = failed.is_some() && service.task_definition != task_definition;
+        let state = if rolled_back {
+            Rollout::Failed(format!(
+                "the deployment of {task_definition} failed and ECS rolled back to {}; change the \
+                 task definition, or set ecsoperator.io/restartedAt to try it again",
+                service.task_definition
+            ))
+        } else {
+            rollout(&service)
+        };
+        let (readiness, progressing) = match state {
             Rollout::Steady => (
                 Readiness::Ready(format!(
                     "{}/{} tasks running, deployment completed",
@@ -451,14 +484,37 @@ impl ManagedResource for EcsService {
         })
     }
 
-    async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error> {
+    async fn cleanup_deps(&self, client: &kube::Client) -> Result<ServiceCleanupDeps, Error> {
+        let Some(r) = &self.spec.cluster_ref else {
+            return Ok(ServiceCleanupDeps::default());
+        };
+        let api: Api<EcsCluster> =
+            Api::namespaced(client.clone(), &self.namespace().unwrap_or_default());
+        // The EcsCluster may be gone already; its name is then the best guess (the default
+        // clusterName is metadata.name).
+        let cluster = match api.get_opt(&r.name).await? {
+            Some(c) => c
+                .status
+                .as_ref()
+                .and_then(|s| s.cluster_arn.clone())
+                .unwrap_or_else(|| c.cluster_name()),
+            None => r.name.clone(),
+        };
+        Ok(ServiceCleanupDeps {
+            cluster: Some(cluster),
+        })
+    }
+
+    async fn cleanup(&self, deps: &ServiceCleanupDeps, cx: &AwsContext) -> Result<Cleanup, Error> {
         let name = self.service_name();
         let mut notes = Vec::new();
+        // status.clusterArn is missing when the create's response never came back.
         let cluster = self
             .status
             .as_ref()
             .and_then(|s| s.cluster_arn.clone())
-            .or_else(|| self.spec.cluster.clone());
+            .or_else(|| self.spec.cluster.clone())
+            .or_else(|| deps.cluster.clone());
         if let Some(cluster) = cluster {
             let found = match cx
                 .aws

@@ -64,6 +64,7 @@ pub fn revisions_in_use(services: &[EcsService], td_name: &str, family: &str) ->
 impl ManagedResource for EcsTaskDef {
     type Status = EcsTaskDefStatus;
     type Deps = TaskDefDeps;
+    type CleanupDeps = ();
     const KIND: &'static str = "EcsTaskDef";
 
     fn common_spec(&self) -> &dyn CommonSpec {
@@ -181,7 +182,11 @@ impl ManagedResource for EcsTaskDef {
         })
     }
 
-    async fn cleanup(&self, cx: &AwsContext) -> Result<Cleanup, Error> {
+    async fn cleanup_deps(&self, _client: &kube::Client) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn cleanup(&self, _deps: &(), cx: &AwsContext) -> Result<Cleanup, Error> {
         let ecs = &cx.aws.ecs;
         let family = self.family();
         let mut deregistered = 0;
