@@ -23,6 +23,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parse a share in (0, 1], e.g. `0.8`.
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!(
+            "invalid share {s:?}: expected a number in (0, 1], e.g. 0.8"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +47,14 @@ mod tests {
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn shares() {
+        assert_eq!(parse_share("0.8"), Ok(0.8));
+        assert_eq!(parse_share("1"), Ok(1.0));
+        assert!(parse_share("0").is_err());
+        assert!(parse_share("1.5").is_err());
+        assert!(parse_share("x").is_err());
     }
 }

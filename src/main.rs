@@ -12,7 +12,7 @@ use tracing::{error, info};
 use ecs_operator::aws::guard::GuardedProvider;
 use ecs_operator::aws::sdk::SdkProvider;
 use ecs_operator::aws::AwsProvider;
-use ecs_operator::cli::parse_duration;
+use ecs_operator::cli::{parse_duration, parse_share};
 use ecs_operator::reconciler::leader::{LeaderElector, LeaseSettings};
 use ecs_operator::reconciler::{controllers, Context, Settings};
 use ecs_operator::telemetry::logging::{self, LogFormat};
@@ -59,7 +59,7 @@ struct RunArgs {
     )]
     watch_namespaces: Vec<String>,
     /// Reconciles running at once per kind.
-    #[arg(long, env = "ECS_OPERATOR_CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "ECS_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
     /// How often Ready objects are compared with AWS to correct drift (e.g. 30s, 10m, 1h).
     #[arg(long, env = "ECS_OPERATOR_RESYNC_PERIOD", default_value = "10m", value_parser = parse_duration)]
@@ -86,7 +86,7 @@ struct RunArgs {
     #[arg(long, env = "ECS_OPERATOR_LOG_LEVEL", default_value = "info")]
     log_level: String,
     /// Share (0–1] of every AWS API token bucket this operator may use.
-    #[arg(long, env = "ECS_OPERATOR_AWS_RATE_SHARE", default_value_t = 0.8)]
+    #[arg(long, env = "ECS_OPERATOR_AWS_RATE_SHARE", default_value = "0.8", value_parser = parse_share)]
     aws_rate_share: f64,
     /// Only the holder of a Lease runs controllers (for several replicas).
     #[arg(long, env = "ECS_OPERATOR_LEADER_ELECTION", default_value_t = false)]
