@@ -169,6 +169,7 @@ async fn e2e() {
     drift_is_corrected(&sb, &aws).await;
     deletion_removes_everything(&sb, &aws, &client).await;
     retain_leaves_aws_alone(&sb, &aws, &client).await;
+    conditions_explain_what_is_wrong(&sb, &client).await;
     drop(operator);
 
     crash_safety(&sb, &aws).await;
@@ -695,6 +696,74 @@ spec:
         tags.iter().any(|t| t.key() == Some("ecsoperator.io/owner")),
         "Retain must leave tags in place"
     );
+}
+
+async fn conditions_explain_what_is_wrong(sb: &Sandbox, client: &kube::Client) {
+    sb.kubectl_ok(&["create", "namespace", "wrong"]);
+    let manifest = r#"
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsService
+metadata: {name: no-such-taskdef}
+spec: {cluster: default, taskDefinition: "no-such-family:7"}
+---
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsService
+metadata: {name: waits}
+spec: {clusterRef: {name: not-yet}, taskDefRef: {name: not-yet-either}}
+"#;
+    let out = sb.kubectl_stdin(&["apply", "-n", "wrong", "-f", "-"], manifest);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let api: Api<EcsService> = Api::namespaced(client.clone(), "wrong");
+    let condition = |name: &'static str, type_: &'static str| {
+        let api = api.clone();
+        async move {
+            let s = api.get(name).await.ok()?;
+            s.status?
+                .common
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == type_)
+        }
+    };
+    let stalled = eventually("Stalled on a missing task definition", WAIT, || async {
+        condition("no-such-taskdef", "Stalled")
+            .await
+            .filter(|c| c.status == "True")
+    })
+    .await;
+    assert_eq!(stalled.reason, "InvalidSpec");
+    assert!(
+        stalled.message.contains("no-such-family:7"),
+        "{}",
+        stalled.message
+    );
+    let synced = eventually(
+        "WaitingForDependency on a missing EcsCluster",
+        WAIT,
+        || async {
+            condition("waits", "Synced")
+                .await
+                .filter(|c| c.reason == "WaitingForDependency")
+        },
+    )
+    .await;
+    assert!(
+        synced.message.contains("EcsCluster not-yet not found"),
+        "{}",
+        synced.message
+    );
+    let ready = condition("waits", "Ready")
+        .await
+        .expect("Ready is always present");
+    assert_eq!(ready.status, "False");
+    sb.kubectl_ok(&[
+        "delete",
+        "-n",
+        "wrong",
+        "ecsservice",
+        "--all",
+        "--timeout=60s",
+    ]);
 }
 
 async fn crash_safety(sb: &Sandbox, aws: &Aws) {

@@ -1,0 +1,536 @@
+//! Auto Scaling groups and their instances (launch, termination, joining an ECS cluster
+//! through user data), with the [`AutoScalingApi`] implementation.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use base64::Engine;
+
+use super::ec2::LaunchTemplateState;
+use super::{err, FakeAws, State, ACCOUNT, REGION, STEP_SECONDS};
+use crate::aws::types::*;
+use crate::aws::{AutoScalingApi, AwsError, AwsErrorKind};
+
+#[derive(Clone, Debug)]
+pub(super) struct Instance {
+    id: String,
+    pub(super) state: String,
+    /// Cluster named in the user data it launched with.
+    pub(super) joins: Option<String>,
+    /// Launch template version it launched with.
+    version: i64,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Group {
+    name: String,
+    arn: String,
+    template_id: String,
+    template_version: String,
+    min: i32,
+    max: i32,
+    desired: i32,
+    subnets: Vec<String>,
+    pub(super) elbs: Vec<String>,
+    pub(super) instances: Vec<Instance>,
+    status: Option<String>,
+    tags: Tags,
+}
+// ---------------------------------------------------------------------------------------
+// Test-facing API: group inspection and out-of-band changes.
+// ---------------------------------------------------------------------------------------
+
+impl FakeAws {
+    /// Every Auto Scaling group.
+    pub fn groups(&self) -> Vec<AutoScalingGroup> {
+        self.lock().groups.values().map(group_info).collect()
+    }
+
+    /// One Auto Scaling group.
+    pub fn group(&self, name: &str) -> Option<AutoScalingGroup> {
+        self.lock().groups.get(name).map(group_info)
+    }
+
+    /// Every CreateAutoScalingGroup input that succeeded.
+    pub fn group_creates(&self) -> Vec<CreateGroupInput> {
+        self.lock().group_creates.clone()
+    }
+
+    /// Every UpdateAutoScalingGroup input that succeeded.
+    pub fn group_updates(&self) -> Vec<UpdateGroupInput> {
+        self.lock().group_updates.clone()
+    }
+
+    /// Launch template version each instance of a group launched with, by instance ID.
+    pub fn instance_versions(&self, group: &str) -> BTreeMap<String, i64> {
+        self.lock()
+            .groups
+            .get(group)
+            .map(|g| {
+                g.instances
+                    .iter()
+                    .map(|i| (i.id.clone(), i.version))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Change a group's desired capacity behind the operator's back.
+    pub fn set_group_desired_capacity(&self, group: &str, n: i32) {
+        let mut s = self.lock();
+        let State {
+            groups,
+            launch_templates,
+            seq,
+            ..
+        } = &mut *s;
+        let g = groups.get_mut(group).expect("no such group");
+        g.desired = n;
+        rescale(g, launch_templates, seq);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Auto Scaling state: the passing of time.
+// ---------------------------------------------------------------------------------------
+
+impl State {
+    pub(super) fn step_group(&mut self, name: &str) {
+        let Some(g) = self.groups.get_mut(name) else {
+            return;
+        };
+        if g.status.is_some() {
+            self.groups.remove(name);
+            return;
+        }
+        g.instances.retain(|i| i.state != "Terminating");
+        for i in &mut g.instances {
+            if i.state == "Pending" {
+                i.state = "InService".into();
+            }
+        }
+    }
+}
+fn group_info(g: &Group) -> AutoScalingGroup {
+    AutoScalingGroup {
+        name: g.name.clone(),
+        arn: Some(g.arn.clone()),
+        launch_template_id: Some(g.template_id.clone()),
+        launch_template_version: Some(g.template_version.clone()),
+        min_size: g.min,
+        max_size: g.max,
+        desired_capacity: g.desired,
+        subnet_ids: g.subnets.clone(),
+        load_balancer_names: g.elbs.clone(),
+        instances: g
+            .instances
+            .iter()
+            .map(|i| AsgInstance {
+                instance_id: i.id.clone(),
+                lifecycle_state: i.state.clone(),
+            })
+            .collect(),
+        status: g.status.clone(),
+        tags: g.tags.clone(),
+    }
+}
+
+/// The cluster an ECS-optimized instance joins: `ECS_CLUSTER=<name>` in its user data.
+pub fn cluster_in_user_data(user_data_base64: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(user_data_base64)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (_, rest) = text.split_once("ECS_CLUSTER=")?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Resolve a group's launch template version string to a number.
+fn resolve_version(t: &LaunchTemplateState, version: &str) -> Option<i64> {
+    match version {
+        "$Latest" => Some(t.versions.len() as i64),
+        "$Default" => Some(1),
+        v => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 1 && *n as usize <= t.versions.len()),
+    }
+}
+
+/// Launch or terminate instances until the group has its desired capacity.
+fn rescale(g: &mut Group, templates: &BTreeMap<String, LaunchTemplateState>, seq: &mut u64) {
+    let template = templates.values().find(|t| t.template.id == g.template_id);
+    let live = |g: &Group| {
+        g.instances
+            .iter()
+            .filter(|i| i.state != "Terminating")
+            .count() as i32
+    };
+    while live(g) < g.desired {
+        let Some(t) = template else { break };
+        let Some(version) = resolve_version(t, &g.template_version) else {
+            break;
+        };
+        *seq += 1;
+        let data = &t.versions[version as usize - 1].0;
+        g.instances.push(Instance {
+            id: format!("i-{:017x}", *seq),
+            state: "Pending".into(),
+            joins: cluster_in_user_data(&data.user_data_base64),
+            version,
+        });
+    }
+    while live(g) > g.desired {
+        // Default termination policy: the oldest launch template version first, then the
+        // newest instance.
+        let victim = g
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.state != "Terminating")
+            .min_by_key(|(n, i)| (i.version, std::cmp::Reverse(*n)))
+            .map(|(n, _)| n);
+        match victim {
+            Some(n) => g.instances[n].state = "Terminating".into(),
+            None => break,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Auto Scaling
+// ---------------------------------------------------------------------------------------
+
+fn group_not_found(op: &'static str, name: &str) -> AwsError {
+    // The SDK adapter reclassifies this ValidationError as NotFound.
+    AwsError::new(
+        AwsErrorKind::NotFound,
+        op,
+        "ValidationError",
+        format!("AutoScalingGroup name not found - AutoScalingGroup '{name}' not found"),
+    )
+}
+
+fn check_template(op: &'static str, s: &State, id: &str, version: &str) -> Result<(), AwsError> {
+    let ok = s
+        .launch_templates
+        .values()
+        .find(|t| t.template.id == id)
+        .is_some_and(|t| resolve_version(t, version).is_some());
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            op,
+            "ValidationError",
+            format!(
+                "You must use a valid fully-formed launch template. The specified launch \
+                 template, with template ID {id} and version {version}, is missing."
+            ),
+        ))
+    }
+}
+
+#[async_trait]
+impl AutoScalingApi for FakeAws {
+    async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
+        self.call("autoscaling:DescribeAutoScalingGroups", |s| {
+            if s.auto_progress && s.groups.contains_key(name) {
+                s.clock += STEP_SECONDS;
+                s.step_group(name);
+            }
+            Ok(s.groups.get(name).map(group_info))
+        })
+    }
+
+    async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:CreateAutoScalingGroup";
+        self.call(OP, |s| {
+            if s.groups.contains_key(&input.name) {
+                return Err(err(
+                    OP,
+                    "AlreadyExists",
+                    format!("AutoScalingGroup by this name already exists - A group with the name {} already exists", input.name),
+                ));
+            }
+            if input.min_size > input.max_size
+                || input.desired_capacity < input.min_size
+                || input.desired_capacity > input.max_size
+            {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    format!(
+                        "Desired capacity:{} must be between the specified min size:{} and max \
+                         size:{}",
+                        input.desired_capacity, input.min_size, input.max_size
+                    ),
+                ));
+            }
+            if input.subnet_ids.is_empty() {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    "At least one Availability Zone or VPC Subnet is required.",
+                ));
+            }
+            check_template(OP, s, &input.launch_template_id, &input.launch_template_version)?;
+            if let Some(lb) = input.load_balancer_names.iter().find(|n| !s.elbs.contains_key(*n)) {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    format!("Provided Load Balancers may not be valid: {lb} is missing."),
+                ));
+            }
+            let mut g = Group {
+                name: input.name.clone(),
+                arn: format!(
+                    "arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:{:08x}-0000-4000-8000-000000000000:autoScalingGroupName/{}",
+                    s.seq + 1,
+                    input.name
+                ),
+                template_id: input.launch_template_id.clone(),
+                template_version: input.launch_template_version.clone(),
+                min: input.min_size,
+                max: input.max_size,
+                desired: input.desired_capacity,
+                subnets: input.subnet_ids.clone(),
+                elbs: input.load_balancer_names.clone(),
+                instances: Vec::new(),
+                status: None,
+                tags: input.tags.clone(),
+            };
+            let State {
+                launch_templates,
+                seq,
+                ..
+            } = &mut *s;
+            *seq += 1;
+            rescale(&mut g, launch_templates, seq);
+            s.groups.insert(input.name.clone(), g);
+            s.group_creates.push(input.clone());
+            Ok(())
+        })
+    }
+
+    async fn update_group(&self, input: &UpdateGroupInput) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:UpdateAutoScalingGroup";
+        self.call(OP, |s| {
+            let Some(g) = s.groups.get(&input.name) else {
+                return Err(group_not_found(OP, &input.name));
+            };
+            if g.status.is_some() {
+                return Err(err(
+                    OP,
+                    "ScalingActivityInProgress",
+                    "The group is being deleted.",
+                ));
+            }
+            if let Some((id, version)) = &input.launch_template {
+                check_template(OP, s, id, version)?;
+            }
+            if input.subnet_ids.as_ref().is_some_and(|s| s.is_empty()) {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    "At least one Availability Zone or VPC Subnet is required.",
+                ));
+            }
+            let State {
+                groups,
+                launch_templates,
+                seq,
+                ..
+            } = &mut *s;
+            let g = groups.get_mut(&input.name).expect("checked above");
+            let min = input.min_size.unwrap_or(g.min);
+            let max = input.max_size.unwrap_or(g.max);
+            if min > max {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    format!("Max bound, {max}, must be greater than or equal to min bound, {min}"),
+                ));
+            }
+            let desired = match input.desired_capacity {
+                Some(d) if d < min || d > max => {
+                    return Err(err(
+                        OP,
+                        "ValidationError",
+                        format!(
+                            "Desired capacity:{d} must be between the specified min size:{min} \
+                             and max size:{max}"
+                        ),
+                    ))
+                }
+                Some(d) => d,
+                // A new bound implicitly moves the desired capacity inside it.
+                None => g.desired.clamp(min, max),
+            };
+            if let Some((id, version)) = &input.launch_template {
+                g.template_id = id.clone();
+                g.template_version = version.clone();
+            }
+            if let Some(subnets) = &input.subnet_ids {
+                g.subnets = subnets.clone();
+            }
+            g.min = min;
+            g.max = max;
+            g.desired = desired;
+            rescale(g, launch_templates, seq);
+            s.group_updates.push(input.clone());
+            Ok(())
+        })
+    }
+
+    async fn attach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:AttachLoadBalancers";
+        if elbs.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            if let Some(lb) = elbs.iter().find(|n| !s.elbs.contains_key(*n)) {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    format!("Provided Load Balancers may not be valid: {lb} is missing."),
+                ));
+            }
+            let g = s
+                .groups
+                .get_mut(name)
+                .ok_or_else(|| group_not_found(OP, name))?;
+            for lb in elbs {
+                if !g.elbs.contains(lb) {
+                    g.elbs.push(lb.clone());
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn detach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:DetachLoadBalancers";
+        if elbs.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            let g = s
+                .groups
+                .get_mut(name)
+                .ok_or_else(|| group_not_found(OP, name))?;
+            g.elbs.retain(|lb| !elbs.contains(lb));
+            Ok(())
+        })
+    }
+
+    async fn tag_group(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:CreateOrUpdateTags";
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            let g = s
+                .groups
+                .get_mut(name)
+                .ok_or_else(|| group_not_found(OP, name))?;
+            g.tags.extend(tags.clone());
+            Ok(())
+        })
+    }
+
+    async fn delete_group(&self, name: &str) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:DeleteAutoScalingGroup";
+        self.call(OP, |s| {
+            let g = s
+                .groups
+                .get_mut(name)
+                .ok_or_else(|| group_not_found(OP, name))?;
+            // ForceDelete: the instances terminate with the group.
+            g.status = Some("Delete in progress".into());
+            g.desired = 0;
+            g.min = 0;
+            for i in &mut g.instances {
+                i.state = "Terminating".into();
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::fake::test_support::lt_data;
+    use crate::aws::{Ec2Api, EcsApi};
+
+    #[tokio::test]
+    async fn groups_launch_instances_that_join_the_cluster_and_delete_in_two_steps() {
+        let fake = FakeAws::new();
+        fake.set_auto_progress(false);
+        fake.create_cluster("c", &Tags::new()).await.unwrap();
+        let lt = fake
+            .create_launch_template("my-lt", &lt_data("c", "t2.micro"), "v1", &Tags::new())
+            .await
+            .unwrap();
+        let input = CreateGroupInput {
+            name: "g".into(),
+            launch_template_id: lt.id.clone(),
+            launch_template_version: "1".into(),
+            min_size: 2,
+            max_size: 3,
+            desired_capacity: 2,
+            subnet_ids: vec!["subnet-a".into()],
+            ..Default::default()
+        };
+        fake.create_group(&input).await.unwrap();
+        let e = fake.create_group(&input).await.unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.kind),
+            ("AlreadyExists", AwsErrorKind::InvalidInput)
+        );
+        let g = fake.describe_group("g").await.unwrap().unwrap();
+        assert!(g.instances.iter().all(|i| i.lifecycle_state == "Pending"));
+        assert_eq!(fake.cluster("c").unwrap().registered_container_instances, 0);
+        fake.tick();
+        let g = fake.describe_group("g").await.unwrap().unwrap();
+        assert_eq!(g.instances.len(), 2);
+        assert!(g.instances.iter().all(|i| i.lifecycle_state == "InService"));
+        assert_eq!(fake.cluster("c").unwrap().registered_container_instances, 2);
+
+        // Lowering max below desired lowers desired too.
+        fake.update_group(&UpdateGroupInput {
+            name: "g".into(),
+            min_size: Some(1),
+            max_size: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let g = fake.describe_group("g").await.unwrap().unwrap();
+        assert_eq!(g.desired_capacity, 1);
+        assert_eq!(
+            g.instances
+                .iter()
+                .filter(|i| i.lifecycle_state == "Terminating")
+                .count(),
+            1
+        );
+
+        fake.delete_group("g").await.unwrap();
+        let g = fake.describe_group("g").await.unwrap().unwrap();
+        assert_eq!(g.status.as_deref(), Some("Delete in progress"));
+        let e = fake.delete_cluster("c").await.unwrap_err();
+        assert_eq!(e.code, "ClusterContainsContainerInstancesException");
+        fake.tick();
+        assert_eq!(fake.describe_group("g").await.unwrap(), None);
+        assert_eq!(fake.cluster("c").unwrap().registered_container_instances, 0);
+        fake.delete_cluster("c").await.unwrap();
+        let e = fake.delete_group("g").await.unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::NotFound);
+    }
+}
