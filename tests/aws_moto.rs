@@ -1102,3 +1102,77 @@ async fn list_task_definitions_follows_pages_and_filters_prefix_matches() {
     }
     assert_eq!(requests[1]["nextToken"], "page-2");
 }
+
+/// A canned ECS endpoint that throttles: a real ThrottlingException over HTTP must be
+/// retried by the SDK (standard mode) and, when it persists, reach the reconciler as
+/// `Throttled` and be counted in the metrics.
+#[tokio::test]
+async fn throttling_is_retried_then_classified_and_counted() {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use ecs_operator::aws::guard::GuardedProvider;
+    use ecs_operator::telemetry::metrics::Metrics;
+
+    // Throttle the first `throttled` requests, then answer.
+    let served = Arc::new(Mutex::new(0usize));
+    let throttled = Arc::new(Mutex::new(0usize));
+    let (served2, throttled2) = (served.clone(), throttled.clone());
+    let handler = move || {
+        let (served, throttled) = (served2.clone(), throttled2.clone());
+        async move {
+            let mut n = served.lock().expect("lock");
+            *n += 1;
+            if *n <= *throttled.lock().expect("lock") {
+                let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+                return (
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+                    body,
+                )
+                    .into_response();
+            }
+            let body = r#"{"clusters":[{"clusterName":"c","clusterArn":"arn:aws:ecs:us-east-1:123456789012:cluster/c","status":"ACTIVE"}],"failures":[]}"#;
+            ([(header::CONTENT_TYPE, "application/x-amz-json-1.1")], body).into_response()
+        }
+    };
+    let app = axum::Router::new().route("/", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let metrics = Metrics::default();
+    let sdk = Arc::new(provider(&format!("http://{addr}")).await);
+    let guarded = GuardedProvider::new(sdk, metrics.clone(), 1.0);
+    let ecs = guarded.clients(None).ecs;
+    let names = vec!["c".to_string()];
+
+    // Two throttles: the SDK's retries absorb them.
+    *throttled.lock().expect("lock") = 2;
+    let found = ecs
+        .describe_clusters(&names)
+        .await
+        .expect("retried to success");
+    assert_eq!(found.len(), 1);
+    assert_eq!(*served.lock().expect("lock"), 3);
+
+    // Throttled on every attempt: the error says so, after the SDK's 3 attempts.
+    *served.lock().expect("lock") = 0;
+    *throttled.lock().expect("lock") = usize::MAX;
+    let err = ecs.describe_clusters(&names).await.expect_err("throttled");
+    server.abort();
+    assert_eq!(err.kind, AwsErrorKind::Throttled, "{err}");
+    assert_eq!(*served.lock().expect("lock"), 3);
+    let text = metrics.encode().expect("metrics");
+    assert!(
+        text.contains(r#"ecs_operator_aws_throttles_total{operation="ecs:DescribeClusters"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"ecs_operator_aws_calls_total{operation="ecs:DescribeClusters",outcome="success"} 1"#
+        ),
+        "{text}"
+    );
+}
