@@ -198,8 +198,10 @@ EOF
 choose_port() {
   local var=$1 step=$2 value=${!1:-}
   if [[ -n $value ]]; then
-    [[ $value =~ ^[0-9]+$ && $value -ge 1 && $value -le 65535 ]] ||
-      die "$step: $var=$value is not a port number"
+    # No leading zero: bash and kube-apiserver would read the number as octal.
+    if ! [[ $value =~ ^[1-9][0-9]{0,4}$ ]] || ((10#$value > 65535)); then
+      die "$step: $var=$value is not a port number (1-65535, no leading zero)"
+    fi
     port_free "$value" ||
       die "$step: port $value ($var) on 127.0.0.1 is already in use; choose another $var or unset it"
     printf -v "$var" '%s' "$value"

@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
 #   formatting, clippy, unit + controller + moto adapter + CRD drift + end-to-end tests
 #   (real kube-apiserver, etcd and moto built/installed by hack/tools.sh), then the
-#   packaging checks (Helm, kustomize, RBAC, Argo CD health, IAM policy).
+#   harness fault checks and the packaging checks (Helm, kustomize, RBAC, Argo CD health,
+#   IAM policy).
 # Built tools and cargo's target dir are cached under ~/.cache/ecs-operator.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +29,9 @@ cargo clippy --all-targets -- -D warnings || fail clippy
 
 step "cargo test (unit, controller, AWS adapters on moto, CRD drift, end to end)"
 cargo test || fail "cargo test"
+
+step "harness: faults of the control plane scripts (ports taken, crashes, failed builds, missing Go/Python)"
+tests/harness/run.sh || fail harness
 
 step "packaging: Helm chart, kustomize, RBAC, Argo CD health checks, IAM policy"
 tests/packaging/run.sh || fail packaging
