@@ -95,7 +95,9 @@ pub struct EcsServiceSpec {
     /// Task placement constraints, as in the ECS API.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement_constraints: Vec<TaskPlacementConstraint>,
-    /// The load balancer in front of the service's tasks.
+    /// The load balancer in front of the service's tasks: exactly one of loadBalancerName
+    /// (an existing classic ELB), targetGroupArn (an ALB/NLB target group) or managed (a
+    /// classic ELB this object creates and deletes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<ServiceLoadBalancer>,
 }

@@ -277,6 +277,19 @@ fn observability(operator: &Operator) {
 }
 
 fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
+    // Field docs reach users through the published schema.
+    let explain = sb.kubectl_ok(&["explain", "ecsservice.spec.loadBalancer"]);
+    for needle in [
+        "exactly one of",
+        "managed",
+        "A classic ELB that this object creates",
+    ] {
+        assert!(
+            explain.contains(needle),
+            "kubectl explain lacks {needle:?}:\n{explain}"
+        );
+    }
+
     sb.kubectl_ok(&["create", "namespace", "bad"]);
     let cases = [
         (
