@@ -75,3 +75,11 @@ pub(crate) fn immutable_optional(field: &str) -> serde_json::Value {
         "message": format!("{field} is immutable"),
     })
 }
+
+/// CEL rule keeping user tags out of the operator's own tag prefix.
+pub(crate) fn tags_rule() -> serde_json::Value {
+    serde_json::json!({
+        "rule": "self.all(k, !k.startsWith('ecsoperator.io/'))",
+        "message": "tag keys starting with ecsoperator.io/ are reserved for the operator",
+    })
+}

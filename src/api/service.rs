@@ -6,7 +6,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{immutable_optional, impl_common_spec, CommonStatus, DeletionPolicy};
+use super::common::{
+    immutable_optional, impl_common_spec, tags_rule, CommonStatus, DeletionPolicy,
+};
 use super::task_def::{LaunchType, TaskPlacementConstraint};
 
 /// An ECS service; follows the latest revision of its EcsTaskDef unless pinned.
@@ -34,6 +36,8 @@ use super::task_def::{LaunchType, TaskPlacementConstraint};
 #[schemars(extend("x-kubernetes-validations" = [
     immutable_optional("serviceName"),
     immutable_optional("region"),
+    {"rule": "!has(self.loadBalancer) || !has(self.loadBalancer.managed) || !has(self.tags) || size(self.tags) <= 8",
+     "message": "a managed classic ELB takes at most 10 tags, 2 of them the operator's: use at most 8 tags"},
     {"rule": "has(self.clusterRef) != has(self.cluster)", "message": "set exactly one of clusterRef and cluster"},
     {"rule": "has(self.taskDefRef) != has(self.taskDefinition)", "message": "set exactly one of taskDefRef and taskDefinition"},
     {"rule": "(has(self.cluster) && has(oldSelf.cluster) && self.cluster == oldSelf.cluster) || (has(self.clusterRef) && has(oldSelf.clusterRef) && self.clusterRef.name == oldSelf.clusterRef.name)",
@@ -49,6 +53,7 @@ pub struct EcsServiceSpec {
     pub region: Option<String>,
     /// User tags added to the service and its managed load balancer.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("x-kubernetes-validations" = [tags_rule()]), extend("maxProperties" = 45))]
     pub tags: BTreeMap<String, String>,
     /// Delete (default) or Retain the service and its managed ELB on deletion.
     #[serde(default)]
@@ -309,9 +314,13 @@ pub struct Listener {
 /// The classic ELB health check.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.timeoutSeconds < self.intervalSeconds", "message": "timeoutSeconds must be less than intervalSeconds"}
+]))]
 pub struct ElbHealthCheck {
-    /// PROTOCOL:PORT[/PATH], e.g. HTTP:80/.
-    #[schemars(regex(pattern = r"^(HTTP|HTTPS|TCP|SSL):[0-9]+(/.*)?$"))]
+    /// HTTP:PORT/PATH or HTTPS:PORT/PATH (the path is required), or TCP:PORT or SSL:PORT,
+    /// e.g. HTTP:80/.
+    #[schemars(regex(pattern = r"^((HTTP|HTTPS):[0-9]+/.*|(TCP|SSL):[0-9]+)$"))]
     pub target: String,
     /// Seconds between checks.
     #[serde(default = "default_interval")]

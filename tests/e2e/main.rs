@@ -328,6 +328,16 @@ fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
             "spec.containerDefinitions",
         ),
         (
+            "reserved tag key",
+            "kind: EcsCluster\nmetadata: {name: c}\nspec: {tags: {ecsoperator.io/owner: me}}",
+            "tag keys starting with ecsoperator.io/ are reserved",
+        ),
+        (
+            "health check timeout not below interval",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, loadBalancer: {containerName: a, containerPort: 80, managed: {subnetIds: [s1], listeners: [{protocol: HTTP, loadBalancerPort: 80, instancePort: 80}], healthCheck: {target: 'HTTP:80/', intervalSeconds: 10, timeoutSeconds: 10}}}}",
+            "timeoutSeconds must be less than intervalSeconds",
+        ),
+        (
             "minSize above maxSize",
             "kind: EcsCluster\nmetadata: {name: c}\nspec: {capacity: {instanceType: t2.micro, subnetIds: [s], minSize: 3, maxSize: 1}}",
             "minSize must not exceed maxSize",
