@@ -301,6 +301,20 @@ async fn cluster_create_describe_tag_delete() {
         .expect("describe");
     assert_eq!(described[0].tags, tags(&[("owner", "it"), ("extra", "1")]));
 
+    // UntagResource removes only the named keys; a key the cluster lacks is ignored, and
+    // no keys at all is no call.
+    ecs.untag_resource(&created.arn, &["extra".into(), "never-set".into()])
+        .await
+        .expect("untag cluster");
+    ecs.untag_resource(&created.arn, &[])
+        .await
+        .expect("untag nothing");
+    let described = ecs
+        .describe_clusters(&[name.into()])
+        .await
+        .expect("describe");
+    assert_eq!(described[0].tags, tags(&[("owner", "it")]));
+
     assert!(ecs.describe_clusters(&[]).await.expect("empty").is_empty());
     let missing = ecs
         .describe_clusters(&["it-cluster-missing".into()])
@@ -740,6 +754,31 @@ async fn launch_template_create_version_describe_delete() {
         .collect();
     assert_eq!(raw_tags, tags(&[("owner", "it"), ("extra", "1")]));
 
+    // DeleteTags by key, whatever the value; read back through DescribeTags as above.
+    ec2.untag_launch_template(&created.id, &["extra".into()])
+        .await
+        .expect("untag");
+    ec2.untag_launch_template(&created.id, &[])
+        .await
+        .expect("untag nothing (must not delete every tag)");
+    let raw_tags = aws_sdk_ec2::Client::new(&raw_config(&env.endpoint).await)
+        .describe_tags()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("resource-id")
+                .values(&created.id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("raw tags");
+    let raw_tags: Tags = raw_tags
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect();
+    assert_eq!(raw_tags, tags(&[("owner", "it")]));
+
     ec2.delete_launch_template(&created.id)
         .await
         .expect("delete");
@@ -894,6 +933,20 @@ async fn auto_scaling_group_lifecycle() {
     assert_eq!(g.tags, tags(&[("owner", "it"), ("extra", "1")]));
     assert!(g.load_balancer_names.is_empty());
     autoscaling
+        .untag_group("it-asg", &["extra".into()])
+        .await
+        .expect("untag");
+    autoscaling
+        .untag_group("it-asg", &[])
+        .await
+        .expect("untag nothing");
+    let g = autoscaling
+        .describe_group("it-asg")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(g.tags, tags(&[("owner", "it")]));
+    autoscaling
         .attach_load_balancers("it-asg", &["it-asg-elb".into()])
         .await
         .expect("attach");
@@ -1004,6 +1057,16 @@ async fn classic_elb_lifecycle() {
     assert_eq!(
         elb.describe_tags("it-elb").await.expect("tags"),
         tags(&[("owner", "it"), ("extra", "1")])
+    );
+    elb.remove_tags("it-elb", &["extra".into()])
+        .await
+        .expect("remove tags");
+    elb.remove_tags("it-elb", &[])
+        .await
+        .expect("remove nothing");
+    assert_eq!(
+        elb.describe_tags("it-elb").await.expect("tags"),
+        tags(&[("owner", "it")])
     );
 
     let tcp = Listener {

@@ -132,6 +132,11 @@ pub struct EcsClusterStatus {
     /// State of the managed EC2 capacity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityStatus>,
+    /// Keys of spec.tags the operator has put on the AWS resources of this object, sorted.
+    /// When a key leaves spec.tags, the next sync removes it from those resources; tags the
+    /// operator did not apply (added by people or other tools) are never removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_tag_keys: Vec<String>,
 }
 
 /// Observed state of the managed EC2 capacity.

@@ -403,6 +403,11 @@ pub struct EcsServiceStatus {
     /// The last `ecsoperator.io/restartedAt` value a deployment was forced for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<String>,
+    /// Keys of spec.tags the operator has put on the AWS resources of this object, sorted.
+    /// When a key leaves spec.tags, the next sync removes it from those resources; tags the
+    /// operator did not apply (added by people or other tools) are never removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_tag_keys: Vec<String>,
 }
 
 /// One ECS deployment of the service.

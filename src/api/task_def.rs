@@ -428,6 +428,12 @@ pub struct EcsTaskDefStatus {
     /// ACTIVE revisions of the family owned by this object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active_revisions: Vec<i32>,
+    /// Keys of spec.tags the operator has put on the family's revisions, sorted. When a key
+    /// leaves spec.tags, the next sync removes it from the latest revision (older revisions
+    /// are history and keep theirs); tags the operator did not apply (added by people or
+    /// other tools) are never removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_tag_keys: Vec<String>,
 }
 
 impl EcsTaskDef {

@@ -185,6 +185,9 @@ impl EcsApi for BatchingEcs {
     async fn tag_resource(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         self.inner.tag_resource(arn, tags).await
     }
+    async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.inner.untag_resource(arn, keys).await
+    }
     async fn register_task_definition(
         &self,
         input: &RegisterTaskDefinitionInput,
@@ -268,6 +271,9 @@ mod tests {
             unused()
         }
         async fn tag_resource(&self, _: &str, _: &Tags) -> Result<(), AwsError> {
+            unused()
+        }
+        async fn untag_resource(&self, _: &str, _: &[String]) -> Result<(), AwsError> {
             unused()
         }
         async fn register_task_definition(

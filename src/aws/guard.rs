@@ -120,6 +120,12 @@ impl EcsApi for Guarded<dyn EcsApi> {
             .call("ecs:TagResource", Bucket::EcsTagModify, f)
             .await
     }
+    async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.untag_resource(arn, keys);
+        self.guard
+            .call("ecs:UntagResource", Bucket::EcsTagModify, f)
+            .await
+    }
     async fn register_task_definition(
         &self,
         input: &RegisterTaskDefinitionInput,
@@ -234,6 +240,12 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
             .call("ec2:CreateTags", Bucket::Ec2Modify, f)
             .await
     }
+    async fn untag_launch_template(&self, id: &str, keys: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.untag_launch_template(id, keys);
+        self.guard
+            .call("ec2:DeleteTags", Bucket::Ec2Modify, f)
+            .await
+    }
     async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError> {
         let f = self.inner.delete_launch_template(id);
         self.guard
@@ -282,6 +294,12 @@ impl AutoScalingApi for Guarded<dyn AutoScalingApi> {
         let f = self.inner.tag_group(name, tags);
         self.guard
             .call("autoscaling:CreateOrUpdateTags", Bucket::AutoScaling, f)
+            .await
+    }
+    async fn untag_group(&self, name: &str, keys: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.untag_group(name, keys);
+        self.guard
+            .call("autoscaling:DeleteTags", Bucket::AutoScaling, f)
             .await
     }
     async fn delete_group(&self, name: &str) -> Result<(), AwsError> {
@@ -354,6 +372,12 @@ impl ElbApi for Guarded<dyn ElbApi> {
         let f = self.inner.add_tags(name, tags);
         self.guard
             .call("elasticloadbalancing:AddTags", Bucket::ElbModify, f)
+            .await
+    }
+    async fn remove_tags(&self, name: &str, keys: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.remove_tags(name, keys);
+        self.guard
+            .call("elasticloadbalancing:RemoveTags", Bucket::ElbModify, f)
             .await
     }
     async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError> {

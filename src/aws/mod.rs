@@ -33,6 +33,8 @@ pub trait EcsApi: Send + Sync {
     async fn delete_cluster(&self, name: &str) -> Result<(), AwsError>;
     /// TagResource on any ECS ARN.
     async fn tag_resource(&self, arn: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// UntagResource on any ECS ARN: removes the tag keys (keys it lacks are ignored).
+    async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), AwsError>;
     /// RegisterTaskDefinition.
     async fn register_task_definition(
         &self,
@@ -93,6 +95,8 @@ pub trait Ec2Api: Send + Sync {
     ) -> Result<i64, AwsError>;
     /// CreateTags on a launch template.
     async fn tag_launch_template(&self, id: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// DeleteTags on a launch template, by key whatever the value.
+    async fn untag_launch_template(&self, id: &str, keys: &[String]) -> Result<(), AwsError>;
     /// DeleteLaunchTemplate.
     async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError>;
 }
@@ -112,6 +116,8 @@ pub trait AutoScalingApi: Send + Sync {
     async fn detach_load_balancers(&self, name: &str, elbs: &[String]) -> Result<(), AwsError>;
     /// CreateOrUpdateTags (propagated at launch).
     async fn tag_group(&self, name: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// DeleteTags on a group, by key whatever the value.
+    async fn untag_group(&self, name: &str, keys: &[String]) -> Result<(), AwsError>;
     /// DeleteAutoScalingGroup with ForceDelete (terminates the instances).
     async fn delete_group(&self, name: &str) -> Result<(), AwsError>;
 }
@@ -147,6 +153,8 @@ pub trait ElbApi: Send + Sync {
     async fn delete_listeners(&self, name: &str, ports: &[i32]) -> Result<(), AwsError>;
     /// AddTags.
     async fn add_tags(&self, name: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// RemoveTags, by key.
+    async fn remove_tags(&self, name: &str, keys: &[String]) -> Result<(), AwsError>;
     /// DeleteLoadBalancer (idempotent in AWS).
     async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError>;
 }

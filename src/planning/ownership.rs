@@ -54,6 +54,45 @@ pub fn ownership(what: &str, tags: &Tags, owner: &str, adopt: bool) -> Ownership
     }
 }
 
+/// Prefix AWS reserves for its own tags (`aws:cloudformation:stack-name`, ...); they cannot be
+/// set or removed by callers, and the operator never tries.
+pub const AWS_RESERVED_PREFIX: &str = "aws:";
+
+/// Whether a tag key is off limits for removal: the operator's own tags (ownership, spec
+/// hash) are managed separately, and `aws:` tags belong to AWS.
+fn is_protected_key(key: &str) -> bool {
+    key.starts_with(&format!("{GROUP}/")) || key.starts_with(AWS_RESERVED_PREFIX)
+}
+
+/// The user tag keys [`desired_tags`] puts on the resources of an object, sorted: what the
+/// status records as applied, so a later sync knows which keys it may take away again.
+pub fn applied_tag_keys(user_tags: &Tags) -> Vec<String> {
+    // Tags is a BTreeMap, so the keys come out sorted and unique.
+    user_tags
+        .keys()
+        .filter(|k| !is_protected_key(k))
+        .cloned()
+        .collect()
+}
+
+/// Tag keys to remove from a resource carrying `current`: those the operator applied
+/// earlier (`previously_applied`, from status) that `desired` no longer has and the
+/// resource still carries. Keys the operator never applied are left alone, since people or
+/// other tools put them there; so are `aws:` and `ecsoperator.io/` keys, even if a status
+/// edited by hand listed them. Sorted and without duplicates.
+pub fn tags_to_remove(
+    current: &Tags,
+    desired: &Tags,
+    previously_applied: &[String],
+) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = previously_applied
+        .iter()
+        .filter(|k| !is_protected_key(k))
+        .filter(|k| !desired.contains_key(*k) && current.contains_key(*k))
+        .collect();
+    keys.into_iter().cloned().collect()
+}
+
 /// Tags of `desired` that `current` lacks or has with another value.
 pub fn tags_to_set(current: &Tags, desired: &Tags) -> Tags {
     desired
@@ -110,5 +149,68 @@ mod tests {
             tags(&[("b", "3"), ("c", "4")])
         );
         assert!(tags_to_set(&desired, &desired).is_empty());
+    }
+
+    fn keys(ks: &[&str]) -> Vec<String> {
+        ks.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn applied_keys_are_the_sorted_user_keys_without_reserved_ones() {
+        let user = tags(&[("team", "web"), ("app", "x"), ("ecsoperator.io/owner", "x")]);
+        assert_eq!(applied_tag_keys(&user), keys(&["app", "team"]));
+        assert!(applied_tag_keys(&Tags::new()).is_empty());
+    }
+
+    #[test]
+    fn only_previously_applied_keys_gone_from_the_spec_are_removed() {
+        let me = "c1/ns/EcsCluster/a";
+        let current = tags(&[
+            ("team", "web"),
+            ("cost-center", "42"),
+            ("added-by-hand", "yes"),
+            (OWNER_TAG, me),
+            (MANAGED_BY_TAG, MANAGED_BY_VALUE),
+        ]);
+        // cost-center was removed from spec.tags; added-by-hand was never ours.
+        let desired = desired_tags(me, &tags(&[("team", "web")]));
+        let applied = keys(&["cost-center", "team"]);
+        assert_eq!(
+            tags_to_remove(&current, &desired, &applied),
+            keys(&["cost-center"])
+        );
+        // Nothing recorded (an object from before appliedTagKeys): nothing is removed.
+        assert!(tags_to_remove(&current, &desired, &[]).is_empty());
+        // Nothing changed: nothing to remove.
+        let same = desired_tags(me, &tags(&[("team", "web"), ("cost-center", "42")]));
+        assert!(tags_to_remove(&current, &same, &applied).is_empty());
+    }
+
+    #[test]
+    fn keys_the_resource_no_longer_carries_are_not_removed_again() {
+        let current = tags(&[("team", "web")]);
+        let desired = tags(&[("team", "web")]);
+        assert!(tags_to_remove(&current, &desired, &keys(&["gone"])).is_empty());
+    }
+
+    #[test]
+    fn reserved_keys_are_never_removed_even_if_status_lists_them() {
+        let current = tags(&[
+            (OWNER_TAG, "x"),
+            ("ecsoperator.io/spec-hash", "v1"),
+            ("aws:cloudformation:stack-name", "s"),
+            ("team", "web"),
+        ]);
+        let applied = keys(&[
+            OWNER_TAG,
+            "ecsoperator.io/spec-hash",
+            "aws:cloudformation:stack-name",
+            "team",
+            "team",
+        ]);
+        assert_eq!(
+            tags_to_remove(&current, &Tags::new(), &applied),
+            keys(&["team"])
+        );
     }
 }

@@ -16,7 +16,9 @@ use crate::api::service::EcsService;
 use crate::aws::types::{ClusterInfo, Tags};
 use crate::aws::AwsErrorKind;
 use crate::planning::cluster as plan;
-use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
+use crate::planning::ownership::{
+    applied_tag_keys, desired_tags, ownership, tags_to_remove, tags_to_set, Ownership, OWNER_TAG,
+};
 
 /// What deleting an EcsCluster needs from Kubernetes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,6 +66,7 @@ async fn sync_capacity(
     cluster_name: &str,
     cap: &ClusterCapacity,
     tags: &Tags,
+    applied: &[String],
     cx: &AwsContext,
     notes: &mut Vec<Note>,
 ) -> Result<CapacityStatus, Error> {
@@ -85,6 +88,10 @@ async fn sync_capacity(
         }
         Some(lt) => {
             check_owner(&format!("launch template {lt_name}"), &lt.tags, cx, notes)?;
+            let stale = tags_to_remove(&lt.tags, tags, applied);
+            if !stale.is_empty() {
+                cx.aws.ec2.untag_launch_template(&lt.id, &stale).await?;
+            }
             let missing = tags_to_set(&lt.tags, tags);
             if !missing.is_empty() {
                 cx.aws.ec2.tag_launch_template(&lt.id, &missing).await?;
@@ -135,6 +142,10 @@ async fn sync_capacity(
                 cx,
                 notes,
             )?;
+            let stale = tags_to_remove(&g.tags, tags, applied);
+            if !stale.is_empty() {
+                asg.untag_group(&group_name, &stale).await?;
+            }
             let missing = tags_to_set(&g.tags, tags);
             if !missing.is_empty() {
                 asg.tag_group(&group_name, &missing).await?;
@@ -233,10 +244,21 @@ impl ManagedResource for EcsCluster {
     async fn sync(&self, _deps: &(), cx: &AwsContext) -> Result<Synced<EcsClusterStatus>, Error> {
         let name = self.cluster_name();
         let tags = desired_tags(&cx.owner, &self.spec.tags);
+        // User tag keys an earlier sync applied: the only ones this sync may take away.
+        let applied = self
+            .status
+            .as_ref()
+            .map(|s| s.applied_tag_keys.as_slice())
+            .unwrap_or_default();
         let mut notes = Vec::new();
         let cluster = match find_cluster(cx, &name).await? {
             Some(c) => {
                 check_owner(&format!("ECS cluster {name}"), &c.tags, cx, &mut notes)?;
+                // Removals first: a replaced key must not count against a tag limit.
+                let stale = tags_to_remove(&c.tags, &tags, applied);
+                if !stale.is_empty() {
+                    cx.aws.ecs.untag_resource(&c.arn, &stale).await?;
+                }
                 let missing = tags_to_set(&c.tags, &tags);
                 if !missing.is_empty() {
                     cx.aws.ecs.tag_resource(&c.arn, &missing).await?;
@@ -253,7 +275,7 @@ impl ManagedResource for EcsCluster {
             }
         };
         let capacity = match &self.spec.capacity {
-            Some(cap) => Some(sync_capacity(&name, cap, &tags, cx, &mut notes).await?),
+            Some(cap) => Some(sync_capacity(&name, cap, &tags, applied, cx, &mut notes).await?),
             None => {
                 // Capacity removed from the spec: remove what an earlier spec created.
                 if self.status.as_ref().is_some_and(|s| s.capacity.is_some()) {
@@ -292,6 +314,9 @@ impl ManagedResource for EcsCluster {
                 pending_tasks: Some(cluster.pending_tasks),
                 active_services: Some(cluster.active_services),
                 capacity,
+                // Only reached when every resource got the tags (errors return early), so
+                // this is what AWS carries now.
+                applied_tag_keys: applied_tag_keys(&self.spec.tags),
             },
             readiness,
             conditions: Vec::new(),

@@ -24,7 +24,9 @@ use crate::aws::types::{
     CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags,
     UpdateServiceInput,
 };
-use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
+use crate::planning::ownership::{
+    applied_tag_keys, desired_tags, ownership, tags_to_remove, tags_to_set, Ownership, OWNER_TAG,
+};
 use crate::planning::service::{
     failed_task_definition, plan_elb, plan_service, rollout, DesiredService, Rollout, ServicePlan,
 };
@@ -93,6 +95,7 @@ async fn sync_managed_elb(
     name: &str,
     spec: &ManagedLoadBalancer,
     tags: &Tags,
+    applied: &[String],
     cx: &AwsContext,
     notes: &mut Vec<Note>,
 ) -> Result<Option<String>, Error> {
@@ -132,6 +135,12 @@ async fn sync_managed_elb(
                     format!("adopted classic load balancer {name}"),
                 )),
                 Ownership::Owned => {}
+            }
+            // Removals first: a classic ELB takes at most 10 tags, so replacing a key at the
+            // limit needs the old one gone before the new one is added.
+            let stale = tags_to_remove(&current_tags, tags, applied);
+            if !stale.is_empty() {
+                elb.remove_tags(name, &stale).await?;
             }
             let missing = tags_to_set(&current_tags, tags);
             if !missing.is_empty() {
@@ -209,6 +218,7 @@ fn status_from(
             })
             .collect(),
         restarted_at,
+        applied_tag_keys: Vec::new(),
     }
 }
 
@@ -295,6 +305,12 @@ impl ManagedResource for EcsService {
     ) -> Result<Synced<EcsServiceStatus>, Error> {
         let name = self.service_name();
         let tags = desired_tags(&cx.owner, &self.spec.tags);
+        // User tag keys an earlier sync applied: the only ones this sync may take away.
+        let applied = self
+            .status
+            .as_ref()
+            .map(|s| s.applied_tag_keys.as_slice())
+            .unwrap_or_default();
         let mut notes = Vec::new();
 
         // The task definition as an ARN, the form ECS reports back.
@@ -329,7 +345,8 @@ impl ManagedResource for EcsService {
                         "classic ELB name {elb_name} is longer than 32 characters; set loadBalancer.managed.name"
                     )));
                 }
-                let dns = sync_managed_elb(&elb_name, managed, &tags, cx, &mut notes).await?;
+                let dns =
+                    sync_managed_elb(&elb_name, managed, &tags, applied, cx, &mut notes).await?;
                 lb_status = Some(LoadBalancerStatus {
                     name: elb_name.clone(),
                     dns_name: dns,
@@ -370,6 +387,10 @@ impl ManagedResource for EcsService {
                     format!("adopted ECS service {name}"),
                 )),
                 Ownership::Owned => {}
+            }
+            let stale = tags_to_remove(&s.tags, &tags, applied);
+            if !stale.is_empty() {
+                cx.aws.ecs.untag_resource(&s.arn, &stale).await?;
             }
             let missing = tags_to_set(&s.tags, &tags);
             if !missing.is_empty() {
@@ -437,6 +458,9 @@ impl ManagedResource for EcsService {
         let cluster_name = service.cluster_arn.rsplit('/').next().map(str::to_string);
         let mut status = status_from(&service, cluster_name, lb_status, restarted_at);
         status.failed_task_definition = failed.clone();
+        // Only reached when the ELB and the service got the tags (errors return early), so
+        // this is what AWS carries now.
+        status.applied_tag_keys = applied_tag_keys(&self.spec.tags);
         let rolled_back = failed.is_some() && service.task_definition != task_definition;
         let state = if rolled_back {
             Rollout::Failed(format!(

@@ -15,7 +15,9 @@ use crate::api::common::{CommonSpec, CommonStatus};
 use crate::api::service::EcsService;
 use crate::api::task_def::{EcsTaskDef, EcsTaskDefStatus};
 use crate::aws::types::RegisterTaskDefinitionInput;
-use crate::planning::ownership::{desired_tags, ownership, tags_to_set, Ownership, OWNER_TAG};
+use crate::planning::ownership::{
+    applied_tag_keys, desired_tags, ownership, tags_to_remove, tags_to_set, Ownership, OWNER_TAG,
+};
 use crate::planning::task_def::{
     plan_revision, revision_of, revisions_to_prune, spec_hash, RevisionPlan, SPEC_HASH_TAG,
 };
@@ -123,6 +125,19 @@ impl ManagedResource for EcsTaskDef {
             .map(String::as_str);
         let (arn, revision) = match (plan_revision(&hash, latest_hash), latest) {
             (RevisionPlan::UpToDate, Some(l)) => {
+                // Only the latest revision follows spec.tags: older revisions are immutable
+                // history (what a rollback or a pinned service runs) and keep the tags they
+                // were registered with. A new revision is registered with the current tags,
+                // so it has nothing to remove.
+                let applied = self
+                    .status
+                    .as_ref()
+                    .map(|s| s.applied_tag_keys.as_slice())
+                    .unwrap_or_default();
+                let stale = tags_to_remove(&l.tags, &tags, applied);
+                if !stale.is_empty() {
+                    ecs.untag_resource(&l.arn, &stale).await?;
+                }
                 let missing = tags_to_set(&l.tags, &tags);
                 if !missing.is_empty() {
                     ecs.tag_resource(&l.arn, &missing).await?;
@@ -175,6 +190,7 @@ impl ManagedResource for EcsTaskDef {
                 latest_revision: Some(revision),
                 task_definition_arn: Some(arn),
                 active_revisions: active,
+                applied_tag_keys: applied_tag_keys(&self.spec.tags),
             },
             readiness: Readiness::Ready(format!("{family}:{revision} is registered")),
             conditions: Vec::new(),

@@ -443,6 +443,21 @@ impl AutoScalingApi for FakeAws {
         })
     }
 
+    async fn untag_group(&self, name: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:DeleteTags";
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            let g = s
+                .groups
+                .get_mut(name)
+                .ok_or_else(|| group_not_found(OP, name))?;
+            g.tags.retain(|k, _| !keys.contains(k));
+            Ok(())
+        })
+    }
+
     async fn delete_group(&self, name: &str) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:DeleteAutoScalingGroup";
         self.call(OP, |s| {

@@ -204,6 +204,29 @@ impl Ec2Api for FakeAws {
         })
     }
 
+    async fn untag_launch_template(&self, id: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DeleteTags";
+        // DeleteTags without tags would delete every tag; the adapter never sends that.
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            let t = s
+                .launch_templates
+                .values_mut()
+                .find(|t| t.template.id == id)
+                .ok_or_else(|| {
+                    err(
+                        OP,
+                        "InvalidLaunchTemplateId.NotFound",
+                        format!("The launch template ID '{id}' does not exist"),
+                    )
+                })?;
+            t.template.tags.retain(|k, _| !keys.contains(k));
+            Ok(())
+        })
+    }
+
     async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DeleteLaunchTemplate";
         self.call(OP, |s| {

@@ -200,6 +200,46 @@ impl State {
         }
     }
 
+    /// The tags of the cluster, service or task definition revision an ARN names, as
+    /// TagResource and UntagResource find it.
+    fn tags_of_arn(&mut self, op: &'static str, arn: &str) -> Result<&mut Tags, AwsError> {
+        let missing = || {
+            err(
+                op,
+                "ResourceNotFoundException",
+                "The specified resource could not be found.",
+            )
+        };
+        let invalid = || {
+            err(
+                op,
+                "InvalidParameterException",
+                "The ARN provided is invalid.",
+            )
+        };
+        if !arn.starts_with("arn:aws:ecs:") {
+            return Err(invalid());
+        }
+        if let Some((_, rest)) = arn.split_once(":cluster/") {
+            let c = self
+                .clusters
+                .get_mut(rest)
+                .filter(|c| c.status == "ACTIVE")
+                .ok_or_else(missing)?;
+            Ok(&mut c.tags)
+        } else if let Some((_, rest)) = arn.split_once(":service/") {
+            let (cluster, name) = rest.rsplit_once('/').ok_or_else(missing)?;
+            let i = self.find_service(cluster, name).ok_or_else(missing)?;
+            Ok(&mut self.services[i].info.tags)
+        } else if arn.contains(":task-definition/") {
+            let (family, i) = self.find_task_def(arn).ok_or_else(missing)?;
+            let td = &mut self.task_defs.get_mut(&family).ok_or_else(missing)?[i];
+            Ok(&mut td.revision.tags)
+        } else {
+            Err(invalid())
+        }
+    }
+
     /// The latest service of that name in the cluster (a deleted and re-created service
     /// leaves an INACTIVE one behind).
     fn find_service(&self, cluster: &str, name: &str) -> Option<usize> {
@@ -732,42 +772,19 @@ impl EcsApi for FakeAws {
             return Ok(());
         }
         self.call(OP, |s| {
-            let missing = || {
-                err(
-                    OP,
-                    "ResourceNotFoundException",
-                    "The specified resource could not be found.",
-                )
-            };
-            if !arn.starts_with("arn:aws:ecs:") {
-                return Err(err(
-                    OP,
-                    "InvalidParameterException",
-                    "The ARN provided is invalid.",
-                ));
-            }
-            if let Some((_, rest)) = arn.split_once(":cluster/") {
-                let c = s
-                    .clusters
-                    .get_mut(rest)
-                    .filter(|c| c.status == "ACTIVE")
-                    .ok_or_else(missing)?;
-                c.tags.extend(tags.clone());
-            } else if let Some((_, rest)) = arn.split_once(":service/") {
-                let (cluster, name) = rest.rsplit_once('/').ok_or_else(missing)?;
-                let i = s.find_service(cluster, name).ok_or_else(missing)?;
-                s.services[i].info.tags.extend(tags.clone());
-            } else if arn.contains(":task-definition/") {
-                let (family, i) = s.find_task_def(arn).ok_or_else(missing)?;
-                let td = &mut s.task_defs.get_mut(&family).ok_or_else(missing)?[i];
-                td.revision.tags.extend(tags.clone());
-            } else {
-                return Err(err(
-                    OP,
-                    "InvalidParameterException",
-                    "The ARN provided is invalid.",
-                ));
-            }
+            s.tags_of_arn(OP, arn)?.extend(tags.clone());
+            Ok(())
+        })
+    }
+
+    async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "ecs:UntagResource";
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            // Keys the resource lacks are ignored, as in ECS.
+            s.tags_of_arn(OP, arn)?.retain(|k, _| !keys.contains(k));
             Ok(())
         })
     }

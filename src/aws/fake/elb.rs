@@ -310,6 +310,21 @@ impl ElbApi for FakeAws {
         })
     }
 
+    async fn remove_tags(&self, name: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:RemoveTags";
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            let e = s
+                .elbs
+                .get_mut(name)
+                .ok_or_else(|| elb_not_found(OP, name))?;
+            e.tags.retain(|k, _| !keys.contains(k));
+            Ok(())
+        })
+    }
+
     async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError> {
         self.call("elasticloadbalancing:DeleteLoadBalancer", |s| {
             // Idempotent in AWS: deleting a missing load balancer succeeds.

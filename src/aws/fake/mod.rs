@@ -56,6 +56,7 @@ pub const OPERATIONS: &[&str] = &[
     "ecs:CreateCluster",
     "ecs:DeleteCluster",
     "ecs:TagResource",
+    "ecs:UntagResource",
     "ecs:RegisterTaskDefinition",
     "ecs:DescribeTaskDefinition",
     "ecs:ListTaskDefinitions",
@@ -69,6 +70,7 @@ pub const OPERATIONS: &[&str] = &[
     "ec2:CreateLaunchTemplate",
     "ec2:CreateLaunchTemplateVersion",
     "ec2:CreateTags",
+    "ec2:DeleteTags",
     "ec2:DeleteLaunchTemplate",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:CreateAutoScalingGroup",
@@ -76,6 +78,7 @@ pub const OPERATIONS: &[&str] = &[
     "autoscaling:AttachLoadBalancers",
     "autoscaling:DetachLoadBalancers",
     "autoscaling:CreateOrUpdateTags",
+    "autoscaling:DeleteTags",
     "autoscaling:DeleteAutoScalingGroup",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeTags",
@@ -84,6 +87,7 @@ pub const OPERATIONS: &[&str] = &[
     "elasticloadbalancing:CreateLoadBalancerListeners",
     "elasticloadbalancing:DeleteLoadBalancerListeners",
     "elasticloadbalancing:AddTags",
+    "elasticloadbalancing:RemoveTags",
     "elasticloadbalancing:DeleteLoadBalancer",
 ];
 

@@ -126,6 +126,28 @@ impl AutoScalingApi for SdkAutoScaling {
         Ok(())
     }
 
+    async fn untag_group(&self, name: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "autoscaling:DeleteTags";
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // Auto Scaling deletes a tag by key; the value is not needed.
+        let tags = keys.iter().map(|k| {
+            asg::Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(k)
+                .build()
+        });
+        self.client
+            .delete_tags()
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .map_err(|e| group_error(OP, e))?;
+        Ok(())
+    }
+
     async fn delete_group(&self, name: &str) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:DeleteAutoScalingGroup";
         self.client

@@ -139,6 +139,24 @@ impl Ec2Api for SdkEc2 {
         Ok(())
     }
 
+    async fn untag_launch_template(&self, id: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DeleteTags";
+        // DeleteTags without tags deletes every tag of the resource: never send that.
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // A tag without a value deletes the key whatever its value.
+        let tags = keys.iter().map(|k| ec2::Tag::builder().key(k).build());
+        self.client
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+
     async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DeleteLaunchTemplate";
         self.client

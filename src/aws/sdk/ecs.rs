@@ -93,6 +93,22 @@ impl EcsApi for SdkEcs {
         Ok(())
     }
 
+    async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "ecs:UntagResource";
+        // ECS rejects an empty key list; nothing to remove is no call at all.
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+
     async fn register_task_definition(
         &self,
         input: &RegisterTaskDefinitionInput,

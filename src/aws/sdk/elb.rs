@@ -178,6 +178,25 @@ impl ElbApi for SdkElb {
         Ok(())
     }
 
+    async fn remove_tags(&self, name: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:RemoveTags";
+        // ELB rejects an empty key list; nothing to remove is no call at all.
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let tags = keys
+            .iter()
+            .map(|k| elb::TagKeyOnly::builder().key(k).build());
+        self.client
+            .remove_tags()
+            .load_balancer_names(name)
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+
     async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:DeleteLoadBalancer";
         self.client
