@@ -17,7 +17,7 @@ use crate::aws::types::{ClusterInfo, Tags};
 use crate::aws::AwsErrorKind;
 use crate::planning::cluster as plan;
 use crate::planning::ownership::{
-    applied_tag_keys, desired_tags, ownership, tags_to_remove, tags_to_set, Ownership, OWNER_TAG,
+    applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
 
 /// What deleting an EcsCluster needs from Kubernetes.
@@ -33,22 +33,6 @@ impl HasCommonStatus for EcsClusterStatus {
     }
     fn common(&self) -> &CommonStatus {
         &self.common
-    }
-}
-
-fn check_owner(
-    what: &str,
-    tags: &Tags,
-    cx: &AwsContext,
-    notes: &mut Vec<Note>,
-) -> Result<bool, Error> {
-    match ownership(what, tags, &cx.owner, cx.adopt) {
-        Ownership::Owned => Ok(false),
-        Ownership::Adopt => {
-            notes.push(Note::normal("Adopted", format!("adopted {what}")));
-            Ok(true)
-        }
-        Ownership::Conflict(m) => Err(Error::Conflict(m)),
     }
 }
 
@@ -87,7 +71,7 @@ async fn sync_capacity(
             (lt.id, lt.latest_version)
         }
         Some(lt) => {
-            check_owner(&format!("launch template {lt_name}"), &lt.tags, cx, notes)?;
+            cx.claim(&format!("launch template {lt_name}"), &lt.tags, notes)?;
             let stale = tags_to_remove(&lt.tags, tags, applied);
             if !stale.is_empty() {
                 cx.aws.ec2.untag_launch_template(&lt.id, &stale).await?;
@@ -136,12 +120,7 @@ async fn sync_capacity(
             )))
         }
         Some(g) => {
-            check_owner(
-                &format!("Auto Scaling group {group_name}"),
-                &g.tags,
-                cx,
-                notes,
-            )?;
+            cx.claim(&format!("Auto Scaling group {group_name}"), &g.tags, notes)?;
             let stale = tags_to_remove(&g.tags, tags, applied);
             if !stale.is_empty() {
                 asg.untag_group(&group_name, &stale).await?;
@@ -253,7 +232,7 @@ impl ManagedResource for EcsCluster {
         let mut notes = Vec::new();
         let cluster = match find_cluster(cx, &name).await? {
             Some(c) => {
-                check_owner(&format!("ECS cluster {name}"), &c.tags, cx, &mut notes)?;
+                cx.claim(&format!("ECS cluster {name}"), &c.tags, &mut notes)?;
                 // Removals first: a replaced key must not count against a tag limit.
                 let stale = tags_to_remove(&c.tags, &tags, applied);
                 if !stale.is_empty() {

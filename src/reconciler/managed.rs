@@ -13,7 +13,9 @@ use serde::Serialize;
 use super::conditions::Cond;
 use super::error::Error;
 use crate::api::common::{CommonSpec, CommonStatus};
+use crate::aws::types::Tags;
 use crate::aws::AwsClients;
+use crate::planning::ownership::{ownership, Ownership};
 
 /// What a kind's AWS logic may use.
 pub struct AwsContext {
@@ -26,6 +28,21 @@ pub struct AwsContext {
     /// Owner tag values other objects of this management cluster would use start with this;
     /// used to say who owns a conflicting resource.
     pub cluster_id: String,
+}
+
+impl AwsContext {
+    /// Check that an existing AWS resource carrying `tags` may be managed by this object:
+    /// ours, or adoptable (noted as an Event); another owner's is a Conflict.
+    pub fn claim(&self, what: &str, tags: &Tags, notes: &mut Vec<Note>) -> Result<(), Error> {
+        match ownership(what, tags, &self.owner, self.adopt) {
+            Ownership::Owned => Ok(()),
+            Ownership::Adopt => {
+                notes.push(Note::normal("Adopted", format!("adopted {what}")));
+                Ok(())
+            }
+            Ownership::Conflict(m) => Err(Error::Conflict(m)),
+        }
+    }
 }
 
 /// A Kubernetes Event to publish about the object.

@@ -25,7 +25,7 @@ use crate::aws::types::{
     UpdateServiceInput,
 };
 use crate::planning::ownership::{
-    applied_tag_keys, desired_tags, ownership, tags_to_remove, tags_to_set, Ownership, OWNER_TAG,
+    applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
 use crate::planning::service::{
     failed_task_definition, plan_elb, plan_service, rollout, DesiredService, Rollout, ServicePlan,
@@ -123,19 +123,11 @@ async fn sync_managed_elb(
         }
         Some(observed) => {
             let current_tags = elb.describe_tags(name).await?;
-            match ownership(
+            cx.claim(
                 &format!("classic load balancer {name}"),
                 &current_tags,
-                &cx.owner,
-                cx.adopt,
-            ) {
-                Ownership::Conflict(m) => return Err(Error::Conflict(m)),
-                Ownership::Adopt => notes.push(Note::normal(
-                    "Adopted",
-                    format!("adopted classic load balancer {name}"),
-                )),
-                Ownership::Owned => {}
-            }
+                notes,
+            )?;
             // Removals first: a classic ELB takes at most 10 tags, so replacing a key at the
             // limit needs the old one gone before the new one is added.
             let stale = tags_to_remove(&current_tags, tags, applied);
@@ -380,14 +372,7 @@ impl ManagedResource for EcsService {
             .into_iter()
             .find(|s| s.status != "INACTIVE");
         if let Some(s) = &observed {
-            match ownership(&format!("ECS service {name}"), &s.tags, &cx.owner, cx.adopt) {
-                Ownership::Conflict(m) => return Err(Error::Conflict(m)),
-                Ownership::Adopt => notes.push(Note::normal(
-                    "Adopted",
-                    format!("adopted ECS service {name}"),
-                )),
-                Ownership::Owned => {}
-            }
+            cx.claim(&format!("ECS service {name}"), &s.tags, &mut notes)?;
             let stale = tags_to_remove(&s.tags, &tags, applied);
             if !stale.is_empty() {
                 cx.aws.ecs.untag_resource(&s.arn, &stale).await?;

@@ -16,7 +16,7 @@ use crate::api::service::EcsService;
 use crate::api::task_def::{EcsTaskDef, EcsTaskDefStatus};
 use crate::aws::types::RegisterTaskDefinitionInput;
 use crate::planning::ownership::{
-    applied_tag_keys, desired_tags, ownership, tags_to_remove, tags_to_set, Ownership, OWNER_TAG,
+    applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
 use crate::planning::task_def::{
     plan_revision, revision_of, revisions_to_prune, spec_hash, RevisionPlan, SPEC_HASH_TAG,
@@ -105,19 +105,11 @@ impl ManagedResource for EcsTaskDef {
         };
         let mut notes = Vec::new();
         if let Some(l) = &latest {
-            match ownership(
+            cx.claim(
                 &format!("task definition family {family}"),
                 &l.tags,
-                &cx.owner,
-                cx.adopt,
-            ) {
-                Ownership::Conflict(m) => return Err(Error::Conflict(m)),
-                Ownership::Adopt => notes.push(Note::normal(
-                    "Adopted",
-                    format!("adopted task definition family {family}"),
-                )),
-                Ownership::Owned => {}
-            }
+                &mut notes,
+            )?;
         }
         let latest_hash = latest
             .as_ref()
