@@ -2,14 +2,17 @@
 # shellcheck disable=SC2317  # some functions are only called indirectly ("$func", traps)
 # Build / install the tools of the local control plane, once per version.
 #
-#   hack/tools.sh [kube-apiserver|etcd|helm|moto|all]...   (default: all)
-#   hack/tools.sh path <kube-apiserver|etcd|helm|moto|moto-python>
+#   hack/tools.sh [kube-apiserver|etcd|helm|kstatus|moto|all]...   (default: all)
+#   hack/tools.sh path <kube-apiserver|etcd|helm|kstatus|moto|moto-python>
 #
 # Versions come from hack/versions.env (an environment variable of the same
 # name overrides it). Tools land in ${ECS_TOOLS_DIR:-$HOME/.cache/ecs-operator/tools}:
 #   kube-apiserver-v<K8S_VERSION>/kube-apiserver
 #   etcd-v<ETCD_VERSION>/etcd
 #   helm-v<HELM_VERSION>/helm
+#   kstatus-v<KSTATUS_VERSION>-<hash>/kstatus  (hack/kstatus/, a main around
+#       sigs.k8s.io/cli-utils/pkg/kstatus/status.Compute; <hash> is that of its
+#       go.mod, go.sum and main.go, so an edit of the wrapper builds it again)
 #   moto-<MOTO_VERSION>/bin/{moto_server,python}   (a virtualenv with boto3)
 # Everything is built from the Go module proxy / PyPI only. A build runs in a
 # temporary directory and is moved into place only when it succeeded, under a
@@ -35,7 +38,7 @@ load_versions() {
     fi
   done <"$file"
   local v
-  for v in K8S_VERSION ETCD_VERSION MOTO_VERSION HELM_VERSION; do
+  for v in K8S_VERSION ETCD_VERSION MOTO_VERSION HELM_VERSION KSTATUS_VERSION; do
     [[ -n ${!v:-} ]] || die "$v is not set in $file"
   done
 }
@@ -43,14 +46,34 @@ load_versions
 
 TOOLS_DIR=${ECS_TOOLS_DIR:-$HOME/.cache/ecs-operator/tools}
 LOG_DIR=$TOOLS_DIR/logs
+KSTATUS_SRC=$HACK_DIR/kstatus
+KSTATUS_FILES=(go.mod go.sum main.go)
+
+# The first 12 hex digits of the sha256 of the kstatus wrapper's sources.
+kstatus_src_hash() {
+  local f h
+  for f in "${KSTATUS_FILES[@]}"; do
+    [[ -r $KSTATUS_SRC/$f ]] || die "kstatus: cannot read $KSTATUS_SRC/$f"
+  done
+  command -v sha256sum >/dev/null 2>&1 || die "kstatus: sha256sum not found on PATH (coreutils)"
+  h=$(cd "$KSTATUS_SRC" && sha256sum -- "${KSTATUS_FILES[@]}" | sha256sum) ||
+    die "kstatus: cannot hash $KSTATUS_SRC"
+  echo "${h:0:12}"
+}
+# Set KSTATUS_HASH; called in the main shell (not in a $(...)), so a failure exits.
+KSTATUS_HASH=""
+kstatus_prepare() {
+  [[ -n $KSTATUS_HASH ]] || KSTATUS_HASH=$(kstatus_src_hash)
+}
 
 tool_dir() {
   case $1 in
     kube-apiserver) echo "$TOOLS_DIR/kube-apiserver-v$K8S_VERSION" ;;
     etcd) echo "$TOOLS_DIR/etcd-v$ETCD_VERSION" ;;
     helm) echo "$TOOLS_DIR/helm-v$HELM_VERSION" ;;
+    kstatus) echo "$TOOLS_DIR/kstatus-v$KSTATUS_VERSION-${KSTATUS_HASH:?kstatus_prepare not called}" ;;
     moto | moto-python) echo "$TOOLS_DIR/moto-$MOTO_VERSION" ;;
-    *) die "unknown tool '$1' (expected kube-apiserver, etcd, helm, moto, moto-python)" ;;
+    *) die "unknown tool '$1' (expected kube-apiserver, etcd, helm, kstatus, moto, moto-python)" ;;
   esac
 }
 
@@ -58,7 +81,7 @@ tool_path() {
   local dir
   dir=$(tool_dir "$1")
   case $1 in
-    kube-apiserver | etcd | helm) echo "$dir/$1" ;;
+    kube-apiserver | etcd | helm | kstatus) echo "$dir/$1" ;;
     moto) echo "$dir/bin/moto_server" ;;
     moto-python) echo "$dir/bin/python" ;;
   esac
@@ -273,6 +296,40 @@ EOF
   run_logged "$step: checking the binary" "$logfile" "$tmp/out/helm" version --short
 }
 
+# ---------------------------------------------------------------------- kstatus
+
+# From the wrapper module kept in hack/kstatus (go.mod, go.sum, main.go): built as is
+# (-mod=readonly: go.sum is checked) when its go.mod requires sigs.k8s.io/cli-utils
+# v$KSTATUS_VERSION; when KSTATUS_VERSION names another version (an override from the
+# environment), a copy is moved to that version first.
+build_kstatus() {
+  local tmp=$1 logfile=$2 step="building kstatus (sigs.k8s.io/cli-utils v$KSTATUS_VERSION)"
+  local f pinned got
+  need_go kstatus
+  go_env
+  mkdir -p "$tmp/src" "$tmp/out"
+  for f in "${KSTATUS_FILES[@]}"; do
+    cp "$KSTATUS_SRC/$f" "$tmp/src/$f"
+  done
+  pinned=$(sed -n 's#^[[:space:]]*\(require[[:space:]]\+\)\{0,1\}sigs\.k8s\.io/cli-utils[[:space:]]\+v\([^[:space:]]*\).*#\2#p' "$tmp/src/go.mod")
+  [[ -n $pinned ]] || die "$step: $KSTATUS_SRC/go.mod does not require sigs.k8s.io/cli-utils"
+  (
+    cd "$tmp/src"
+    if [[ $pinned != "$KSTATUS_VERSION" ]]; then
+      log "KSTATUS_VERSION=$KSTATUS_VERSION, hack/kstatus/go.mod has v$pinned: resolving v$KSTATUS_VERSION"
+      run_logged "$step: resolving modules" "$logfile" \
+        go get "sigs.k8s.io/cli-utils@v$KSTATUS_VERSION"
+      run_logged "$step: resolving modules" "$logfile" go mod tidy
+    fi
+    run_logged "$step" "$logfile" \
+      go build -mod=readonly -trimpath -buildvcs=false -ldflags "-s -w" -o "$tmp/out/kstatus" .
+  )
+  run_logged "$step: checking the binary" "$logfile" "$tmp/out/kstatus" --version
+  got=$("$tmp/out/kstatus" --version)
+  [[ $got == "kstatus sigs.k8s.io/cli-utils v$KSTATUS_VERSION" ]] ||
+    die "$step: the binary says '$got', expected sigs.k8s.io/cli-utils v$KSTATUS_VERSION"
+}
+
 # ------------------------------------------------------------------------- moto
 
 # A virtualenv's scripts carry its absolute path, so it cannot be renamed into
@@ -324,29 +381,34 @@ install_moto() {
 # ------------------------------------------------------------------------- main
 
 install() {
+  if [[ $1 == kstatus ]]; then
+    kstatus_prepare
+  fi
   case $1 in
-    kube-apiserver | etcd | helm)
+    kube-apiserver | etcd | helm | kstatus)
       installed "$1" && return 0
       need_go "$1"
       ;;&
     kube-apiserver) with_build kube-apiserver "v$K8S_VERSION" build_kube_apiserver ;;
     etcd) with_build etcd "v$ETCD_VERSION" build_etcd ;;
     helm) with_build helm "v$HELM_VERSION" build_helm ;;
+    kstatus) with_build kstatus "v$KSTATUS_VERSION" build_kstatus ;;
     moto) install_moto ;;
     all)
       install etcd
       install moto
       install kube-apiserver
       install helm
+      install kstatus
       ;;
-    *) die "unknown tool '$1' (expected kube-apiserver, etcd, helm, moto or all)" ;;
+    *) die "unknown tool '$1' (expected kube-apiserver, etcd, helm, kstatus, moto or all)" ;;
   esac
 }
 
 usage() {
   cat >&2 <<EOF
-usage: hack/tools.sh [kube-apiserver|etcd|helm|moto|all]...
-       hack/tools.sh path <kube-apiserver|etcd|helm|moto|moto-python>
+usage: hack/tools.sh [kube-apiserver|etcd|helm|kstatus|moto|all]...
+       hack/tools.sh path <kube-apiserver|etcd|helm|kstatus|moto|moto-python>
 Tools dir: $TOOLS_DIR (set ECS_TOOLS_DIR to change it).
 EOF
 }
@@ -357,10 +419,13 @@ main() {
     path)
       [[ $# -eq 2 ]] || { usage; exit 2; }
       case $2 in
-        kube-apiserver | etcd | helm | moto | moto-python) ;;
-        *) die "unknown tool '$2' (expected kube-apiserver, etcd, helm, moto, moto-python)" ;;
+        kube-apiserver | etcd | helm | kstatus | moto | moto-python) ;;
+        *) die "unknown tool '$2' (expected kube-apiserver, etcd, helm, kstatus, moto, moto-python)" ;;
       esac
       local p
+      if [[ $2 == kstatus ]]; then
+        kstatus_prepare
+      fi
       p=$(tool_path "$2")
       if [[ ! -x $p ]]; then
         local t=$2

@@ -8,8 +8,8 @@
 #   tests/harness/run.sh     one "ok   <check>" line per check; at the first failure
 #                            "FAIL <check>" with the captured output, exit 1
 #
-# Needs the tools built (hack/tools.sh etcd kube-apiserver moto; run first, a no-op
-# when cached), python3, curl, pgrep. Everything runs in a temporary directory under
+# Needs the tools built (hack/tools.sh etcd kube-apiserver moto kstatus; run first, a
+# no-op when cached), python3, curl, pgrep. Everything runs in a temporary directory under
 # ${TMPDIR:-/tmp}; every sandbox started is taken down at exit. No network is needed
 # except for the "unknown etcd version" check, which fails either way without it.
 #
@@ -494,7 +494,7 @@ build_step_fails() {
 # shims); "with python3" links the real interpreter, "with go" the real go.
 BASIC_TOOLS=(bash sh env dirname basename mkdir rmdir rm mv ln cp chmod cat sed grep awk
   tail head cut sort tr wc mktemp flock setsid sleep date base64 find touch ls readlink
-  openssl curl)
+  openssl curl sha256sum)
 make_bin() {
   local bin=$1 t p
   shift
@@ -520,7 +520,7 @@ missing_go() {
   bin=$(new_dir bin-nogo)
   make_bin "$bin" python3
   ! on_path "$bin" go || fail "go is still on the PATH $bin"
-  for t in etcd kube-apiserver helm; do
+  for t in etcd kube-apiserver helm kstatus; do
     tdir=$(new_dir tools-nogo)
     run "nogo-$t" env "PATH=$bin" "ECS_TOOLS_DIR=$tdir" "$HACK/tools.sh" "$t"
     expect_fail "tools.sh $t without go"
@@ -617,7 +617,7 @@ for _ in range(1000):
 # ------------------------------------------------------------------------ main
 
 # The tools must be there (built once per version; a no-op when cached).
-"$HACK/tools.sh" etcd kube-apiserver moto
+"$HACK/tools.sh" etcd kube-apiserver moto kstatus
 
 check "port taken: ETCD_PORT (listener on 127.0.0.1)" port_taken ETCD_PORT "starting etcd" 127.0.0.1
 check "port taken: MOTO_PORT (listener on 127.0.0.1)" port_taken MOTO_PORT "starting moto" 127.0.0.1
@@ -630,10 +630,11 @@ check "crash leftovers (kill -9; stale pid files, recycled pid, old data dir): u
 check "up interrupted (TERM) while kube-apiserver starts: everything stopped" interrupted_up
 check "failed build: unknown etcd version, nothing installed" build_unknown_version
 check "failed build: go build fails after a partial binary, nothing installed; retry builds" build_step_fails
-check "missing go: tools.sh etcd, kube-apiserver, helm" missing_go
+check "missing go: tools.sh etcd, kube-apiserver, helm, kstatus" missing_go
 check "missing python3 / python3 without venv: tools.sh moto" missing_python
 check "missing python3: sandbox.sh up" sandbox_missing_python
 check "missing go, tools not built: sandbox.sh up" sandbox_missing_go
 check "bad input: APISERVER_PORT with a leading zero (0<digits 0-7>)" leading_zero_port
+check "kstatus tool on sample objects (tests/harness/kstatus.sh)" "$ROOT/tests/harness/kstatus.sh"
 
 echo "harness: $PASSED checks passed in $((SECONDS - T0))s"
