@@ -9,6 +9,8 @@ FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The workspace's dev tools: cargo needs every member's manifest (only the operator is built).
+COPY tools ./tools
 # Cache mounts keep the registry and build artifacts between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

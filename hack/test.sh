@@ -18,17 +18,17 @@ for tool in cargo go python3 kubectl; do
   command -v "$tool" >/dev/null || { echo "test.sh: $tool is not installed (needed by the test suite)" >&2; exit 1; }
 done
 
-step "tools: kube-apiserver, etcd, moto, helm (built once per version)"
-hack/tools.sh kube-apiserver etcd moto helm || fail tools
+step "tools: kube-apiserver, etcd, moto, helm, kstatus (built once per version)"
+hack/tools.sh kube-apiserver etcd moto helm kstatus || fail tools
 
 step "cargo fmt --check"
 cargo fmt --all -- --check || fail fmt
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings || fail clippy
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings || fail clippy
 
-step "cargo test (unit, controller, AWS adapters on moto, CRD drift, end to end)"
-cargo test || fail "cargo test"
+step "cargo test --workspace (unit, controller, AWS adapters on moto, CRD drift, end to end, aws-fault-proxy)"
+cargo test --workspace || fail "cargo test"
 
 step "harness: faults of the control plane scripts (ports taken, crashes, failed builds, missing Go/Python)"
 tests/harness/run.sh || fail harness
