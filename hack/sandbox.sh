@@ -6,6 +6,10 @@
 #   hack/sandbox.sh down   [--state-dir DIR]   stop everything (idempotent)
 #   hack/sandbox.sh env    [--state-dir DIR]   print the env.sh of a running sandbox
 #   hack/sandbox.sh status [--state-dir DIR]   which processes are running
+#   hack/sandbox.sh restart NAME [--state-dir DIR]
+#                      stop one process (etcd, kube-apiserver or moto) and start it again
+#                      with the same command line (same port, certificates, data dir),
+#                      wait until ready; moto loses its state, etcd and the apiserver not
 #
 # State dir: --state-dir, else ${ECS_SANDBOX_DIR:-$HOME/.cache/ecs-operator/sandbox}.
 # It holds kubeconfig, env.sh (source it: KUBECONFIG, AWS_ENDPOINT_URL, ...),
@@ -32,6 +36,7 @@ die() { log "$*"; exit 1; }
 usage() {
   cat >&2 <<'EOF'
 usage: hack/sandbox.sh up|down|env|status [--state-dir DIR]
+       hack/sandbox.sh restart etcd|kube-apiserver|moto [--state-dir DIR]
 EOF
 }
 
@@ -40,6 +45,12 @@ EOF
 CMD=${1:-}
 [[ -n $CMD ]] || { usage; exit 2; }
 shift
+RESTART_NAME=
+if [[ $CMD == restart ]]; then
+  [[ $# -ge 1 && -n $1 && $1 != -* ]] || { log "restart: which process? (etcd, kube-apiserver, moto)"; usage; exit 2; }
+  RESTART_NAME=$1
+  shift
+fi
 STATE_DIR=${ECS_SANDBOX_DIR:-$HOME/.cache/ecs-operator/sandbox}
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -72,6 +83,8 @@ RUNTIME=("$RUN_DIR" "$PKI_DIR" "$ETCD_DIR" "$KUBECONFIG_FILE" "$ENV_FILE")
 
 # pid file format: "<pid> <word its command line must contain>"
 pid_file() { echo "$RUN_DIR/$1.pid"; }
+# The word and command line start got, NUL-separated (for restart).
+cmd_file() { echo "$RUN_DIR/$1.cmd"; }
 log_file() { echo "$LOG_DIR/$1.log"; }
 
 # Prints the pid recorded for process $1 if it is still running (and is still
@@ -96,6 +109,7 @@ start() {
   logf=$(log_file "$name")
   pidf=$(pid_file "$name")
   : >"$logf"
+  printf '%s\0' "$word" "$@" >"$(cmd_file "$name")"
   # The inner shell writes its own pid, then execs: the pid is CMD's.
   # shellcheck disable=SC2016  # expanded by the inner shell
   setsid bash -c 'echo "$$ $1" >"$2"; shift 2; exec "$@"' start-"$name" \
@@ -444,8 +458,49 @@ cmd_status() {
   return "$rc"
 }
 
+# Readiness of one process of a running sandbox, ports read from its env.sh.
+proc_ready() {
+  local token
+  case $1 in
+    etcd) curl -sf "$SANDBOX_ETCD_URL/health" | grep -q '"health":"true"' ;;
+    moto) curl -sf -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" ;;
+    kube-apiserver)
+      token=$(cat "$PKI_DIR/admin.token")
+      curl -sf -o /dev/null --cacert "$PKI_DIR/ca.crt" \
+        -H "Authorization: Bearer $token" "$SANDBOX_APISERVER_URL/readyz"
+      ;;
+  esac
+}
+
+cmd_restart() {
+  local name=$RESTART_NAME p known=0 word argv=() cmdf logf
+  for p in "${PROCS[@]}"; do [[ $p == "$name" ]] && known=1; done
+  [[ $known == 1 ]] || { log "restart: unknown process '$name' (one of: ${PROCS[*]})"; usage; exit 2; }
+  lock_state
+  if [[ ! -r $ENV_FILE ]] || ! any_running; then
+    die "no sandbox running in $STATE_DIR (run hack/sandbox.sh up --state-dir $(printf %q "$STATE_DIR"))"
+  fi
+  cmdf=$(cmd_file "$name")
+  [[ -r $cmdf ]] || die "restart $name: $cmdf is missing (sandbox started by an older sandbox.sh? run down and up)"
+  mapfile -d '' -t argv <"$cmdf"
+  ((${#argv[@]} >= 2)) || die "restart $name: $cmdf is damaged"
+  word=${argv[0]}
+  argv=("${argv[@]:1}")
+  # shellcheck disable=SC1090  # written by up
+  source "$ENV_FILE"
+  stop "$name"
+  # Keep what the process logged before.
+  logf=$(log_file "$name")
+  [[ -s $logf ]] && cat "$logf" >>"$LOG_DIR/$name.before-restart.log"
+  log "starting $name again"
+  start "$name" "$word" "${argv[@]}"
+  wait_ready "$name" "ready again after the restart" proc_ready "$name"
+  log "$name restarted (pid $(running_pid "$name"))"
+}
+
 case $CMD in
   up) cmd_up ;;
+  restart) cmd_restart ;;
   down) cmd_down ;;
   env) cmd_env ;;
   status) cmd_status ;;

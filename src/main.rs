@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use futures::FutureExt;
 use tracing::{error, info};
 
+use ecs_operator::aws::fence::WriteFence;
 use ecs_operator::aws::guard::GuardedProvider;
 use ecs_operator::aws::sdk::SdkProvider;
 use ecs_operator::aws::AwsProvider;
@@ -48,9 +49,12 @@ struct RunArgs {
     /// AWS endpoint URL (moto, LocalStack); all services go there.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     aws_endpoint_url: Option<String>,
-    /// Identity of this management cluster, written into every owner tag.
-    #[arg(long, env = "ECS_OPERATOR_CLUSTER_ID", default_value = "default")]
-    cluster_id: String,
+    /// Identity of this management cluster, written into every owner tag. Default: the
+    /// UID of the `kube-system` namespace, unique per Kubernetes cluster (what many tools
+    /// use as a cluster identity). Set it explicitly to keep ownership across a rebuilt
+    /// management cluster; never give two management clusters the same one.
+    #[arg(long, env = "ECS_OPERATOR_CLUSTER_ID")]
+    cluster_id: Option<String>,
     /// Namespace to watch; repeat for several. Default: all namespaces.
     #[arg(
         long = "watch-namespace",
@@ -101,9 +105,33 @@ struct RunArgs {
         default_value = "ecs-operator-leader"
     )]
     leader_election_id: String,
-    /// Lease duration of the leader election.
+    /// Lease duration of the leader election: how long other replicas wait, from when they
+    /// last saw the lease change, before taking it.
     #[arg(long, env = "ECS_OPERATOR_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
     lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it stops writing to AWS and exits
+    /// (shorter than the lease duration).
+    #[arg(long, env = "ECS_OPERATOR_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    renew_deadline: Duration,
+    /// Interval between attempts to acquire or renew the lease.
+    #[arg(long, env = "ECS_OPERATOR_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    retry_period: Duration,
+}
+
+/// The management cluster's identity: the flag, or the `kube-system` namespace's UID.
+async fn cluster_id(client: &kube::Client, flag: Option<String>) -> anyhow::Result<String> {
+    if let Some(id) = flag.filter(|id| !id.trim().is_empty()) {
+        return Ok(id);
+    }
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
+    let ns = namespaces.get("kube-system").await.context(
+        "reading the kube-system namespace's UID for the default --cluster-id (allow `get` \
+         on namespaces/kube-system, or set --cluster-id)",
+    )?;
+    ns.metadata
+        .uid
+        .ok_or_else(|| anyhow::anyhow!("the kube-system namespace has no UID; set --cluster-id"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -186,17 +214,34 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;
+    let cluster_id = cluster_id(&client, args.cluster_id.clone()).await?;
+    let lease = LeaseSettings {
+        namespace: args.leader_election_namespace.clone(),
+        name: args.leader_election_id.clone(),
+        identity: std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id())),
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    // Without leader election this is the only writer; with it, writes wait for the lease.
+    let fence = Arc::new(if args.leader_election {
+        lease.validate().map_err(anyhow::Error::msg)?;
+        WriteFence::closed()
+    } else {
+        WriteFence::open()
+    });
     let sdk = SdkProvider::new(args.region.clone(), args.aws_endpoint_url.clone())
         .await
         .context("configuring the AWS SDK")?;
-    let aws: Arc<dyn AwsProvider> = Arc::new(GuardedProvider::new(
-        Arc::new(sdk),
-        metrics.clone(),
-        args.aws_rate_share,
-    ));
-    info!(region = %aws.default_region(), cluster_id = %args.cluster_id, namespaces = ?args.watch_namespaces, "starting");
+    let aws: Arc<dyn AwsProvider> = Arc::new(
+        GuardedProvider::new(Arc::new(sdk), metrics.clone(), args.aws_rate_share)
+            .with_fence(fence.clone()),
+    );
+    info!(region = %aws.default_region(), cluster_id = %cluster_id, namespaces = ?args.watch_namespaces, "starting");
     let settings = Settings {
-        cluster_id: args.cluster_id.clone(),
+        cluster_id,
         resync_period: args.resync_period,
         ..Default::default()
     };
@@ -204,19 +249,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     health.set_ready(true);
 
     if args.leader_election {
-        let identity = std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id()));
-        let elector = LeaderElector::new(
-            client,
-            LeaseSettings {
-                namespace: args.leader_election_namespace.clone(),
-                name: args.leader_election_id.clone(),
-                identity,
-                lease_duration: args.lease_duration,
-                renew_interval: args.lease_duration / 3,
-            },
-        );
+        let elector = LeaderElector::new(client, lease, fence);
         tokio::select! {
             _ = elector.acquire() => {},
             _ = shutdown.clone() => {

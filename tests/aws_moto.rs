@@ -1239,3 +1239,168 @@ async fn throttling_is_retried_then_classified_and_counted() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn classic_elb_moves_subnets_and_replaces_security_groups() {
+    let env = env().await;
+    let elb = &env.clients.elb;
+    let (subnets, default_sg) = default_network(&env.endpoint).await;
+    let ec2 = aws_sdk_ec2::Client::new(&raw_config(&env.endpoint).await);
+    let sg = ec2
+        .create_security_group()
+        .group_name("it-elb-net-sg")
+        .description("ecs-operator adapter test")
+        .send()
+        .await
+        .expect("security group")
+        .group_id()
+        .expect("group id")
+        .to_string();
+    elb.create_load_balancer(&CreateLoadBalancerInput {
+        name: "it-elb-net".into(),
+        scheme: LoadBalancerScheme::InternetFacing,
+        subnet_ids: subnets[..1].to_vec(),
+        security_group_ids: vec![default_sg.clone()],
+        listeners: vec![Listener {
+            protocol: ListenerProtocol::Http,
+            load_balancer_port: 80,
+            instance_port: 80,
+            instance_protocol: None,
+        }],
+        tags: Tags::new(),
+    })
+    .await
+    .expect("create");
+
+    elb.attach_subnets("it-elb-net", &subnets[1..])
+        .await
+        .expect("attach");
+    let lb = elb
+        .describe_load_balancer("it-elb-net")
+        .await
+        .expect("describe")
+        .expect("exists");
+    let mut attached = lb.subnet_ids.clone();
+    attached.sort();
+    assert_eq!(attached, subnets);
+    elb.detach_subnets("it-elb-net", &subnets[..1])
+        .await
+        .expect("detach");
+    elb.apply_security_groups("it-elb-net", std::slice::from_ref(&sg))
+        .await
+        .expect("apply security groups");
+    let lb = elb
+        .describe_load_balancer("it-elb-net")
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(lb.subnet_ids, subnets[1..]);
+    assert_eq!(lb.security_group_ids, [sg]);
+    // Nothing to attach or detach is no call at all.
+    elb.attach_subnets("it-elb-net", &[]).await.expect("no-op");
+    elb.detach_subnets("it-elb-net", &[]).await.expect("no-op");
+
+    // AWS answers LoadBalancerNotFound for a missing ELB; moto fails with HTTP 500 and
+    // no body, which is classified as transient (retried), never as terminal.
+    let err = elb
+        .attach_subnets("it-elb-net-missing", &subnets[..1])
+        .await
+        .expect_err("missing ELB");
+    assert_eq!(err.kind, AwsErrorKind::Transient, "{err}");
+    elb.delete_load_balancer("it-elb-net")
+        .await
+        .expect("delete");
+}
+
+#[tokio::test]
+async fn update_service_replaces_and_removes_load_balancers() {
+    let env = env().await;
+    let AwsClients { ecs, elb, .. } = &env.clients;
+    let (subnets, sg) = default_network(&env.endpoint).await;
+    ecs.create_cluster("it-svclb-cluster", &Tags::new())
+        .await
+        .expect("cluster");
+    let td = ecs
+        .register_task_definition(&webapp("it-svclb-web", &[]))
+        .await
+        .expect("task definition");
+    for name in ["it-svclb-old", "it-svclb-new"] {
+        elb.create_load_balancer(&CreateLoadBalancerInput {
+            name: name.into(),
+            scheme: LoadBalancerScheme::InternetFacing,
+            subnet_ids: subnets.clone(),
+            security_group_ids: vec![sg.clone()],
+            listeners: vec![Listener {
+                protocol: ListenerProtocol::Http,
+                load_balancer_port: 80,
+                instance_port: 80,
+                instance_protocol: None,
+            }],
+            tags: Tags::new(),
+        })
+        .await
+        .expect("elb");
+    }
+    let lb = |name: &str| ServiceLoadBalancerRef {
+        load_balancer_name: Some(name.into()),
+        target_group_arn: None,
+        container_name: "web".into(),
+        container_port: 5000,
+    };
+    ecs.create_service(&CreateServiceInput {
+        cluster: "it-svclb-cluster".into(),
+        name: "it-svclb".into(),
+        task_definition: td.arn.clone(),
+        desired_count: 1,
+        launch_type: Some(LaunchType::Ec2),
+        load_balancers: vec![lb("it-svclb-old")],
+        client_token: "it-svclb-token".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("create service");
+
+    let described = |ecs: std::sync::Arc<dyn ecs_operator::aws::EcsApi>| async move {
+        ecs.describe_services("it-svclb-cluster", &["it-svclb".into()])
+            .await
+            .expect("describe")
+            .remove(0)
+            .load_balancers
+    };
+    let update = |lbs: Vec<ServiceLoadBalancerRef>| UpdateServiceInput {
+        cluster: "it-svclb-cluster".into(),
+        name: "it-svclb".into(),
+        load_balancers: Some(lbs),
+        ..Default::default()
+    };
+    ecs.update_service(&update(vec![lb("it-svclb-new")]))
+        .await
+        .expect("move to the new ELB");
+    assert_eq!(described(ecs.clone()).await, [lb("it-svclb-new")]);
+    // An empty list is sent (not left out): it detaches the service.
+    ecs.update_service(&update(vec![])).await.expect("detach");
+    assert_eq!(described(ecs.clone()).await, []);
+    // None leaves the load balancers alone.
+    ecs.update_service(&update(vec![lb("it-svclb-new")]))
+        .await
+        .expect("attach again");
+    ecs.update_service(&UpdateServiceInput {
+        cluster: "it-svclb-cluster".into(),
+        name: "it-svclb".into(),
+        desired_count: Some(0),
+        ..Default::default()
+    })
+    .await
+    .expect("scale to 0");
+    assert_eq!(described(ecs.clone()).await, [lb("it-svclb-new")]);
+
+    ecs.delete_service("it-svclb-cluster", "it-svclb")
+        .await
+        .expect("delete service");
+    for name in ["it-svclb-old", "it-svclb-new"] {
+        elb.delete_load_balancer(name).await.expect("elb");
+    }
+    ecs.delete_cluster("it-svclb-cluster")
+        .await
+        .expect("cluster");
+}

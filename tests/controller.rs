@@ -28,6 +28,7 @@ use ecs_operator::aws::types::{
 };
 use ecs_operator::aws::{AwsErrorKind, AwsProvider};
 use ecs_operator::planning::ownership::{owner_value, MANAGED_BY_TAG, OWNER_TAG};
+use ecs_operator::planning::service::cluster_usable;
 use ecs_operator::reconciler::cluster::ClusterCleanupDeps;
 use ecs_operator::reconciler::conditions::{Cond, PROGRESSING};
 use ecs_operator::reconciler::error::{Error, Treatment};
@@ -631,6 +632,7 @@ async fn revision_history_limit_prunes_old_revisions_but_keeps_those_in_use() {
     });
     let deps = TaskDefDeps {
         in_use: revisions_in_use(&[user], FAMILY, FAMILY),
+        ..Default::default()
     };
     assert_eq!(deps.in_use, BTreeSet::from([1]));
 
@@ -1220,36 +1222,39 @@ async fn cluster_cleanup_waits_for_services_then_deletes_group_template_and_clus
     fake.tick();
     assert!(matches!(cleanup(&fake, &svc).await, Cleanup::Done(_)));
 
+    // Then the capacity, in order: scale in, await the instances, delete the group, await
+    // it, delete the template, and the cluster last.
     fake.clear_calls();
-    let c = cleanup(&fake, &cluster).await;
-    assert!(waiting_message(&c).contains("Auto Scaling group"), "{c:?}");
+    let mut steps = 0;
+    loop {
+        let c = cleanup(&fake, &cluster).await;
+        if matches!(c, Cleanup::Done(_)) {
+            break;
+        }
+        assert!(waiting_message(&c).contains("Auto Scaling group"), "{c:?}");
+        if let Some(g) = fake.group("my-ecs-cluster-ecs-capacity") {
+            let deleting = fake.count("autoscaling:DeleteAutoScalingGroup") > 0;
+            assert!(
+                deleting || g.status.is_none(),
+                "the group is never force-deleted with its instances"
+            );
+        }
+        fake.tick();
+        steps += 1;
+        assert!(
+            steps < 20,
+            "capacity removal did not finish: {:?}",
+            fake.calls()
+        );
+    }
     assert_eq!(
         fake.mutating_calls(),
-        ["autoscaling:DeleteAutoScalingGroup"]
-    );
-    assert_eq!(
-        fake.group("my-ecs-cluster-ecs-capacity")
-            .unwrap()
-            .status
-            .as_deref(),
-        Some("Delete in progress")
-    );
-
-    fake.clear_calls();
-    let c = cleanup(&fake, &cluster).await;
-    assert!(waiting_message(&c).contains("Auto Scaling group"));
-    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
-    assert!(
-        fake.launch_templates().len() == 1 && fake.cluster(CLUSTER).unwrap().status == "ACTIVE"
-    );
-
-    fake.tick();
-    fake.clear_calls();
-    let c = cleanup(&fake, &cluster).await;
-    assert!(matches!(c, Cleanup::Done(_)), "{c:?}");
-    assert_eq!(
-        fake.mutating_calls(),
-        ["ec2:DeleteLaunchTemplate", "ecs:DeleteCluster"]
+        [
+            "autoscaling:UpdateAutoScalingGroup",
+            "autoscaling:DeleteAutoScalingGroup",
+            "ec2:DeleteLaunchTemplate",
+            "ecs:DeleteCluster"
+        ]
     );
     assert!(fake.groups().is_empty());
     assert!(fake.launch_templates().is_empty());
@@ -1556,7 +1561,7 @@ async fn service_waits_while_its_previous_incarnation_drains_then_is_created_aga
 }
 
 #[tokio::test]
-async fn capacity_removed_from_the_spec_is_deleted_group_first() {
+async fn capacity_removed_from_the_spec_is_drained_in_order_even_when_status_forgot_it() {
     let fake = FakeAws::new();
     fake.set_auto_progress(false);
     let mut cluster = tutorial_cluster();
@@ -1566,27 +1571,146 @@ async fn capacity_removed_from_the_spec_is_deleted_group_first() {
 
     cluster.spec.capacity = None;
     bump(&mut cluster);
-    fake.clear_calls();
-    let e = sync(&fake, &mut cluster, &(), false).await.unwrap_err();
-    assert!(matches!(e, Error::WaitingForDependency(_)), "{e}");
-    assert_eq!(
-        fake.mutating_calls(),
-        ["autoscaling:DeleteAutoScalingGroup"]
-    );
-    assert_eq!(fake.launch_templates().len(), 1);
-
-    fake.tick();
+    // A lost status write: the group and template are found by name and owner tag.
+    if let Some(st) = cluster.status.as_mut() {
+        st.capacity = None;
+    }
     fake.clear_calls();
     let s = sync_ok(&fake, &mut cluster, &()).await;
-    assert_eq!(fake.mutating_calls(), ["ec2:DeleteLaunchTemplate"]);
+    assert_eq!(
+        not_ready_reason(&s).map(|r| r.0),
+        Some("RemovingCapacity"),
+        "a capacity removal is reported, not an error"
+    );
+    assert_eq!(
+        fake.mutating_calls(),
+        ["autoscaling:UpdateAutoScalingGroup"],
+        "scaled in first, not force-deleted"
+    );
+    let g = fake
+        .group("my-ecs-cluster-ecs-capacity")
+        .expect("group kept");
+    assert_eq!((g.min_size, g.max_size, g.desired_capacity), (0, 0, 0));
+
+    let mut steps = 0;
+    let s = loop {
+        fake.tick();
+        let s = sync_ok(&fake, &mut cluster, &()).await;
+        if is_ready(&s) {
+            break s;
+        }
+        steps += 1;
+        assert!(
+            steps < 20,
+            "capacity removal did not finish: {:?}",
+            fake.calls()
+        );
+    };
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "autoscaling:UpdateAutoScalingGroup",
+            "autoscaling:DeleteAutoScalingGroup",
+            "ec2:DeleteLaunchTemplate"
+        ]
+    );
     assert!(s.status.capacity.is_none());
-    assert!(is_ready(&s));
     assert!(fake.groups().is_empty() && fake.launch_templates().is_empty());
     assert_eq!(fake.cluster(CLUSTER).unwrap().status, "ACTIVE");
 
     fake.clear_calls();
     sync_ok(&fake, &mut cluster, &()).await;
     assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[tokio::test]
+async fn register_after_a_lost_response_finds_the_revision_even_when_the_listing_lags() {
+    let fake = FakeAws::new();
+    fake.set_list_lag(3);
+    let mut td = tutorial_task_def();
+    fake.lose_response_next("ecs:RegisterTaskDefinition", 1);
+    assert!(sync(&fake, &mut td, &no_deps(), false).await.is_err());
+    // A crash and restart: nothing in status; the listing does not show revision 1 yet.
+    td.status = None;
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.latest_revision, Some(1));
+    assert_eq!(fake.task_definition_revisions(FAMILY).len(), 1);
+    assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 1);
+}
+
+#[tokio::test]
+async fn task_def_deletion_waits_while_ecs_still_runs_one_of_its_revisions() {
+    let fake = FakeAws::new();
+    let (cluster, td, svc) = steady_tutorial(&fake).await;
+    let cluster_arn = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.cluster_arn.clone())
+        .expect("cluster arn");
+    // Kubernetes knows nothing of the service (its EcsService status is gone): ECS does.
+    let deps = TaskDefDeps {
+        clusters: BTreeSet::from([cluster_arn]),
+        ..Default::default()
+    };
+    fake.clear_calls();
+    let c = cleanup_with(&fake, &td, &deps).await;
+    assert!(
+        waiting_message(&c).contains(&format!("{FAMILY}:1")),
+        "{c:?}"
+    );
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+
+    // Once the service is gone, the revisions go.
+    fake.set_auto_progress(false);
+    let mut steps = 0;
+    while !matches!(cleanup(&fake, &svc).await, Cleanup::Done(_)) {
+        fake.tick();
+        steps += 1;
+        assert!(steps < 10, "service cleanup did not finish");
+    }
+    assert!(matches!(
+        cleanup_with(&fake, &td, &deps).await,
+        Cleanup::Done(_)
+    ));
+    assert_eq!(fake.task_definition_revisions(FAMILY)[0].status, "INACTIVE");
+}
+
+#[tokio::test]
+async fn revision_history_keeps_the_rollback_target_of_a_running_deployment() {
+    let fake = FakeAws::new();
+    let (cluster, mut td, mut svc) = steady_tutorial(&fake).await;
+    let cluster_arn = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.cluster_arn.clone())
+        .expect("cluster arn");
+    td.spec.revision_history_limit = Some(1);
+    fake.set_auto_progress(false);
+    // Revision 2, and the service starts rolling to it: revision 1 is its rollback target.
+    td.spec.container_definitions[0].image = "training/webapp:v2".into();
+    bump(&mut td);
+    let deps = TaskDefDeps {
+        clusters: BTreeSet::from([cluster_arn]),
+        ..Default::default()
+    };
+    sync_ok(&fake, &mut td, &deps).await;
+    sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+    // Revision 3 while the rollout from 1 to 2 runs; the EcsService status is not trusted.
+    svc.status = None;
+    td.spec.container_definitions[0].image = "training/webapp:v3".into();
+    bump(&mut td);
+    let s = sync_ok(&fake, &mut td, &deps).await;
+    assert_eq!(s.status.latest_revision, Some(3));
+    let statuses: Vec<String> = fake
+        .task_definition_revisions(FAMILY)
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        ["ACTIVE", "ACTIVE", "ACTIVE"],
+        "1 (rollback target) and 2 (rolling out) are kept although the limit is 1"
+    );
 }
 
 #[tokio::test]
@@ -1860,4 +1984,447 @@ async fn tags_the_operator_did_not_apply_are_never_removed() {
     sync_ok(&fake, &mut cluster, &()).await;
     assert!(untag_calls(&fake).is_empty(), "{:?}", fake.calls());
     assert!(cluster.status.as_ref().unwrap().applied_tag_keys.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// A capacity problem never blocks a deploy
+// ---------------------------------------------------------------------------------------
+
+/// The Ready condition the generic reconciler writes for a sync's readiness.
+fn ready_condition(
+    status: &str,
+    reason: &str,
+    generation: Option<i64>,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: String::new(),
+        observed_generation: generation,
+        last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::UNIX_EPOCH,
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_short_of_capacity_does_not_block_a_service_update() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    fake.set_require_capacity(true);
+
+    // Its instances are not in service (replacement, scale-out, no such instance type
+    // available): the EcsCluster is not Ready, but its ECS cluster is ACTIVE.
+    let mut cluster = tutorial_cluster();
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(not_ready_reason(&s).unwrap().0, "ScalingCapacity");
+    assert_eq!(s.status.cluster_status.as_deref(), Some("ACTIVE"));
+    let gen = cluster.metadata.generation;
+    cluster.status.as_mut().unwrap().common.conditions =
+        vec![ready_condition("False", "ScalingCapacity", gen)];
+    let arn = cluster_usable(&cluster).expect("an ACTIVE ECS cluster takes deploys");
+    assert_eq!(
+        Some(&arn),
+        cluster.status.as_ref().unwrap().cluster_arn.as_ref()
+    );
+
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let mut svc = plain_service(Some(2));
+    sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+
+    // A new revision while the cluster is still short: the service rolls to it.
+    td.spec.container_definitions[0].environment = env(&[("PROVIDER", "ECS")]);
+    bump(&mut td);
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    assert!(cluster_usable(&cluster).is_ok());
+    let s = sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+    assert!(
+        has_note(&s.notes, "RollingUpdate", &td_arn(2)),
+        "{:?}",
+        s.notes
+    );
+    assert_eq!(
+        fake.service_updates().pop().unwrap().task_definition,
+        Some(td_arn(2))
+    );
+
+    // What does block: an ECS cluster that is not ACTIVE, or an EcsCluster being deleted.
+    cluster.status.as_mut().unwrap().cluster_status = Some("PROVISIONING".into());
+    assert!(cluster_usable(&cluster)
+        .unwrap_err()
+        .contains("PROVISIONING"));
+    cluster.status.as_mut().unwrap().cluster_status = Some("ACTIVE".into());
+    cluster.metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+    );
+    assert!(cluster_usable(&cluster)
+        .unwrap_err()
+        .contains("being deleted"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Every spec field of a service is reconciled or immutable
+// ---------------------------------------------------------------------------------------
+
+fn managed_mut(svc: &mut EcsService) -> &mut ManagedLoadBalancer {
+    svc.spec
+        .load_balancer
+        .as_mut()
+        .and_then(|l| l.managed.as_mut())
+        .expect("a managed ELB")
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn sorted_subnets(fake: &FakeAws, name: &str) -> Vec<String> {
+    let mut s = fake.load_balancer(name).expect("the ELB").subnet_ids;
+    s.sort();
+    s
+}
+
+#[tokio::test]
+async fn managed_elb_subnet_and_security_group_drift_is_corrected_and_spec_changes_applied() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_tutorial(&fake).await;
+    let deps = deps_for(&cluster, &td);
+    let elb = fake.clients(None).elb;
+    elb.detach_subnets(ELB, &strings(&["subnet-b"]))
+        .await
+        .unwrap();
+    elb.attach_subnets(ELB, &strings(&["subnet-c"]))
+        .await
+        .unwrap();
+    elb.apply_security_groups(ELB, &strings(&["sg-other"]))
+        .await
+        .unwrap();
+
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    for change in [
+        "loadBalancer.managed.subnetIds [subnet-a, subnet-c] → [subnet-a, subnet-b]",
+        "loadBalancer.managed.securityGroupIds [sg-other] → [sg-0123]",
+    ] {
+        assert!(
+            has_note(&s.notes, "DriftCorrected", change),
+            "{change}: {:?}",
+            s.notes
+        );
+    }
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "elasticloadbalancing:DetachLoadBalancerFromSubnets",
+            "elasticloadbalancing:AttachLoadBalancerToSubnets",
+            "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer",
+        ]
+    );
+    assert_eq!(sorted_subnets(&fake, ELB), ["subnet-a", "subnet-b"]);
+    assert_eq!(
+        fake.load_balancer(ELB).unwrap().security_group_ids,
+        ["sg-0123"]
+    );
+
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(s.notes.is_empty(), "{:?}", s.notes);
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+
+    // The spec moves the ELB to other subnets entirely: ELB keeps at least one subnet, so
+    // one old subnet stays until the new ones are attached.
+    managed_mut(&mut svc).subnet_ids = strings(&["subnet-c", "subnet-d"]);
+    managed_mut(&mut svc).security_group_ids = strings(&["sg-1", "sg-2"]);
+    bump(&mut svc);
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "elasticloadbalancing:DetachLoadBalancerFromSubnets",
+            "elasticloadbalancing:AttachLoadBalancerToSubnets",
+            "elasticloadbalancing:DetachLoadBalancerFromSubnets",
+            "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer",
+        ]
+    );
+    assert_eq!(sorted_subnets(&fake, ELB), ["subnet-c", "subnet-d"]);
+    assert_eq!(
+        fake.load_balancer(ELB).unwrap().security_group_ids,
+        ["sg-1", "sg-2"]
+    );
+    assert!(
+        has_note(
+            &s.notes,
+            "DriftCorrected",
+            "subnetIds [subnet-a, subnet-b] → [subnet-c, subnet-d]"
+        ),
+        "{:?}",
+        s.notes
+    );
+    assert!(is_ready(&s));
+}
+
+const NEW_ELB: &str = "ecs-load-balancer-2";
+
+fn elb_ref(name: &str) -> ServiceLoadBalancerRef {
+    ServiceLoadBalancerRef {
+        load_balancer_name: Some(name.into()),
+        target_group_arn: None,
+        container_name: "hello-world-container".into(),
+        container_port: 5000,
+    }
+}
+
+#[tokio::test]
+async fn renaming_the_managed_elb_moves_the_service_then_deletes_the_old_one() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_tutorial(&fake).await;
+    fake.set_auto_progress(false);
+    let deps = deps_for(&cluster, &td);
+    assert_eq!(
+        svc.status.as_ref().unwrap().managed_load_balancers,
+        [ELB],
+        "status records the ELB the object owns"
+    );
+
+    managed_mut(&mut svc).name = Some(NEW_ELB.into());
+    bump(&mut svc);
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    // The new ELB first, then the service moves to it in a new deployment.
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:ConfigureHealthCheck",
+            "ecs:UpdateService",
+        ]
+    );
+    assert_eq!(
+        fake.service_updates().pop().unwrap().load_balancers,
+        Some(vec![elb_ref(NEW_ELB)])
+    );
+    assert!(
+        has_note(
+            &s.notes,
+            "DriftCorrected",
+            "loadBalancers [ecs-load-balancer → hello-world-container:5000] → \
+             [ecs-load-balancer-2 → hello-world-container:5000]"
+        ),
+        "{:?}",
+        s.notes
+    );
+    assert_eq!(s.status.managed_load_balancers, [ELB, NEW_ELB]);
+    assert_eq!(s.status.load_balancer.as_ref().unwrap().name, NEW_ELB);
+    assert_eq!(not_ready_reason(&s).unwrap().0, "DeploymentInProgress");
+    assert!(
+        fake.load_balancer(ELB).is_some(),
+        "the old ELB stays while tasks of the old deployment use it"
+    );
+
+    // Synced again before the deployment is done: nothing changes.
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(s.status.managed_load_balancers, [ELB, NEW_ELB]);
+
+    // The deployment completes: the old ELB goes.
+    fake.tick();
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    assert_eq!(
+        fake.mutating_calls(),
+        ["elasticloadbalancing:DeleteLoadBalancer"]
+    );
+    assert!(has_note(&s.notes, "Deleted", ELB), "{:?}", s.notes);
+    assert!(fake.load_balancer(ELB).is_none());
+    assert!(fake.load_balancer(NEW_ELB).is_some());
+    assert_eq!(s.status.managed_load_balancers, [NEW_ELB]);
+    assert_eq!(
+        fake.service(CLUSTER, SERVICE).unwrap().load_balancers,
+        [elb_ref(NEW_ELB)]
+    );
+
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(s.notes.is_empty(), "{:?}", s.notes);
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[tokio::test]
+async fn dropping_the_managed_elb_detaches_the_service_then_deletes_it() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_tutorial(&fake).await;
+    fake.set_auto_progress(false);
+    let deps = deps_for(&cluster, &td);
+
+    svc.spec.load_balancer = None;
+    bump(&mut svc);
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert_eq!(
+        fake.service_updates().pop().unwrap().load_balancers,
+        Some(vec![])
+    );
+    assert_eq!(s.status.managed_load_balancers, [ELB]);
+    assert!(fake.load_balancer(ELB).is_some());
+
+    fake.tick();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(fake.load_balancer(ELB).is_none());
+    assert!(s.status.managed_load_balancers.is_empty());
+    assert_eq!(s.status.load_balancer, None);
+    assert!(fake
+        .service(CLUSTER, SERVICE)
+        .unwrap()
+        .load_balancers
+        .is_empty());
+}
+
+#[tokio::test]
+async fn moving_off_an_elb_never_deletes_one_owned_by_someone_else() {
+    let fake = FakeAws::new();
+    fake.set_auto_progress(false);
+    const SHARED: &str = "shared-elb";
+    let other = owner("EcsService", "someone-else");
+    fake.clients(None)
+        .elb
+        .create_load_balancer(&CreateLoadBalancerInput {
+            name: SHARED.into(),
+            scheme: LoadBalancerScheme::InternetFacing,
+            subnet_ids: vec!["subnet-a".into()],
+            security_group_ids: vec![],
+            listeners: vec![http_listener(80)],
+            tags: owned_by(&other),
+        })
+        .await
+        .unwrap();
+    let mut cluster = bare_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let deps = deps_for(&cluster, &td);
+
+    // The service first uses the existing ELB by name ...
+    let mut svc = tutorial_service();
+    let lb = svc.spec.load_balancer.as_mut().unwrap();
+    let managed = lb.managed.take();
+    lb.load_balancer_name = Some(SHARED.into());
+    sync_ok(&fake, &mut svc, &deps).await;
+    fake.tick();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(is_ready(&s));
+    assert_eq!(s.status.load_balancer.as_ref().unwrap().name, SHARED);
+    assert!(s.status.managed_load_balancers.is_empty());
+
+    // ... then a managed one. Even a status that records the shared ELB as its own (an
+    // older operator's status.loadBalancer.name, or a record that went stale) never gets
+    // it deleted: it carries someone else's owner tag.
+    let lb = svc.spec.load_balancer.as_mut().unwrap();
+    lb.load_balancer_name = None;
+    lb.managed = managed;
+    bump(&mut svc);
+    svc.status.as_mut().unwrap().managed_load_balancers = vec![SHARED.into()];
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(has_note(&s.notes, "Released", SHARED), "{:?}", s.notes);
+    assert_eq!(s.status.managed_load_balancers, [ELB]);
+    fake.tick();
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(is_ready(&s));
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(
+        fake.service(CLUSTER, SERVICE).unwrap().load_balancers,
+        [elb_ref(ELB)]
+    );
+    assert_eq!(
+        fake.load_balancer_tags(SHARED).unwrap().get(OWNER_TAG),
+        Some(&other)
+    );
+
+    // Deletion takes the object's ELB and leaves the other one alone.
+    svc.status.as_mut().unwrap().managed_load_balancers = vec![ELB.into(), SHARED.into()];
+    cleanup(&fake, &svc).await;
+    fake.tick();
+    let c = cleanup(&fake, &svc).await;
+    assert!(matches!(c, Cleanup::Done(_)), "{c:?}");
+    assert!(fake.load_balancer(ELB).is_none());
+    assert!(fake.load_balancer(SHARED).is_some());
+    assert_eq!(fake.count("elasticloadbalancing:DeleteLoadBalancer"), 1);
+}
+
+#[tokio::test]
+async fn deletion_deletes_every_elb_the_object_owns() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_tutorial(&fake).await;
+    fake.set_auto_progress(false);
+    // Renamed, and deleted before the old ELB could go.
+    managed_mut(&mut svc).name = Some(NEW_ELB.into());
+    bump(&mut svc);
+    let s = sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
+    assert_eq!(s.status.managed_load_balancers, [ELB, NEW_ELB]);
+
+    let c = cleanup(&fake, &svc).await;
+    assert!(waiting_message(&c).contains("INACTIVE"));
+    assert!(fake.load_balancer(ELB).is_some() && fake.load_balancer(NEW_ELB).is_some());
+    fake.tick();
+    fake.clear_calls();
+    let Cleanup::Done(notes) = cleanup(&fake, &svc).await else {
+        panic!("expected Done")
+    };
+    assert!(has_note(&notes, "Deleted", ELB) && has_note(&notes, "Deleted", NEW_ELB));
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "elasticloadbalancing:DeleteLoadBalancer",
+            "elasticloadbalancing:DeleteLoadBalancer",
+        ]
+    );
+    assert!(fake.load_balancers().is_empty());
+}
+
+#[tokio::test]
+async fn immutable_fields_that_differ_from_the_live_service_stall_with_what_to_do() {
+    let fake = FakeAws::new();
+    let (cluster, td, mut svc) = steady_tutorial(&fake).await;
+    let deps = deps_for(&cluster, &td);
+
+    // The API server refuses these changes (CEL); a service adopted with other settings,
+    // or an API server without the rules, gets here.
+    svc.spec.launch_type = Some(LaunchType::External);
+    svc.spec.role = Some("other-role".into());
+    bump(&mut svc);
+    fake.clear_calls();
+    let err = sync(&fake, &mut svc, &deps, false).await.unwrap_err();
+    let message = err.to_string();
+    for needle in [
+        "launchType EC2 → EXTERNAL",
+        "role arn:aws:iam::123456789012:role/ecs-service-role → other-role",
+        "delete and recreate the EcsService, or create a new one under another serviceName",
+    ] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    assert_eq!(
+        err.treatment(),
+        Treatment::Stall {
+            reason: "InvalidSpec"
+        }
+    );
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+
+    // A classic ELB cannot change its scheme either (the API server allows it only together
+    // with a new name, that is a new ELB).
+    let mut svc = tutorial_service();
+    sync_ok(&fake, &mut svc, &deps).await;
+    managed_mut(&mut svc).scheme = Some(LoadBalancerScheme::Internal);
+    bump(&mut svc);
+    let err = sync(&fake, &mut svc, &deps, false).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("loadBalancer.managed.scheme internet-facing → internal"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("new name"), "{err}");
 }

@@ -117,6 +117,10 @@ pub struct EcsClusterStatus {
     /// Name of the ECS cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,
+    /// Status of the ECS cluster itself, as ECS reports it (ACTIVE, PROVISIONING, …),
+    /// whatever its EC2 capacity: EcsServices deploy into the cluster once it is ACTIVE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_status: Option<String>,
     /// Container instances registered in the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_container_instances: Option<i32>,

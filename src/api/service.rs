@@ -11,6 +11,18 @@ use super::common::{
 };
 use super::task_def::{LaunchType, TaskPlacementConstraint};
 
+/// CEL rule for an optional spec field that ECS cannot change on a live service
+/// (UpdateService has no such parameter): set, changed or removed later, the service would
+/// silently keep its old value, so the API server refuses the change and says what works.
+fn immutable_in_ecs(field: &str) -> serde_json::Value {
+    let mut rule = immutable_optional(field);
+    rule["message"] = serde_json::Value::String(format!(
+        "{field} is immutable (ECS cannot change it on a live service): delete and recreate \
+         the EcsService, or create a new one under another serviceName"
+    ));
+    rule
+}
+
 /// An ECS service; follows the latest revision of its EcsTaskDef unless pinned.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
@@ -41,7 +53,9 @@ use super::task_def::{LaunchType, TaskPlacementConstraint};
     {"rule": "has(self.clusterRef) != has(self.cluster)", "message": "set exactly one of clusterRef and cluster"},
     {"rule": "has(self.taskDefRef) != has(self.taskDefinition)", "message": "set exactly one of taskDefRef and taskDefinition"},
     {"rule": "(has(self.cluster) && has(oldSelf.cluster) && self.cluster == oldSelf.cluster) || (has(self.clusterRef) && has(oldSelf.clusterRef) && self.clusterRef.name == oldSelf.clusterRef.name)",
-     "message": "the cluster of a service is immutable"}
+     "message": "the cluster of a service is immutable"},
+    immutable_in_ecs("launchType"),
+    immutable_in_ecs("role")
 ]))]
 pub struct EcsServiceSpec {
     /// Name of the ECS service. Immutable; defaults to metadata.name.
@@ -78,10 +92,12 @@ pub struct EcsServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub desired_count: Option<i32>,
-    /// EC2 (default), FARGATE or EXTERNAL.
+    /// EC2 (default), FARGATE or EXTERNAL. Immutable: ECS cannot change the launch type of
+    /// a service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<LaunchType>,
     /// IAM role (name or ARN) that lets ECS register tasks in a classic load balancer.
+    /// Immutable: ECS cannot change the role of a service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// How deployments replace tasks.
@@ -102,7 +118,8 @@ pub struct EcsServiceSpec {
     pub placement_constraints: Vec<TaskPlacementConstraint>,
     /// The load balancer in front of the service's tasks: exactly one of loadBalancerName
     /// (an existing classic ELB), targetGroupArn (an ALB/NLB target group) or managed (a
-    /// classic ELB this object creates and deletes).
+    /// classic ELB this object creates and deletes). Changes, and removing it, are applied
+    /// to the live service with a new deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<ServiceLoadBalancer>,
 }
@@ -231,24 +248,34 @@ pub struct ServiceLoadBalancer {
 /// A classic ELB created and owned by the EcsService.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "(has(self.name) ? self.name : '') != (has(oldSelf.name) ? oldSelf.name : '') || (has(self.scheme) ? self.scheme : 'internet-facing') == (has(oldSelf.scheme) ? oldSelf.scheme : 'internet-facing')",
+     "message": "scheme is immutable (a classic ELB cannot change its scheme): give the load balancer a new name to replace it, or delete and recreate the EcsService"}
+]))]
 pub struct ManagedLoadBalancer {
-    /// ELB name (at most 32 characters). Immutable; defaults to the service name.
+    /// ELB name (at most 32 characters); defaults to the service name. A new name creates a
+    /// new ELB, moves the service to it, and deletes the old one once the service's
+    /// deployment no longer uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-zA-Z0-9-]+$"))]
     pub name: Option<String>,
-    /// internet-facing (default) or internal.
+    /// internet-facing (default) or internal. Immutable unless the name changes too (a
+    /// classic ELB cannot change its scheme).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<LoadBalancerScheme>,
-    /// Subnets of the ELB.
+    /// Subnets of the ELB, at most one per Availability Zone; changes are attached and
+    /// detached.
     #[schemars(length(min = 1))]
     pub subnet_ids: Vec<String>,
-    /// Security groups of the ELB.
+    /// Security groups of the ELB; changes are applied. Empty: the VPC's default group AWS
+    /// picks at creation, then left alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_ids: Vec<String>,
     /// Listeners: what the ELB accepts and where it forwards.
     #[schemars(length(min = 1))]
     pub listeners: Vec<Listener>,
-    /// How the ELB checks the instances.
+    /// How the ELB checks the instances. Absent: ELB's default check (TCP to the first
+    /// listener's instance port), then left alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<ElbHealthCheck>,
 }
@@ -393,6 +420,12 @@ pub struct EcsServiceStatus {
     /// The classic ELB in front of the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancerStatus>,
+    /// Names of the classic ELBs this object created and still owns, sorted: the spec's
+    /// managed one, and earlier ones (renamed, or dropped from the spec) until the service's
+    /// deployment no longer uses them and they are deleted. Deleting the object deletes
+    /// them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_load_balancers: Vec<String>,
     /// The latest ECS service events, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<ServiceEventStatus>,

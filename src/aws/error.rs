@@ -19,6 +19,31 @@ pub enum AwsErrorKind {
     /// Access denied or missing credentials: retrying without a fix cannot help, but the fix
     /// is outside the object, so it is retried slowly.
     AccessDenied,
+    /// A resource of that name already exists, most often because a create whose response
+    /// was lost did succeed: observe again (then it is ours, adoptable or a conflict).
+    AlreadyExists,
+    /// An account quota (number of load balancers, launch template versions…): retried
+    /// slowly, since it clears when something else is deleted or the quota is raised.
+    LimitExceeded,
+    /// A code no allow-list knows: retried with backoff rather than taken as terminal.
+    Unrecognized,
+}
+
+impl AwsErrorKind {
+    /// Metric label of the kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            AwsErrorKind::Throttled => "throttled",
+            AwsErrorKind::NotFound => "not_found",
+            AwsErrorKind::InvalidInput => "invalid_input",
+            AwsErrorKind::Dependency => "dependency",
+            AwsErrorKind::Transient => "transient",
+            AwsErrorKind::AccessDenied => "access_denied",
+            AwsErrorKind::AlreadyExists => "already_exists",
+            AwsErrorKind::LimitExceeded => "limit_exceeded",
+            AwsErrorKind::Unrecognized => "unrecognized",
+        }
+    }
 }
 
 /// An error from an AWS API call.
@@ -63,6 +88,9 @@ impl AwsError {
                 | AwsErrorKind::Transient
                 | AwsErrorKind::Dependency
                 | AwsErrorKind::AccessDenied
+                | AwsErrorKind::AlreadyExists
+                | AwsErrorKind::LimitExceeded
+                | AwsErrorKind::Unrecognized
         )
     }
 }
@@ -75,38 +103,52 @@ impl fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
-/// Classify an AWS error code (and HTTP status, when known) the way the reconciler needs.
+/// Classify an AWS error of `operation` (`service:Action`) by its code, message and HTTP
+/// status.
 ///
-/// Codes come from the ECS, Auto Scaling, ELB and EC2 API references.
-pub fn classify(code: &str, message: &str, http_status: Option<u16>) -> AwsErrorKind {
+/// Terminal ([`AwsErrorKind::InvalidInput`]) is an allow-list of each service's validation
+/// errors: an error the list does not know is retried with backoff, never stalled on, since
+/// a code we have not seen may well be a passing condition.
+pub fn classify(
+    operation: &str,
+    code: &str,
+    message: &str,
+    http_status: Option<u16>,
+) -> AwsErrorKind {
     let lower = message.to_ascii_lowercase();
-    match code {
+    let service = operation.split(':').next().unwrap_or_default();
+    if let Some(kind) = classify_common(code, &lower) {
+        return kind;
+    }
+    let specific = match service {
+        "ecs" => classify_ecs(code, &lower),
+        "autoscaling" => classify_autoscaling(code, &lower),
+        "elasticloadbalancing" => classify_elb(code, &lower),
+        "ec2" => classify_ec2(code),
+        _ => None,
+    };
+    if let Some(kind) = specific {
+        return kind;
+    }
+    match http_status {
+        Some(429) => AwsErrorKind::Throttled,
+        Some(s) if s >= 500 => AwsErrorKind::Transient,
+        Some(404) if code.is_empty() => AwsErrorKind::NotFound,
+        _ => AwsErrorKind::Unrecognized,
+    }
+}
+
+/// Codes every service uses the same way.
+fn classify_common(code: &str, lower: &str) -> Option<AwsErrorKind> {
+    let kind = match code {
         "ThrottlingException"
         | "Throttling"
         | "RequestLimitExceeded"
         | "TooManyRequestsException"
         | "RequestThrottled"
         | "RequestThrottledException"
-        | "SlowDown" => AwsErrorKind::Throttled,
-        "ClusterNotFoundException"
-        | "ServiceNotFoundException"
-        | "ResourceNotFoundException"
-        | "LoadBalancerNotFound"
-        | "AccessPointNotFound"
-        | "InvalidLaunchTemplateName.NotFoundException"
-        | "InvalidLaunchTemplateId.NotFound"
-        | "InvalidLaunchTemplateId.NotFoundException"
-        | "InvalidLaunchTemplateId.VersionNotFound" => AwsErrorKind::NotFound,
-        "ServiceNotActiveException" => AwsErrorKind::NotFound,
-        "ClusterContainsServicesException"
-        | "ClusterContainsContainerInstancesException"
-        | "ClusterContainsTasksException"
-        | "ResourceInUse"
-        | "ResourceInUseException"
-        | "ScalingActivityInProgress"
-        | "ScalingActivityInProgressFault"
-        | "DependencyViolation"
-        | "UpdateInProgressException" => AwsErrorKind::Dependency,
+        | "SlowDown"
+        | "PriorRequestNotComplete" => AwsErrorKind::Throttled,
         "AccessDeniedException"
         | "AccessDenied"
         | "UnauthorizedOperation"
@@ -114,39 +156,169 @@ pub fn classify(code: &str, message: &str, http_status: Option<u16>) -> AwsError
         | "InvalidClientTokenId"
         | "ExpiredToken"
         | "ExpiredTokenException"
-        | "AuthFailure" => AwsErrorKind::AccessDenied,
+        | "AuthFailure"
+        | "OptInRequired" => AwsErrorKind::AccessDenied,
         "ServerException"
         | "InternalFailure"
         | "InternalError"
+        | "InternalServerError"
         | "ServiceUnavailable"
         | "ServiceUnavailableException"
-        | "Unavailable" => AwsErrorKind::Transient,
-        // ECS says "ClientException" for bad input, but also for "not found" of a service.
-        "ClientException" if lower.contains("not found") || lower.contains("does not exist") => {
-            if lower.contains("role") || lower.contains("task definition") {
-                AwsErrorKind::InvalidInput
-            } else {
-                AwsErrorKind::NotFound
-            }
-        }
-        // Auto Scaling: "AutoScalingGroup name not found - ...".
-        "ValidationError"
-            if lower.contains("not found")
-                && (lower.contains("autoscalinggroup") || lower.contains("auto scaling group")) =>
-        {
+        | "Unavailable"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => AwsErrorKind::Transient,
+        // Another writer got there first: the next attempt observes the new state.
+        "ConcurrentUpdate"
+        | "ConcurrentUpdateException"
+        | "ResourceContention"
+        | "ResourceContentionFault"
+        | "IncorrectState"
+        | "ConflictException" => AwsErrorKind::Transient,
+        "ResourceInUse"
+        | "ResourceInUseException"
+        | "ResourceInUseFault"
+        | "ScalingActivityInProgress"
+        | "ScalingActivityInProgressFault"
+        | "DependencyViolation"
+        | "UpdateInProgressException"
+        | "ClusterContainsServicesException"
+        | "ClusterContainsContainerInstancesException"
+        | "ClusterContainsTasksException" => AwsErrorKind::Dependency,
+        // Usually a create whose response was lost: observe again, then claim or conflict.
+        "AlreadyExists"
+        | "AlreadyExistsFault"
+        | "ResourceAlreadyExistsException"
+        | "DuplicateLoadBalancerName"
+        | "DuplicateAccessPointName"
+        | "DuplicateListener"
+        | "InvalidLaunchTemplateName.AlreadyExistsException" => AwsErrorKind::AlreadyExists,
+        _ => return None,
+    };
+    // "Too many concurrent attempts", "Rate exceeded" come under many codes.
+    if kind != AwsErrorKind::Throttled && is_rate_message(lower) {
+        return Some(AwsErrorKind::Throttled);
+    }
+    Some(kind)
+}
+
+fn is_rate_message(lower: &str) -> bool {
+    lower.contains("too many concurrent")
+        || lower.contains("rate exceeded")
+        || lower.contains("request limit exceeded")
+        || lower.contains("throttl")
+}
+
+fn classify_ecs(code: &str, lower: &str) -> Option<AwsErrorKind> {
+    Some(match code {
+        "ClusterNotFoundException" | "ServiceNotFoundException" | "ServiceNotActiveException" => {
             AwsErrorKind::NotFound
         }
-        "" => match http_status {
-            Some(429) => AwsErrorKind::Throttled,
-            Some(404) => AwsErrorKind::NotFound,
-            Some(s) if (400..500).contains(&s) => AwsErrorKind::InvalidInput,
-            _ => AwsErrorKind::Transient,
-        },
-        _ => match http_status {
-            Some(s) if s >= 500 => AwsErrorKind::Transient,
-            _ => AwsErrorKind::InvalidInput,
-        },
-    }
+        "PlatformUnknownException"
+        | "PlatformTaskDefinitionIncompatibilityException"
+        | "UnsupportedFeatureException"
+        | "InvalidParameterException"
+        | "ClientException" => {
+            // ECS puts retryable conditions under its validation codes too.
+            if is_rate_message(lower) {
+                AwsErrorKind::Throttled
+            } else if lower.contains("not idempotent") || lower.contains("already exists") {
+                AwsErrorKind::AlreadyExists
+            } else if lower.contains("not found") || lower.contains("does not exist") {
+                // A missing role or task definition is the spec's fault; a missing service
+                // or cluster is a state to observe.
+                if lower.contains("role") || lower.contains("task definition") {
+                    AwsErrorKind::InvalidInput
+                } else {
+                    AwsErrorKind::NotFound
+                }
+            } else if lower.contains("draining") || lower.contains("in progress") {
+                AwsErrorKind::Dependency
+            } else {
+                AwsErrorKind::InvalidInput
+            }
+        }
+        "LimitExceededException" => AwsErrorKind::LimitExceeded,
+        "ResourceNotFoundException" | "TargetNotFoundException" => AwsErrorKind::NotFound,
+        _ => return None,
+    })
+}
+
+fn classify_autoscaling(code: &str, lower: &str) -> Option<AwsErrorKind> {
+    Some(match code {
+        "ValidationError" => {
+            if lower.contains("not found")
+                && (lower.contains("autoscalinggroup") || lower.contains("auto scaling group"))
+            {
+                AwsErrorKind::NotFound
+            } else if lower.contains("pending delete") || lower.contains("being deleted") {
+                AwsErrorKind::Dependency
+            } else {
+                AwsErrorKind::InvalidInput
+            }
+        }
+        "InvalidNextToken" | "ServiceLinkedRoleFailure" => AwsErrorKind::InvalidInput,
+        "LimitExceeded" | "LimitExceededFault" => AwsErrorKind::LimitExceeded,
+        _ => return None,
+    })
+}
+
+fn classify_elb(code: &str, lower: &str) -> Option<AwsErrorKind> {
+    Some(match code {
+        "LoadBalancerNotFound" | "AccessPointNotFound" | "ListenerNotFound" => {
+            AwsErrorKind::NotFound
+        }
+        "ValidationError" if lower.contains("not found") => AwsErrorKind::NotFound,
+        "ValidationError"
+        | "InvalidConfigurationRequest"
+        | "InvalidSubnet"
+        | "InvalidSecurityGroup"
+        | "InvalidScheme"
+        | "SubnetNotFound"
+        | "CertificateNotFound"
+        | "UnsupportedProtocol"
+        | "InvalidEndPoint"
+        | "DuplicateTagKeys"
+        | "TooManyTags"
+        | "InvalidParameterValue"
+        | "InvalidParameterCombination"
+        | "MissingParameter" => AwsErrorKind::InvalidInput,
+        "TooManyLoadBalancers" | "TooManyAccessPoints" | "OperationNotPermitted" => {
+            AwsErrorKind::LimitExceeded
+        }
+        _ => return None,
+    })
+}
+
+fn classify_ec2(code: &str) -> Option<AwsErrorKind> {
+    Some(match code {
+        "InvalidLaunchTemplateName.NotFoundException"
+        | "InvalidLaunchTemplateId.NotFound"
+        | "InvalidLaunchTemplateId.NotFoundException"
+        | "InvalidLaunchTemplateId.VersionNotFound" => AwsErrorKind::NotFound,
+        "InvalidParameterValue"
+        | "InvalidParameterCombination"
+        | "InvalidParameter"
+        | "MissingParameter"
+        | "UnknownParameter"
+        | "InvalidLaunchTemplateName.MalformedException"
+        | "InvalidLaunchTemplateId.Malformed"
+        | "InvalidAMIID.Malformed"
+        | "InvalidAMIID.NotFound"
+        | "InvalidAMIID.Unavailable"
+        | "InvalidSubnetID.NotFound"
+        | "InvalidSubnetID.Malformed"
+        | "InvalidGroup.NotFound"
+        | "InvalidGroupId.Malformed"
+        | "InvalidKeyPair.NotFound"
+        | "InvalidUserData.Malformed"
+        | "InvalidInstanceType"
+        | "InvalidIamInstanceProfile.NotFound"
+        | "ValidationError" => AwsErrorKind::InvalidInput,
+        "LaunchTemplateVersionLimitExceeded" | "LaunchTemplateLimitExceeded" => {
+            AwsErrorKind::LimitExceeded
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -154,46 +326,162 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throttling_codes_are_throttled() {
-        for code in ["ThrottlingException", "Throttling", "RequestLimitExceeded"] {
+    fn throttling_codes_are_throttled_in_every_service() {
+        for (op, code) in [
+            ("ecs:CreateService", "ThrottlingException"),
+            ("autoscaling:CreateAutoScalingGroup", "Throttling"),
+            ("elasticloadbalancing:CreateLoadBalancer", "Throttling"),
+            ("ec2:CreateLaunchTemplate", "RequestLimitExceeded"),
+        ] {
             assert_eq!(
-                classify(code, "", Some(400)),
+                classify(op, code, "", Some(400)),
                 AwsErrorKind::Throttled,
                 "{code}"
             );
         }
-        assert_eq!(classify("", "", Some(429)), AwsErrorKind::Throttled);
+        assert_eq!(
+            classify("ecs:X", "", "", Some(429)),
+            AwsErrorKind::Throttled
+        );
+        let concurrent =
+            "Too many concurrent attempts to create a new revision of the specified family.";
+        assert_eq!(
+            classify(
+                "ecs:RegisterTaskDefinition",
+                "ClientException",
+                concurrent,
+                Some(400)
+            ),
+            AwsErrorKind::Throttled
+        );
     }
 
     #[test]
-    fn bad_input_is_terminal_and_server_errors_retry() {
-        let k = classify(
-            "InvalidParameterException",
-            "Invalid instance type",
-            Some(400),
-        );
-        assert_eq!(k, AwsErrorKind::InvalidInput);
-        assert!(!AwsError::new(k, "op", "c", "m").is_retryable());
+    fn validation_errors_are_terminal_per_service() {
+        let cases = [
+            (
+                "ecs:CreateService",
+                "InvalidParameterException",
+                "Invalid launch type",
+            ),
+            (
+                "ecs:RegisterTaskDefinition",
+                "ClientException",
+                "Invalid memory value",
+            ),
+            (
+                "ecs:CreateService",
+                "ClientException",
+                "Role does not exist",
+            ),
+            (
+                "autoscaling:CreateAutoScalingGroup",
+                "ValidationError",
+                "bad size",
+            ),
+            (
+                "elasticloadbalancing:CreateLoadBalancer",
+                "InvalidSubnet",
+                "no such subnet",
+            ),
+            (
+                "elasticloadbalancing:CreateLoadBalancer",
+                "ValidationError",
+                "name too long",
+            ),
+            (
+                "ec2:CreateLaunchTemplate",
+                "InvalidAMIID.Malformed",
+                "bad ami",
+            ),
+        ];
+        for (op, code, msg) in cases {
+            let k = classify(op, code, msg, Some(400));
+            assert_eq!(k, AwsErrorKind::InvalidInput, "{op} {code}");
+            assert!(!AwsError::new(k, "op", code, msg).is_retryable());
+        }
+    }
+
+    #[test]
+    fn unknown_codes_retry_instead_of_stalling() {
+        let k = classify("ecs:CreateService", "BrandNewException", "", Some(400));
+        assert_eq!(k, AwsErrorKind::Unrecognized);
+        assert!(AwsError::new(k, "op", "c", "m").is_retryable());
+        // A code valid in one service is not an allow-listed validation error of another.
         assert_eq!(
-            classify("ServerException", "", Some(500)),
+            classify("ecs:CreateService", "InvalidSubnet", "", Some(400)),
+            AwsErrorKind::Unrecognized
+        );
+        assert_eq!(
+            classify("ecs:CreateService", "ServerException", "", Some(500)),
             AwsErrorKind::Transient
         );
-        assert_eq!(classify("Weird", "", Some(503)), AwsErrorKind::Transient);
-        assert_eq!(classify("", "", None), AwsErrorKind::Transient);
+        assert_eq!(
+            classify("ecs:CreateService", "Weird", "", Some(503)),
+            AwsErrorKind::Transient
+        );
+        assert_eq!(classify("ecs:X", "", "", None), AwsErrorKind::Unrecognized);
+    }
+
+    #[test]
+    fn already_exists_after_a_lost_create_means_observe_again() {
+        for (op, code, msg) in [
+            (
+                "autoscaling:CreateAutoScalingGroup",
+                "AlreadyExists",
+                "group exists",
+            ),
+            (
+                "elasticloadbalancing:CreateLoadBalancer",
+                "DuplicateLoadBalancerName",
+                "",
+            ),
+            (
+                "ec2:CreateLaunchTemplate",
+                "InvalidLaunchTemplateName.AlreadyExistsException",
+                "",
+            ),
+            (
+                "ecs:CreateService",
+                "InvalidParameterException",
+                "Creation of service was not idempotent.",
+            ),
+        ] {
+            let k = classify(op, code, msg, Some(400));
+            assert_eq!(k, AwsErrorKind::AlreadyExists, "{code}");
+            assert!(AwsError::new(k, "op", code, msg).is_retryable());
+        }
+    }
+
+    #[test]
+    fn contention_retries() {
+        for code in ["ConcurrentUpdate", "ResourceContention", "IncorrectState"] {
+            assert_eq!(
+                classify("autoscaling:UpdateAutoScalingGroup", code, "", Some(400)),
+                AwsErrorKind::Transient,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            classify(
+                "elasticloadbalancing:CreateLoadBalancer",
+                "TooManyLoadBalancers",
+                "",
+                Some(400)
+            ),
+            AwsErrorKind::LimitExceeded
+        );
     }
 
     #[test]
     fn ecs_client_exception_not_found_depends_on_subject() {
+        let op = "ecs:UpdateService";
         assert_eq!(
-            classify("ClientException", "Service not found.", Some(400)),
+            classify(op, "ClientException", "Service not found.", Some(400)),
             AwsErrorKind::NotFound
         );
         assert_eq!(
-            classify("ClientException", "Role does not exist", Some(400)),
-            AwsErrorKind::InvalidInput
-        );
-        assert_eq!(
-            classify("ClientException", "Invalid memory value", Some(400)),
+            classify(op, "ClientException", "Role does not exist", Some(400)),
             AwsErrorKind::InvalidInput
         );
     }
@@ -201,19 +489,21 @@ mod tests {
     #[test]
     fn missing_auto_scaling_group_is_not_found() {
         let msg = "AutoScalingGroup name not found - no such group";
+        let op = "autoscaling:UpdateAutoScalingGroup";
         assert_eq!(
-            classify("ValidationError", msg, Some(400)),
+            classify(op, "ValidationError", msg, Some(400)),
             AwsErrorKind::NotFound
-        );
-        assert_eq!(
-            classify("ValidationError", "bad size", Some(400)),
-            AwsErrorKind::InvalidInput
         );
     }
 
     #[test]
     fn dependency_errors_are_retryable() {
-        let k = classify("ClusterContainsServicesException", "", Some(400));
+        let k = classify(
+            "ecs:DeleteCluster",
+            "ClusterContainsServicesException",
+            "",
+            Some(400),
+        );
         assert_eq!(k, AwsErrorKind::Dependency);
         assert!(AwsError::new(k, "op", "c", "m").is_retryable());
     }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::batch::BatchingEcs;
+use super::fence::{is_read_only, WriteFence};
 use super::rate_limit::{Bucket, RateLimiter};
 use super::types::*;
-use super::{AutoScalingApi, AwsClients, AwsError, AwsErrorKind, Ec2Api, EcsApi, ElbApi};
+use super::{AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi};
 use crate::api::service::{ElbHealthCheck, Listener};
 use crate::telemetry::metrics::{AwsCallLabels, Metrics, OperationLabels};
 
@@ -21,12 +22,17 @@ const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 pub struct Guard {
     limiter: Arc<RateLimiter>,
     metrics: Metrics,
+    fence: Arc<WriteFence>,
 }
 
 impl Guard {
-    /// A guard over one region's buckets.
-    pub fn new(limiter: Arc<RateLimiter>, metrics: Metrics) -> Self {
-        Self { limiter, metrics }
+    /// A guard over one region's buckets; writes pass only while `fence` allows them.
+    pub fn new(limiter: Arc<RateLimiter>, metrics: Metrics, fence: Arc<WriteFence>) -> Self {
+        Self {
+            limiter,
+            metrics,
+            fence,
+        }
     }
 
     async fn call<T>(
@@ -36,6 +42,22 @@ impl Guard {
         fut: impl Future<Output = Result<T, AwsError>>,
     ) -> Result<T, AwsError> {
         let waited = self.limiter.acquire(bucket).await;
+        // Checked after the rate limiter's wait, which can be long: leadership may have
+        // ended meanwhile. A write still running at the deadline is cut off (no more SDK
+        // retries); one sent before it reaches AWS well before the lease can be taken.
+        let deadline = if is_read_only(operation) {
+            None
+        } else {
+            self.fence.remaining(operation)?
+        };
+        let fut = async move {
+            match deadline {
+                Some(d) => tokio::time::timeout(d, fut)
+                    .await
+                    .unwrap_or_else(|_| Err(WriteFence::fenced(operation))),
+                None => fut.await,
+            }
+        };
         self.metrics
             .rate_limit_wait
             .get_or_create(&OperationLabels { operation })
@@ -43,14 +65,7 @@ impl Guard {
         let result = fut.await;
         let outcome = match &result {
             Ok(_) => "success",
-            Err(e) => match e.kind {
-                AwsErrorKind::Throttled => "throttled",
-                AwsErrorKind::NotFound => "not_found",
-                AwsErrorKind::InvalidInput => "invalid_input",
-                AwsErrorKind::Dependency => "dependency",
-                AwsErrorKind::Transient => "transient",
-                AwsErrorKind::AccessDenied => "access_denied",
-            },
+            Err(e) => e.kind.label(),
         };
         if outcome == "throttled" {
             self.metrics
@@ -164,6 +179,12 @@ impl EcsApi for Guarded<dyn EcsApi> {
         let f = self.inner.describe_services(cluster, names);
         self.guard
             .call("ecs:DescribeServices", Bucket::EcsServiceRead, f)
+            .await
+    }
+    async fn list_services(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        let f = self.inner.list_services(cluster);
+        self.guard
+            .call("ecs:ListServices", Bucket::EcsServiceRead, f)
             .await
     }
     async fn create_service(&self, input: &CreateServiceInput) -> Result<ServiceInfo, AwsError> {
@@ -368,6 +389,21 @@ impl ElbApi for Guarded<dyn ElbApi> {
         let op = "elasticloadbalancing:DeleteLoadBalancerListeners";
         self.guard.call(op, Bucket::ElbModify, f).await
     }
+    async fn attach_subnets(&self, name: &str, subnets: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.attach_subnets(name, subnets);
+        let op = "elasticloadbalancing:AttachLoadBalancerToSubnets";
+        self.guard.call(op, Bucket::ElbModify, f).await
+    }
+    async fn detach_subnets(&self, name: &str, subnets: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.detach_subnets(name, subnets);
+        let op = "elasticloadbalancing:DetachLoadBalancerFromSubnets";
+        self.guard.call(op, Bucket::ElbModify, f).await
+    }
+    async fn apply_security_groups(&self, name: &str, groups: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.apply_security_groups(name, groups);
+        let op = "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer";
+        self.guard.call(op, Bucket::ElbModify, f).await
+    }
     async fn add_tags(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
         let f = self.inner.add_tags(name, tags);
         self.guard
@@ -398,18 +434,26 @@ pub struct GuardedProvider {
     inner: Arc<dyn super::AwsProvider>,
     metrics: Metrics,
     share: f64,
+    fence: Arc<WriteFence>,
     regions: std::sync::Mutex<std::collections::HashMap<String, AwsClients>>,
 }
 
 impl GuardedProvider {
-    /// Guard `inner`'s clients, using `share` of every AWS bucket.
+    /// Guard `inner`'s clients, using `share` of every AWS bucket; writes always allowed.
     pub fn new(inner: Arc<dyn super::AwsProvider>, metrics: Metrics, share: f64) -> Self {
         Self {
             inner,
             metrics,
             share,
+            fence: Arc::new(WriteFence::open()),
             regions: Default::default(),
         }
+    }
+
+    /// Allow writes only while `fence` does (leader election).
+    pub fn with_fence(mut self, fence: Arc<WriteFence>) -> Self {
+        self.fence = fence;
+        self
     }
 }
 
@@ -422,8 +466,11 @@ impl super::AwsProvider for GuardedProvider {
         regions
             .entry(region.clone())
             .or_insert_with(|| {
-                let guard =
-                    Guard::new(Arc::new(RateLimiter::new(self.share)), self.metrics.clone());
+                let guard = Guard::new(
+                    Arc::new(RateLimiter::new(self.share)),
+                    self.metrics.clone(),
+                    self.fence.clone(),
+                );
                 let mut clients = guard.wrap(self.inner.clients(Some(&region)));
                 // Batching sits outside the guard: a batch is one rate-limited call.
                 clients.ecs = Arc::new(BatchingEcs::new(clients.ecs, BATCH_WINDOW));

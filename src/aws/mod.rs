@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod error;
 pub mod fake;
+pub mod fence;
 pub mod guard;
 pub mod rate_limit;
 pub mod sdk;
@@ -56,6 +57,8 @@ pub trait EcsApi: Send + Sync {
         cluster: &str,
         names: &[String],
     ) -> Result<Vec<ServiceInfo>, AwsError>;
+    /// ListServices of one cluster (ARNs, all pages); a missing cluster is NotFound.
+    async fn list_services(&self, cluster: &str) -> Result<Vec<String>, AwsError>;
     /// CreateService.
     async fn create_service(&self, input: &CreateServiceInput) -> Result<ServiceInfo, AwsError>;
     /// UpdateService.
@@ -151,6 +154,12 @@ pub trait ElbApi: Send + Sync {
     ) -> Result<(), AwsError>;
     /// DeleteLoadBalancerListeners by load balancer port.
     async fn delete_listeners(&self, name: &str, ports: &[i32]) -> Result<(), AwsError>;
+    /// AttachLoadBalancerToSubnets (a load balancer takes one subnet per Availability Zone).
+    async fn attach_subnets(&self, name: &str, subnets: &[String]) -> Result<(), AwsError>;
+    /// DetachLoadBalancerFromSubnets (a load balancer keeps at least one).
+    async fn detach_subnets(&self, name: &str, subnets: &[String]) -> Result<(), AwsError>;
+    /// ApplySecurityGroupsToLoadBalancer: replaces the whole set.
+    async fn apply_security_groups(&self, name: &str, groups: &[String]) -> Result<(), AwsError>;
     /// AddTags.
     async fn add_tags(&self, name: &str, tags: &Tags) -> Result<(), AwsError>;
     /// RemoveTags, by key.

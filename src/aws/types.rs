@@ -191,6 +191,8 @@ pub struct UpdateServiceInput {
     pub placement_strategy: Option<Vec<PlacementStrategy>>,
     /// New placement constraints.
     pub placement_constraints: Option<Vec<TaskPlacementConstraint>>,
+    /// New load balancers (the whole list; empty detaches the service from all of them).
+    pub load_balancers: Option<Vec<ServiceLoadBalancerRef>>,
     /// Start a new deployment even without changes.
     pub force_new_deployment: bool,
 }
@@ -205,6 +207,7 @@ impl UpdateServiceInput {
             && self.network_configuration.is_none()
             && self.placement_strategy.is_none()
             && self.placement_constraints.is_none()
+            && self.load_balancers.is_none()
             && !self.force_new_deployment
     }
 }

@@ -169,6 +169,45 @@ pub fn plan_group(
     plan
 }
 
+/// The next step in removing an owned Auto Scaling group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemovalStep {
+    /// Set min, max and desired to 0 so its instances terminate the normal way.
+    ScaleIn,
+    /// No instance left: delete the group.
+    Delete,
+    /// Instances are terminating, or the deletion is under way.
+    Wait,
+}
+
+/// Where removing `group` stands.
+pub fn capacity_removal_step(group: &AutoScalingGroup) -> RemovalStep {
+    if group.status.is_some() {
+        RemovalStep::Wait
+    } else if group.min_size != 0 || group.max_size != 0 || group.desired_capacity != 0 {
+        RemovalStep::ScaleIn
+    } else if group.instances.is_empty() {
+        RemovalStep::Delete
+    } else {
+        RemovalStep::Wait
+    }
+}
+
+/// What removing `group` waits for, for the Ready condition.
+pub fn capacity_removal_message(group: &AutoScalingGroup) -> String {
+    match capacity_removal_step(group) {
+        RemovalStep::ScaleIn | RemovalStep::Wait if group.status.is_none() => format!(
+            "removing capacity: waiting for {} instances of Auto Scaling group {} to terminate",
+            group.instances.len(),
+            group.name
+        ),
+        _ => format!(
+            "removing capacity: waiting for Auto Scaling group {} to be deleted",
+            group.name
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +314,42 @@ mod tests {
         let plan = plan_group(&c, &g, "lt-1", 1);
         assert_eq!(plan.attach, vec!["new".to_string()]);
         assert_eq!(plan.detach, vec!["old".to_string()]);
+    }
+
+    fn removal_group(min: i32, max: i32, desired: i32, instances: usize) -> AutoScalingGroup {
+        AutoScalingGroup {
+            name: "g".into(),
+            min_size: min,
+            max_size: max,
+            desired_capacity: desired,
+            instances: (0..instances)
+                .map(|i| crate::aws::types::AsgInstance {
+                    instance_id: format!("i-{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn capacity_is_removed_by_scaling_in_then_deleting() {
+        assert_eq!(
+            capacity_removal_step(&removal_group(2, 5, 3, 3)),
+            RemovalStep::ScaleIn
+        );
+        assert_eq!(
+            capacity_removal_step(&removal_group(0, 0, 0, 2)),
+            RemovalStep::Wait
+        );
+        assert!(capacity_removal_message(&removal_group(0, 0, 0, 2)).contains("2 instances"));
+        assert_eq!(
+            capacity_removal_step(&removal_group(0, 0, 0, 0)),
+            RemovalStep::Delete
+        );
+        let mut deleting = removal_group(0, 0, 0, 0);
+        deleting.status = Some("Delete in progress".into());
+        assert_eq!(capacity_removal_step(&deleting), RemovalStep::Wait);
+        assert!(capacity_removal_message(&deleting).contains("to be deleted"));
     }
 }

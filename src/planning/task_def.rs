@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
 use crate::api::task_def::{EcsTaskDefSpec, Protocol};
+use crate::aws::types::ServiceInfo;
 
 /// Tag on every revision holding the hash of the normalized spec it was registered from.
 pub const SPEC_HASH_TAG: &str = "ecsoperator.io/spec-hash";
@@ -93,6 +94,30 @@ pub fn revisions_to_prune(
         .collect()
 }
 
+/// The family of a task definition ARN or `family:revision`.
+pub fn family_of(task_definition: &str) -> Option<&str> {
+    task_definition
+        .rsplit('/')
+        .next()
+        .and_then(|fr| fr.split(':').next())
+}
+
+/// Revisions of `family` that these ECS services run or may roll back to: the service's
+/// task definition and every deployment's (a running deployment's ACTIVE one is the
+/// rollback target).
+pub fn revisions_used_by(services: &[ServiceInfo], family: &str) -> BTreeSet<i32> {
+    services
+        .iter()
+        .filter(|s| s.status != "INACTIVE")
+        .flat_map(|s| {
+            std::iter::once(s.task_definition.as_str())
+                .chain(s.deployments.iter().map(|d| d.task_definition.as_str()))
+        })
+        .filter(|td| family_of(td) == Some(family))
+        .filter_map(revision_of)
+        .collect()
+}
+
 /// The revision number at the end of a task definition ARN or `family:revision`.
 pub fn revision_of(arn: &str) -> Option<i32> {
     arn.rsplit(':').next()?.parse().ok()
@@ -102,6 +127,7 @@ pub fn revision_of(arn: &str) -> Option<i32> {
 mod tests {
     use super::*;
     use crate::api::task_def::{ContainerDefinition, KeyValuePair, PortMapping};
+    use crate::aws::types::Deployment;
 
     fn tutorial() -> EcsTaskDefSpec {
         EcsTaskDefSpec {
@@ -210,5 +236,34 @@ mod tests {
         assert_eq!(revision_of(arn), Some(12));
         assert_eq!(revision_of("hello:3"), Some(3));
         assert_eq!(revision_of("hello"), None);
+    }
+
+    #[test]
+    fn revisions_used_include_rollback_targets_of_running_deployments() {
+        let arn = |f: &str, r: i32| format!("arn:aws:ecs:us-east-1:1:task-definition/{f}:{r}");
+        let service = |td: String, deployments: Vec<String>, status: &str| ServiceInfo {
+            status: status.into(),
+            task_definition: td,
+            deployments: deployments
+                .into_iter()
+                .map(|task_definition| Deployment {
+                    task_definition,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let services = vec![
+            // Rolling from 3 to 5: 3 is the rollback target.
+            service(arn("web", 5), vec![arn("web", 5), arn("web", 3)], "ACTIVE"),
+            service(arn("web2", 9), vec![arn("web2", 9)], "ACTIVE"),
+            service(arn("web", 1), vec![arn("web", 1)], "INACTIVE"),
+            service("web:7".into(), vec![], "DRAINING"),
+        ];
+        assert_eq!(
+            revisions_used_by(&services, "web"),
+            BTreeSet::from([3, 5, 7])
+        );
+        assert_eq!(family_of(&arn("web2", 9)), Some("web2"));
     }
 }

@@ -13,7 +13,7 @@ use super::managed::{
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
 use crate::api::service::EcsService;
-use crate::aws::types::{ClusterInfo, Tags};
+use crate::aws::types::{ClusterInfo, Tags, UpdateGroupInput};
 use crate::aws::AwsErrorKind;
 use crate::planning::cluster as plan;
 use crate::planning::ownership::{
@@ -168,7 +168,13 @@ async fn sync_capacity(
     })
 }
 
-/// Delete the capacity (group first, then template); `Some(message)` while waiting.
+/// Remove the capacity in order, one step per call; `Some(message)` while waiting.
+///
+/// The group and template are found by their names and kept only when they carry this
+/// object's owner tag, so capacity created by a reconcile whose status write was lost is
+/// found too. The group is scaled in to zero and its instances awaited before it is
+/// deleted, instead of force-deleting it with its instances at once; the template goes
+/// last, once no group can launch from it.
 async fn delete_capacity(
     cluster_name: &str,
     cx: &AwsContext,
@@ -177,26 +183,48 @@ async fn delete_capacity(
     let group_name = plan::group_name(cluster_name);
     if let Some(g) = cx.aws.autoscaling.describe_group(&group_name).await? {
         if g.tags.get(OWNER_TAG) == Some(&cx.owner) {
-            if g.status.is_none() {
-                cx.aws.autoscaling.delete_group(&group_name).await?;
-                notes.push(Note::normal(
-                    "Deleting",
-                    format!("deleting Auto Scaling group {group_name}"),
-                ));
+            match plan::capacity_removal_step(&g) {
+                plan::RemovalStep::ScaleIn => {
+                    cx.aws
+                        .autoscaling
+                        .update_group(&UpdateGroupInput {
+                            name: group_name.clone(),
+                            min_size: Some(0),
+                            max_size: Some(0),
+                            desired_capacity: Some(0),
+                            ..Default::default()
+                        })
+                        .await?;
+                    notes.push(Note::normal(
+                        "ScalingIn",
+                        format!(
+                            "scaling Auto Scaling group {group_name} in to 0 before deleting it"
+                        ),
+                    ));
+                }
+                plan::RemovalStep::Delete => {
+                    cx.aws.autoscaling.delete_group(&group_name).await?;
+                    notes.push(Note::normal(
+                        "Deleting",
+                        format!("deleting Auto Scaling group {group_name}"),
+                    ));
+                }
+                plan::RemovalStep::Wait => {}
             }
-            return Ok(Some(format!(
-                "waiting for Auto Scaling group {group_name} to terminate its instances"
-            )));
+            return Ok(Some(plan::capacity_removal_message(&g)));
         }
     }
     let lt_name = plan::launch_template_name(cluster_name);
     if let Some(lt) = cx.aws.ec2.describe_launch_template(&lt_name).await? {
         if lt.tags.get(OWNER_TAG) == Some(&cx.owner) {
-            cx.aws.ec2.delete_launch_template(&lt.id).await?;
-            notes.push(Note::normal(
-                "Deleted",
-                format!("deleted launch template {lt_name}"),
-            ));
+            match cx.aws.ec2.delete_launch_template(&lt.id).await {
+                Ok(()) => notes.push(Note::normal(
+                    "Deleted",
+                    format!("deleted launch template {lt_name}"),
+                )),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(None)
@@ -253,19 +281,22 @@ impl ManagedResource for EcsCluster {
                 c
             }
         };
+        let mut removing = None;
         let capacity = match &self.spec.capacity {
             Some(cap) => Some(sync_capacity(&name, cap, &tags, applied, cx, &mut notes).await?),
             None => {
-                // Capacity removed from the spec: remove what an earlier spec created.
-                if self.status.as_ref().is_some_and(|s| s.capacity.is_some()) {
-                    if let Some(waiting) = delete_capacity(&name, cx, &mut notes).await? {
-                        return Err(Error::WaitingForDependency(waiting));
-                    }
-                }
+                // No capacity in the spec: remove any an earlier spec created, whether or
+                // not status remembers it.
+                removing = delete_capacity(&name, cx, &mut notes).await?;
                 None
             }
         };
         let readiness = match (&cluster.status[..], &capacity) {
+            ("ACTIVE", None) if removing.is_some() => Readiness::NotReady {
+                reason: "RemovingCapacity",
+                message: removing.clone().unwrap_or_default(),
+                recheck: Duration::from_secs(10),
+            },
             ("ACTIVE", Some(c)) if c.in_service_instances < c.desired_capacity => {
                 Readiness::NotReady {
                     reason: "ScalingCapacity",
@@ -288,6 +319,7 @@ impl ManagedResource for EcsCluster {
                 common: Default::default(),
                 cluster_arn: Some(cluster.arn),
                 cluster_name: Some(name),
+                cluster_status: Some(cluster.status),
                 registered_container_instances: Some(cluster.registered_container_instances),
                 running_tasks: Some(cluster.running_tasks),
                 pending_tasks: Some(cluster.pending_tasks),

@@ -8,6 +8,9 @@ pub const READY: &str = "Ready";
 pub const SYNCED: &str = "Synced";
 /// No progress is possible without a change to the object.
 pub const STALLED: &str = "Stalled";
+/// Work is in progress (kstatus' abnormal-true condition): creating, rolling out,
+/// retrying after an error on a new generation, deleting.
+pub const RECONCILING: &str = "Reconciling";
 /// A service deployment is rolling out.
 pub const PROGRESSING: &str = "Progressing";
 

@@ -50,12 +50,14 @@ fn task_def_hash(td: &EcsTaskDef) -> Option<u64> {
     Some(h.finish())
 }
 
-/// What a service reads from an EcsCluster: its ARN and readiness.
+/// What a service reads from an EcsCluster: its ARN, the ECS cluster's status and (for a
+/// status written before that was recorded) readiness.
 fn cluster_hash(c: &EcsCluster) -> Option<u64> {
     let mut h = DefaultHasher::new();
     c.metadata.deletion_timestamp.is_some().hash(&mut h);
     if let Some(s) = &c.status {
         s.cluster_arn.hash(&mut h);
+        s.cluster_status.hash(&mut h);
         for cond in s.common.conditions.iter().filter(|c| c.type_ == "Ready") {
             (&cond.status, cond.observed_generation).hash(&mut h);
         }

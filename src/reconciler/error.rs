@@ -55,6 +55,9 @@ impl Error {
                 AwsErrorKind::Dependency => "aws_dependency",
                 AwsErrorKind::Transient => "aws_transient",
                 AwsErrorKind::AccessDenied => "aws_access_denied",
+                AwsErrorKind::AlreadyExists => "aws_already_exists",
+                AwsErrorKind::LimitExceeded => "aws_limit_exceeded",
+                AwsErrorKind::Unrecognized => "aws_unrecognized",
             },
             Error::Kube(_) => "kube",
             Error::InvalidSpec(_) => "invalid_spec",
@@ -76,11 +79,24 @@ impl Error {
                     reason: "Throttled",
                     base: secs(10),
                 },
-                AwsErrorKind::AccessDenied => Treatment::Retry {
+                // The fix is outside the object (IAM, a quota, a code we do not know):
+                // retried slowly, so it heals by itself once the outside is fixed.
+                AwsErrorKind::AccessDenied
+                | AwsErrorKind::LimitExceeded
+                | AwsErrorKind::Unrecognized => Treatment::Retry {
                     reason: "ReconcileError",
                     base: secs(30),
                 },
-                _ => Treatment::Retry {
+                // A create that did succeed although its answer was lost: look again soon.
+                AwsErrorKind::AlreadyExists => Treatment::Retry {
+                    reason: "ReconcileError",
+                    base: secs(1),
+                },
+                AwsErrorKind::Dependency => Treatment::Retry {
+                    reason: "ReconcileError",
+                    base: secs(5),
+                },
+                AwsErrorKind::NotFound | AwsErrorKind::Transient => Treatment::Retry {
                     reason: "ReconcileError",
                     base: secs(2),
                 },

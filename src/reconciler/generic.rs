@@ -1,6 +1,7 @@
 //! The one reconcile every kind goes through: pause, finalizer, deletion policy,
 //! dereference → sync, conditions, events, error treatment and backoff, status via
-//! server-side apply.
+//! server-side apply. What to write and when to look again is decided in
+//! [`super::outcome`]; this module only does the I/O.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,10 +13,11 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use tracing::{debug, info, warn, Instrument};
 
-use super::conditions::{merge, Cond, READY, STALLED, SYNCED};
+use super::conditions::{merge, Cond, READY, SYNCED};
 use super::context::{Context, FIELD_MANAGER};
 use super::error::{Error, Treatment};
 use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness};
+use super::outcome::{self, ObjectState, Outcome, Requeue};
 use crate::api::common::{DeletionPolicy, ADOPT_ANNOTATION, FINALIZER, PAUSED_ANNOTATION};
 use crate::planning::ownership::owner_value;
 use crate::telemetry::metrics::{ErrorLabels, KindLabels};
@@ -48,19 +50,25 @@ pub async fn reconcile<K: ManagedResource>(
         .reconcile_duration
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
-    if let Err(e) = &result {
+    // One count per reconcile: the step's own error, or else the write that failed after it.
+    let error = match &result {
+        Ok(step) => step.error,
+        Err(e) => Some(e.metric_label()),
+    };
+    if let Some(error) = error {
         ctx.metrics
             .reconcile_errors
             .get_or_create(&ErrorLabels {
                 kind: K::KIND,
-                error: e.metric_label(),
+                error,
             })
             .inc();
     }
-    result
+    result.map(|step| step.action)
 }
 
-/// Requeue policy when writing status itself failed.
+/// Requeue policy when a Kubernetes write of the reconciler itself failed (the step's own
+/// errors are handled, reported and backed off inside the reconcile).
 pub fn error_policy<K: ManagedResource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     let key = backoff_key(obj.as_ref());
     let base = match err.treatment() {
@@ -81,21 +89,52 @@ fn backoff_key<K: ManagedResource>(obj: &K) -> String {
     )
 }
 
-async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+/// How a reconcile ended: when to look again, and the error it handled, if any.
+struct Step {
+    action: Action,
+    error: Option<&'static str>,
+}
+
+/// What the pure decisions need to know of the object.
+fn object_state<K: ManagedResource>(obj: &K) -> ObjectState {
+    let generation = obj.meta().generation;
+    let ready = current_condition(obj, READY);
+    ObjectState {
+        generation,
+        observed_generation: obj.status().and_then(|s| s.common().observed_generation),
+        ready_for_generation: ready
+            .is_some_and(|c| c.status == "True" && c.observed_generation == generation),
+        has_ready: ready.is_some(),
+    }
+}
+
+async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<Step, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     let spec = obj.common_spec();
+    let state = object_state(obj);
+    let key = backoff_key(obj);
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    if deleting && !has_finalizer(obj) {
+        return Ok(Step {
+            action: Action::await_change(),
+            error: None,
+        });
+    }
     if annotation_true(obj, PAUSED_ANNOTATION) {
-        let mut conds = vec![Cond::no(
-            SYNCED,
-            "Paused",
-            "reconciliation is paused by the annotation ecsoperator.io/paused",
-        )];
-        if !has_condition(obj, READY) {
-            conds.push(Cond::no(READY, "Paused", "reconciliation is paused"));
-        }
-        write_conditions(obj, &api, None, &conds).await?;
-        return Ok(Action::await_change());
+        let action = apply(
+            obj,
+            ctx,
+            &api,
+            &key,
+            outcome::paused(&state, deleting),
+            None,
+        )
+        .await?;
+        return Ok(Step {
+            action,
+            error: None,
+        });
     }
     let aws_cx = AwsContext {
         aws: ctx.aws.clients(spec.region()),
@@ -103,139 +142,141 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
         adopt: annotation_true(obj, ADOPT_ANNOTATION),
         cluster_id: ctx.settings.cluster_id.clone(),
     };
-    let key = backoff_key(obj);
 
-    if obj.meta().deletion_timestamp.is_some() {
-        if !has_finalizer(obj) {
-            return Ok(Action::await_change());
-        }
-        if spec.deletion_policy() == DeletionPolicy::Retain {
-            publish(
-                ctx,
-                obj,
-                &[Note::normal(
-                    "Retained",
-                    "deletionPolicy is Retain: AWS resources left in place",
-                )],
-            )
-            .await;
-            remove_finalizer(obj, &api).await?;
-            return Ok(Action::await_change());
-        }
-        let deps = match obj.cleanup_deps(&ctx.client).await {
-            Ok(d) => d,
-            Err(e) => return handle_error(obj, ctx, &api, &key, e).await,
-        };
-        return match obj.cleanup(&deps, &aws_cx).await {
-            Ok(Cleanup::Done(notes)) => {
-                publish(ctx, obj, &notes).await;
-                remove_finalizer(obj, &api).await?;
-                ctx.backoff.success(&key);
-                info!("AWS resources deleted, finalizer removed");
-                Ok(Action::await_change())
-            }
-            Ok(Cleanup::Waiting { message, notes }) => {
-                publish(ctx, obj, &notes).await;
-                let conds = [
-                    Cond::no(READY, "Deleting", message.clone()),
-                    Cond::no(SYNCED, "Deleting", message),
-                    Cond::no(STALLED, "Deleting", ""),
-                ];
-                write_conditions(obj, &api, None, &conds).await?;
-                Ok(Action::requeue(ctx.settings.poll_interval))
-            }
-            Err(e) => handle_error(obj, ctx, &api, &key, e).await,
-        };
+    if deleting {
+        return delete(obj, ctx, &api, &key, &aws_cx).await;
     }
 
     if !has_finalizer(obj) {
         add_finalizer(obj, &api).await?;
     }
-    let deps = match obj.dereference(&ctx.client).await {
-        Ok(d) => d,
-        Err(e) => return handle_error(obj, ctx, &api, &key, e).await,
+    let synced = match obj.dereference(&ctx.client).await {
+        Ok(deps) => obj.sync(&deps, &aws_cx).await,
+        Err(e) => Err(e),
     };
-    match obj.sync(&deps, &aws_cx).await {
+    match synced {
         Ok(synced) => {
             ctx.backoff.success(&key);
             publish(ctx, obj, &synced.notes).await;
-            let (ready, requeue) = match &synced.readiness {
-                Readiness::Ready(msg) => (
-                    Cond::yes(READY, "ReconcileSuccess", msg.clone()),
-                    ctx.settings.resync_period,
-                ),
-                Readiness::NotReady {
-                    reason,
-                    message,
-                    recheck,
-                } => (Cond::no(READY, reason, message.clone()), *recheck),
-            };
-            let mut conds = vec![
-                ready,
-                Cond::yes(SYNCED, "ReconcileSuccess", "AWS matches the spec"),
-                Cond::no(STALLED, "ReconcileSuccess", ""),
-            ];
-            conds.extend(synced.conditions.iter().cloned());
-            write_conditions(obj, &api, Some(synced.status), &conds).await?;
+            let mut decided = outcome::synced(&synced.readiness, ctx.settings.resync_period);
+            decided.conditions.extend(synced.conditions.iter().cloned());
+            let action = apply(obj, ctx, &api, &key, decided, Some(synced.status)).await?;
             debug!(
                 ready = matches!(synced.readiness, Readiness::Ready(_)),
-                ?requeue,
                 "reconciled"
             );
-            Ok(Action::requeue(requeue))
+            Ok(Step {
+                action,
+                error: None,
+            })
         }
-        Err(e) => handle_error(obj, ctx, &api, &key, e).await,
+        Err(e) => {
+            let decided = outcome::failed(
+                &state,
+                e.treatment(),
+                &e.to_string(),
+                ctx.settings.resync_period,
+            );
+            warn!(error = %e, "reconcile failed");
+            let action = apply(obj, ctx, &api, &key, decided, None).await?;
+            Ok(Step {
+                action,
+                error: Some(e.metric_label()),
+            })
+        }
     }
 }
 
-async fn handle_error<K: ManagedResource>(
+/// One deletion step: Retain, or the kind's cleanup until it is done.
+async fn delete<K: ManagedResource>(
     obj: &K,
     ctx: &Context,
     api: &Api<K>,
     key: &str,
-    err: Error,
-) -> Result<Action, Error> {
-    ctx.metrics
-        .reconcile_errors
-        .get_or_create(&ErrorLabels {
-            kind: K::KIND,
-            error: err.metric_label(),
-        })
-        .inc();
-    let message = err.to_string();
-    let (conds, action) = match err.treatment() {
-        Treatment::Stall { reason } => {
-            warn!(error = %message, reason, "stalled until the object changes");
-            (
-                vec![
-                    Cond::no(READY, reason, message.clone()),
-                    Cond::no(SYNCED, reason, message.clone()),
-                    Cond::yes(STALLED, reason, message.clone()),
-                ],
-                Action::await_change(),
-            )
-        }
-        Treatment::Retry { reason, base } => {
-            let delay = ctx.backoff.failure(key, base);
-            warn!(error = %message, reason, ?delay, "will retry");
-            let mut conds = vec![
-                Cond::no(SYNCED, reason, message.clone()),
-                Cond::no(STALLED, reason, ""),
-            ];
-            // A passing AWS hiccup does not make a running resource unready.
-            if reason == "WaitingForDependency" || !condition_true(obj, READY) {
-                conds.push(Cond::no(READY, reason, message.clone()));
-            }
-            (conds, Action::requeue(delay))
-        }
+    aws_cx: &AwsContext,
+) -> Result<Step, Error> {
+    if obj.common_spec().deletion_policy() == DeletionPolicy::Retain {
+        remove_finalizer(obj, api).await?;
+        publish(
+            ctx,
+            obj,
+            &[Note::normal(
+                "Retained",
+                "deletionPolicy is Retain: AWS resources left in place",
+            )],
+        )
+        .await;
+        return Ok(Step {
+            action: Action::await_change(),
+            error: None,
+        });
+    }
+    let cleaned = match obj.cleanup_deps(&ctx.client).await {
+        Ok(deps) => obj.cleanup(&deps, aws_cx).await,
+        Err(e) => Err(e),
     };
-    let reason = conds[0].reason;
-    let unchanged = current_condition(obj, SYNCED).is_some_and(|c| c.message == message);
-    if !unchanged {
+    match cleaned {
+        Ok(Cleanup::Done(notes)) => {
+            remove_finalizer(obj, api).await?;
+            publish(ctx, obj, &notes).await;
+            ctx.backoff.success(key);
+            info!("AWS resources deleted, finalizer removed");
+            Ok(Step {
+                action: Action::await_change(),
+                error: None,
+            })
+        }
+        Ok(Cleanup::Waiting { message, notes }) => {
+            publish(ctx, obj, &notes).await;
+            let decided = outcome::deletion_waiting(&message, ctx.settings.poll_interval);
+            let action = apply(obj, ctx, api, key, decided, None).await?;
+            Ok(Step {
+                action,
+                error: None,
+            })
+        }
+        Err(e) => {
+            warn!(error = %e, "deletion step failed");
+            let decided = outcome::deletion_failed(e.treatment(), &e.to_string());
+            let action = apply(obj, ctx, api, key, decided, None).await?;
+            Ok(Step {
+                action,
+                error: Some(e.metric_label()),
+            })
+        }
+    }
+}
+
+/// Write what `decided` says, publish its warning once per distinct message, and turn its
+/// requeue into an action (charging the object's backoff only once the write succeeded, so
+/// a failed write is not counted twice).
+async fn apply<K: ManagedResource>(
+    obj: &K,
+    ctx: &Context,
+    api: &Api<K>,
+    key: &str,
+    decided: Outcome,
+    status: Option<K::Status>,
+) -> Result<Action, Error> {
+    let repeated = decided.warning.as_ref().is_some_and(|(_, message)| {
+        current_condition(obj, SYNCED).is_some_and(|c| c.message == *message)
+    });
+    write_conditions(
+        obj,
+        api,
+        status,
+        &decided.conditions,
+        decided.advance_generation,
+    )
+    .await?;
+    if let Some((reason, message)) = decided.warning.filter(|_| !repeated) {
         publish(ctx, obj, &[Note::warning(reason, message)]).await;
     }
-    write_conditions(obj, api, None, &conds).await?;
-    Ok(action)
+    Ok(match decided.requeue {
+        Requeue::After(d) => Action::requeue(d),
+        Requeue::Backoff { base } => Action::requeue(ctx.backoff.failure(key, base)),
+        Requeue::AwaitChange => Action::await_change(),
+    })
 }
 
 fn current_condition<'a, K: ManagedResource>(
@@ -249,21 +290,15 @@ fn current_condition<'a, K: ManagedResource>(
         .find(|c| c.type_ == type_)
 }
 
-fn has_condition<K: ManagedResource>(obj: &K, type_: &str) -> bool {
-    current_condition(obj, type_).is_some()
-}
-
-fn condition_true<K: ManagedResource>(obj: &K, type_: &str) -> bool {
-    current_condition(obj, type_).is_some_and(|c| c.status == "True")
-}
-
 /// Write `status` (or the current status when `None`) with `conds` merged in, unless
-/// nothing changed.
+/// nothing changed; observedGeneration moves to the object's generation only when
+/// `advance_generation`.
 async fn write_conditions<K: ManagedResource>(
     obj: &K,
     api: &Api<K>,
     status: Option<K::Status>,
     conds: &[Cond],
+    advance_generation: bool,
 ) -> Result<(), Error> {
     let current = obj.status().cloned().unwrap_or_default();
     let mut next = status.unwrap_or_else(|| current.clone());
@@ -274,7 +309,11 @@ async fn write_conditions<K: ManagedResource>(
         generation,
         &Time(jiff::Timestamp::now()),
     );
-    next.common_mut().observed_generation = generation;
+    next.common_mut().observed_generation = if advance_generation {
+        generation
+    } else {
+        current.common().observed_generation
+    };
     if next == current {
         return Ok(());
     }

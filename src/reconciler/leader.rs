@@ -1,12 +1,25 @@
-//! Leader election on a coordination.k8s.io Lease: only the holder runs controllers, so
-//! two replicas never write to AWS at the same time.
+//! Leader election on a coordination.k8s.io Lease, with client-go's semantics: only the
+//! holder runs controllers and writes to AWS.
+//!
+//! - Expiry of another replica's lease is judged by this process's monotonic clock from
+//!   when it last *saw the lease record change*, never by comparing the holder's
+//!   `renewTime` (another host's wall clock) with ours.
+//! - Every renewal attempt runs under a timeout; renewal must succeed within the renew
+//!   deadline (shorter than the lease duration) or leadership is given up.
+//! - AWS writes are fenced ([`WriteFence`]) at the instant the last successful renewal was
+//!   sent plus the renew deadline, so a partitioned or frozen leader stops writing before
+//!   any other replica can consider the lease expired.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
+use tokio::time::Instant;
 use tracing::{info, warn};
+
+use crate::aws::fence::WriteFence;
 
 /// Lease settings.
 #[derive(Clone, Debug)]
@@ -17,10 +30,31 @@ pub struct LeaseSettings {
     pub name: String,
     /// This replica's identity.
     pub identity: String,
-    /// How long a lease stays valid without renewal.
+    /// How long others wait, from when they see the lease change, before taking it.
     pub lease_duration: Duration,
-    /// How often the holder renews (and others retry).
-    pub renew_interval: Duration,
+    /// How long the leader keeps trying to renew before giving up (< lease_duration).
+    pub renew_deadline: Duration,
+    /// Interval between attempts to acquire or renew.
+    pub retry_period: Duration,
+}
+
+impl LeaseSettings {
+    /// Check the ordering client-go requires: retry period < renew deadline < lease duration.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.renew_deadline >= self.lease_duration {
+            return Err(format!(
+                "the renew deadline ({:?}) must be shorter than the lease duration ({:?})",
+                self.renew_deadline, self.lease_duration
+            ));
+        }
+        if self.retry_period >= self.renew_deadline {
+            return Err(format!(
+                "the retry period ({:?}) must be shorter than the renew deadline ({:?})",
+                self.retry_period, self.renew_deadline
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What a replica should do with a lease it just read.
@@ -34,8 +68,33 @@ pub enum LeaseDecision {
     Wait,
 }
 
-/// Decide from the lease's holder and last renewal.
-pub fn decide(spec: Option<&LeaseSpec>, identity: &str, now: jiff::Timestamp) -> LeaseDecision {
+/// The parts of a lease record whose change proves its holder alive.
+fn record_key(spec: &LeaseSpec) -> impl PartialEq {
+    (
+        spec.holder_identity.clone(),
+        spec.renew_time.as_ref().map(|t| t.0),
+        spec.acquire_time.as_ref().map(|t| t.0),
+        spec.lease_transitions,
+        spec.lease_duration_seconds,
+    )
+}
+
+/// Whether `current` differs from the record seen before (so its observation time resets).
+pub fn record_changed(previous: Option<&LeaseSpec>, current: Option<&LeaseSpec>) -> bool {
+    match (previous, current) {
+        (Some(p), Some(c)) => record_key(p) != record_key(c),
+        (None, None) => false,
+        _ => true,
+    }
+}
+
+/// Decide from the lease record and how long ago (by our monotonic clock) we saw it change.
+pub fn decide(
+    spec: Option<&LeaseSpec>,
+    identity: &str,
+    unchanged_for: Duration,
+    default_duration: Duration,
+) -> LeaseDecision {
     let Some(spec) = spec else {
         return LeaseDecision::Acquire;
     };
@@ -43,17 +102,15 @@ pub fn decide(spec: Option<&LeaseSpec>, identity: &str, now: jiff::Timestamp) ->
         Some(holder) if holder == identity => LeaseDecision::Renew,
         None | Some("") => LeaseDecision::Acquire,
         Some(_) => {
-            let duration = spec.lease_duration_seconds.unwrap_or(15) as i64;
-            let renewed = spec
-                .renew_time
-                .as_ref()
-                .or(spec.acquire_time.as_ref())
-                .map(|t| t.0);
-            match renewed {
-                Some(t) if t + jiff::SignedDuration::from_secs(duration) > now => {
-                    LeaseDecision::Wait
-                }
-                _ => LeaseDecision::Acquire,
+            let duration = spec
+                .lease_duration_seconds
+                .and_then(|s| u64::try_from(s).ok())
+                .map(Duration::from_secs)
+                .unwrap_or(default_duration);
+            if unchanged_for < duration {
+                LeaseDecision::Wait
+            } else {
+                LeaseDecision::Acquire
             }
         }
     }
@@ -63,37 +120,51 @@ pub fn decide(spec: Option<&LeaseSpec>, identity: &str, now: jiff::Timestamp) ->
 pub struct LeaderElector {
     api: Api<Lease>,
     settings: LeaseSettings,
+    fence: Arc<WriteFence>,
+    /// The lease record last read, and when (monotonic) it was first seen in that state.
+    observed: Mutex<Option<(LeaseSpec, Instant)>>,
 }
 
 impl LeaderElector {
-    /// An elector for `settings`.
-    pub fn new(client: kube::Client, settings: LeaseSettings) -> Self {
+    /// An elector for `settings` that opens and closes `fence`.
+    pub fn new(client: kube::Client, settings: LeaseSettings, fence: Arc<WriteFence>) -> Self {
         Self {
             api: Api::namespaced(client, &settings.namespace),
             settings,
+            fence,
+            observed: Mutex::new(None),
         }
     }
 
-    /// One attempt to acquire or renew; true when we hold the lease afterwards.
-    pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+    /// Remember `spec` as read at `now`; returns how long it has been unchanged.
+    fn observe(&self, spec: Option<&LeaseSpec>, now: Instant) -> Duration {
+        let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
+        let previous = observed.as_ref().map(|(s, _)| s);
+        if record_changed(previous, spec) {
+            *observed = spec.map(|s| (s.clone(), now));
+        }
+        observed
+            .as_ref()
+            .map_or(Duration::ZERO, |(_, at)| now.saturating_duration_since(*at))
+    }
+
+    /// One attempt to acquire or renew. `Some(sent)` when we hold the lease afterwards,
+    /// `sent` being when the attempt started (the holder's lease counts from no earlier).
+    pub async fn try_acquire_or_renew(&self) -> Result<Option<Instant>, kube::Error> {
+        let sent = Instant::now();
         let now = jiff::Timestamp::now();
         let s = &self.settings;
         let current = self.api.get_opt(&s.name).await?;
-        let decision = decide(
-            current.as_ref().and_then(|l| l.spec.as_ref()),
-            &s.identity,
-            now,
-        );
+        let current_spec = current.as_ref().and_then(|l| l.spec.as_ref());
+        let unchanged_for = self.observe(current_spec, Instant::now());
+        let decision = decide(current_spec, &s.identity, unchanged_for, s.lease_duration);
         if decision == LeaseDecision::Wait {
-            return Ok(false);
+            return Ok(None);
         }
-        let previous = current
-            .as_ref()
-            .and_then(|l| l.spec.clone())
-            .unwrap_or_default();
+        let previous = current_spec.cloned().unwrap_or_default();
         let spec = LeaseSpec {
             holder_identity: Some(s.identity.clone()),
-            lease_duration_seconds: Some(s.lease_duration.as_secs() as i32),
+            lease_duration_seconds: i32::try_from(s.lease_duration.as_secs()).ok(),
             acquire_time: if decision == LeaseDecision::Renew {
                 previous.acquire_time.clone()
             } else {
@@ -109,7 +180,7 @@ impl LeaderElector {
         let result = match current {
             // resourceVersion makes the replace fail if another replica wrote in between.
             Some(mut lease) => {
-                lease.spec = Some(spec);
+                lease.spec = Some(spec.clone());
                 self.api
                     .replace(&s.name, &PostParams::default(), &lease)
                     .await
@@ -121,7 +192,7 @@ impl LeaderElector {
                         name: Some(s.name.clone()),
                         ..Default::default()
                     },
-                    spec: Some(spec),
+                    spec: Some(spec.clone()),
                 };
                 self.api
                     .create(&PostParams::default(), &lease)
@@ -130,71 +201,108 @@ impl LeaderElector {
             }
         };
         match result {
-            Ok(()) => Ok(true),
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Ok(()) => {
+                self.observe(Some(&spec), sent);
+                Ok(Some(sent))
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Wait until this replica holds the lease.
+    /// One attempt bounded by `limit`; `Ok(None)` when someone else holds the lease.
+    async fn attempt(&self, limit: Duration) -> Result<Option<Instant>, String> {
+        match tokio::time::timeout(limit, self.try_acquire_or_renew()).await {
+            Ok(Ok(held)) => Ok(held),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer from the API server within {limit:?}")),
+        }
+    }
+
+    /// Wait until this replica holds the lease; opens the write fence.
     pub async fn acquire(&self) {
+        let s = &self.settings;
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => {
-                    info!(lease = %self.settings.name, identity = %self.settings.identity, "became leader");
+            match self.attempt(s.renew_deadline).await {
+                Ok(Some(sent)) => {
+                    self.fence.extend_until(sent + s.renew_deadline);
+                    info!(lease = %s.name, identity = %s.identity, "became leader");
                     return;
                 }
-                Ok(false) => {}
+                Ok(None) => {}
                 Err(e) => warn!(error = %e, "leader election: could not read or write the lease"),
             }
-            tokio::time::sleep(self.settings.renew_interval).await;
+            tokio::time::sleep(s.retry_period).await;
         }
     }
 
-    /// Keep renewing; returns when the lease is lost (renewal impossible within the
-    /// lease duration), after which this replica must stop writing.
+    /// Keep renewing every retry period; returns (with the fence closed) when a renewal
+    /// did not succeed within the renew deadline or another replica took the lease.
     pub async fn hold(&self) {
-        let mut last_renewed = tokio::time::Instant::now();
+        let s = &self.settings;
         loop {
-            tokio::time::sleep(self.settings.renew_interval).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewed = tokio::time::Instant::now(),
-                Ok(false) => {
-                    warn!("leader election: another replica took the lease");
+            tokio::time::sleep(s.retry_period).await;
+            let cycle_deadline = Instant::now() + s.renew_deadline;
+            loop {
+                let left = cycle_deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    self.fence.close();
+                    warn!("leader election: could not renew within the renew deadline");
                     return;
                 }
-                Err(e) => warn!(error = %e, "leader election: renewal failed"),
-            }
-            // Stop before the lease can expire for the others, so two leaders never overlap.
-            if last_renewed.elapsed() + self.settings.renew_interval >= self.settings.lease_duration
-            {
-                warn!("leader election: could not renew in time");
-                return;
+                match self.attempt(left).await {
+                    Ok(Some(sent)) => {
+                        self.fence.extend_until(sent + s.renew_deadline);
+                        break;
+                    }
+                    Ok(None) => {
+                        self.fence.close();
+                        warn!("leader election: another replica took the lease");
+                        return;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "leader election: renewal failed");
+                        let left = cycle_deadline.saturating_duration_since(Instant::now());
+                        tokio::time::sleep(s.retry_period.min(left)).await;
+                    }
+                }
             }
         }
     }
 
-    /// Give the lease up on clean shutdown so another replica takes over at once.
+    /// Give the lease up on clean shutdown so another replica takes over at once. Writes
+    /// are fenced first: nothing may reach AWS once another replica can lead.
     pub async fn release(&self) {
-        if let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await {
+        self.fence.close();
+        let release = async {
+            let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await else {
+                return;
+            };
             let ours = lease
                 .spec
                 .as_ref()
                 .and_then(|s| s.holder_identity.as_deref())
                 == Some(&self.settings.identity);
-            if ours {
-                if let Some(spec) = lease.spec.as_mut() {
-                    spec.holder_identity = None;
-                    spec.renew_time = None;
-                }
-                if let Err(e) = self
-                    .api
-                    .replace(&self.settings.name, &PostParams::default(), &lease)
-                    .await
-                {
-                    warn!(error = %e, "could not release the lease");
-                }
+            if !ours {
+                return;
             }
+            if let Some(spec) = lease.spec.as_mut() {
+                spec.holder_identity = None;
+                spec.renew_time = None;
+            }
+            if let Err(e) = self
+                .api
+                .replace(&self.settings.name, &PostParams::default(), &lease)
+                .await
+            {
+                warn!(error = %e, "could not release the lease");
+            }
+        };
+        if tokio::time::timeout(self.settings.renew_deadline, release)
+            .await
+            .is_err()
+        {
+            warn!("could not release the lease in time; it will expire");
         }
     }
 }
@@ -203,36 +311,66 @@ impl LeaderElector {
 mod tests {
     use super::*;
 
-    fn lease(holder: Option<&str>, renewed_secs_ago: i64, now: jiff::Timestamp) -> LeaseSpec {
+    fn lease(holder: Option<&str>, renewed: i64) -> LeaseSpec {
         LeaseSpec {
             holder_identity: holder.map(str::to_string),
             lease_duration_seconds: Some(15),
             renew_time: Some(MicroTime(
-                now - jiff::SignedDuration::from_secs(renewed_secs_ago),
+                jiff::Timestamp::from_second(1_700_000_000 + renewed).expect("time"),
             )),
             ..Default::default()
         }
     }
 
+    const D: Duration = Duration::from_secs(15);
+
     #[test]
-    fn lease_decisions() {
-        let now = jiff::Timestamp::now();
-        assert_eq!(decide(None, "a", now), LeaseDecision::Acquire);
+    fn lease_decisions_use_the_local_observation_time() {
+        assert_eq!(decide(None, "a", Duration::ZERO, D), LeaseDecision::Acquire);
         assert_eq!(
-            decide(Some(&lease(Some("a"), 3, now)), "a", now),
+            decide(Some(&lease(Some("a"), 0)), "a", Duration::from_secs(60), D),
             LeaseDecision::Renew
         );
         assert_eq!(
-            decide(Some(&lease(Some("b"), 3, now)), "a", now),
+            decide(Some(&lease(Some("b"), 0)), "a", Duration::from_secs(3), D),
             LeaseDecision::Wait
         );
         assert_eq!(
-            decide(Some(&lease(Some("b"), 30, now)), "a", now),
+            decide(Some(&lease(Some("b"), 0)), "a", Duration::from_secs(15), D),
             LeaseDecision::Acquire
         );
         assert_eq!(
-            decide(Some(&lease(None, 3, now)), "a", now),
+            decide(Some(&lease(None, 0)), "a", Duration::ZERO, D),
             LeaseDecision::Acquire
         );
+    }
+
+    #[test]
+    fn a_renewal_is_a_change_whatever_the_clocks_say() {
+        // A holder whose wall clock is far behind ours still renews: the record changed.
+        let before = lease(Some("b"), -3600);
+        let after = lease(Some("b"), -3590);
+        assert!(record_changed(Some(&before), Some(&after)));
+        assert!(!record_changed(Some(&before), Some(&before.clone())));
+        assert!(record_changed(None, Some(&before)));
+        assert!(record_changed(Some(&before), None));
+    }
+
+    #[test]
+    fn settings_follow_client_go_ordering() {
+        let mut s = LeaseSettings {
+            namespace: "ns".into(),
+            name: "l".into(),
+            identity: "a".into(),
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        };
+        assert!(s.validate().is_ok());
+        s.renew_deadline = Duration::from_secs(15);
+        assert!(s.validate().is_err());
+        s.renew_deadline = Duration::from_secs(10);
+        s.retry_period = Duration::from_secs(10);
+        assert!(s.validate().is_err());
     }
 }

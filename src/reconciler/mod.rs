@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod generic;
 pub mod managed;
+pub mod outcome;
 
 pub use context::{Context, Settings};
 pub use error::Error;

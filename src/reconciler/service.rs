@@ -28,7 +28,9 @@ use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
 use crate::planning::service::{
-    failed_task_definition, plan_elb, plan_service, rollout, DesiredService, Rollout, ServicePlan,
+    cluster_usable, describe_changes, describe_load_balancers, failed_task_definition,
+    owned_elb_candidates, plan_elb, plan_service, rollout, stale_elb_deletable, DesiredService,
+    Rollout, ServicePlan, SubnetStep,
 };
 
 /// Latest ECS service events kept in status.
@@ -76,6 +78,24 @@ impl EcsService {
             managed.name.clone().unwrap_or_else(|| self.service_name()),
             managed,
         ))
+    }
+
+    /// The managed classic ELBs this object may own (see [`owned_elb_candidates`]).
+    fn owned_elb_candidates(&self) -> Vec<String> {
+        let status = self.status.as_ref();
+        owned_elb_candidates(
+            status
+                .map(|s| s.managed_load_balancers.as_slice())
+                .unwrap_or_default(),
+            status
+                .and_then(|s| s.load_balancer.as_ref())
+                .map(|l| l.name.as_str()),
+            self.spec
+                .load_balancer
+                .as_ref()
+                .and_then(|l| l.load_balancer_name.as_deref()),
+            self.managed_elb().map(|(n, _)| n).as_deref(),
+        )
     }
 
     fn client_token(&self) -> String {
@@ -138,7 +158,13 @@ async fn sync_managed_elb(
             if !missing.is_empty() {
                 elb.add_tags(name, &missing).await?;
             }
-            let p = plan_elb(spec, &observed);
+            let p = plan_elb(spec, &observed).map_err(|scheme| {
+                Error::InvalidSpec(format!(
+                    "classic load balancer {name} differs from the spec: {scheme}, and a classic \
+                     ELB cannot change its scheme: give loadBalancer.managed a new name to \
+                     replace it, or delete and recreate the EcsService"
+                ))
+            })?;
             if !p.delete_listener_ports.is_empty() {
                 elb.delete_listeners(name, &p.delete_listener_ports).await?;
             }
@@ -148,15 +174,74 @@ async fn sync_managed_elb(
             if let Some(hc) = &p.health_check {
                 elb.configure_health_check(name, hc).await?;
             }
+            for step in &p.subnet_steps {
+                match step {
+                    SubnetStep::Attach(subnets) => elb.attach_subnets(name, subnets).await?,
+                    SubnetStep::Detach(subnets) => elb.detach_subnets(name, subnets).await?,
+                }
+            }
+            if let Some(groups) = &p.security_groups {
+                elb.apply_security_groups(name, groups).await?;
+            }
             if !p.is_empty() {
                 notes.push(Note::normal(
                     "DriftCorrected",
-                    format!("updated listeners/health check of {name}"),
+                    format!(
+                        "corrected classic load balancer {name}: {}",
+                        describe_changes(&p.changes)
+                    ),
                 ));
             }
             Ok(observed.dns_name)
         }
     }
+}
+
+/// Settle the managed classic ELBs this object may own (`candidates`): `keep` is the spec's
+/// and stays; of the others, one that is gone or does not carry this object's owner tag is
+/// no longer recorded (and never deleted); one of ours is deleted once the ECS service (as
+/// it is after this sync; `None` when it is gone) no longer needs it. Returns the ones this
+/// object still owns, for status.
+async fn settle_owned_elbs(
+    candidates: Vec<String>,
+    keep: Option<&str>,
+    service: Option<&ServiceInfo>,
+    cx: &AwsContext,
+    notes: &mut Vec<Note>,
+) -> Result<Vec<String>, Error> {
+    let elb = &cx.aws.elb;
+    let mut owned = Vec::new();
+    for name in candidates {
+        if Some(name.as_str()) == keep {
+            owned.push(name);
+            continue;
+        }
+        if elb.describe_load_balancer(&name).await?.is_none() {
+            continue;
+        }
+        let tags = match elb.describe_tags(&name).await {
+            Ok(t) => t,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if tags.get(OWNER_TAG) != Some(&cx.owner) {
+            notes.push(Note::normal(
+                "Released",
+                format!("classic load balancer {name} is not owned by this object: left in place"),
+            ));
+            continue;
+        }
+        if stale_elb_deletable(&name, service).is_err() {
+            owned.push(name);
+            continue;
+        }
+        elb.delete_load_balancer(&name).await?;
+        notes.push(Note::normal(
+            "Deleted",
+            format!("deleted classic load balancer {name}, which the service no longer uses"),
+        ));
+    }
+    Ok(owned)
 }
 
 fn status_from(
@@ -211,6 +296,7 @@ fn status_from(
             .collect(),
         restarted_at,
         applied_tag_keys: Vec::new(),
+        managed_load_balancers: Vec::new(),
     }
 }
 
@@ -237,21 +323,8 @@ impl ManagedResource for EcsService {
                 let c = api.get_opt(&r.name).await?.ok_or_else(|| {
                     Error::WaitingForDependency(format!("EcsCluster {} not found", r.name))
                 })?;
-                let status = c.status.as_ref();
-                match status.and_then(|s| s.cluster_arn.clone()) {
-                    Some(arn)
-                        if c.metadata.deletion_timestamp.is_none()
-                            && status.is_some_and(|s| is_ready(&s.common.conditions, &c)) =>
-                    {
-                        arn
-                    }
-                    _ => {
-                        return Err(Error::WaitingForDependency(format!(
-                            "EcsCluster {} is not Ready",
-                            r.name
-                        )))
-                    }
-                }
+                // Only the ECS cluster itself counts, not its capacity: see cluster_usable.
+                cluster_usable(&c).map_err(Error::WaitingForDependency)?
             }
             (None, None) => return Err(Error::InvalidSpec("set clusterRef or cluster".into())),
         };
@@ -425,10 +498,22 @@ impl ManagedResource for EcsService {
                 (s, restart)
             }
             ServicePlan::Update { input, drifted } => {
+                let before = observed
+                    .as_ref()
+                    .map(|o| o.load_balancers.clone())
+                    .unwrap_or_default();
                 let s = cx.aws.ecs.update_service(&input).await?;
-                describe_update(&input, &drifted, &mut notes);
+                describe_update(&input, &drifted, &before, &mut notes);
                 let restarted_at = if input.force_new_deployment { restart } else { acted_restart };
                 (s, restarted_at)
+            }
+            ServicePlan::Immutable(changes) => {
+                return Err(Error::InvalidSpec(format!(
+                    "ECS service {name} differs from the spec in what ECS cannot change on a \
+                     live service: {}; delete and recreate the EcsService, or create a new one \
+                     under another serviceName",
+                    describe_changes(&changes)
+                )))
             }
             ServicePlan::WaitDraining => {
                 return Err(Error::WaitingForDependency(format!(
@@ -440,8 +525,17 @@ impl ManagedResource for EcsService {
                 (s, acted_restart)
             }
         };
+        let managed_load_balancers = settle_owned_elbs(
+            self.owned_elb_candidates(),
+            self.managed_elb().map(|(n, _)| n).as_deref(),
+            Some(&service),
+            cx,
+            &mut notes,
+        )
+        .await?;
         let cluster_name = service.cluster_arn.rsplit('/').next().map(str::to_string);
         let mut status = status_from(&service, cluster_name, lb_status, restarted_at);
+        status.managed_load_balancers = managed_load_balancers;
         status.failed_task_definition = failed.clone();
         // Only reached when the ELB and the service got the tags (errors return early), so
         // this is what AWS carries now.
@@ -565,24 +659,9 @@ impl ManagedResource for EcsService {
                 });
             }
         }
-        if let Some((elb_name, _)) = self.managed_elb() {
-            if cx
-                .aws
-                .elb
-                .describe_load_balancer(&elb_name)
-                .await?
-                .is_some()
-            {
-                let tags = cx.aws.elb.describe_tags(&elb_name).await?;
-                if tags.get(OWNER_TAG) == Some(&cx.owner) {
-                    cx.aws.elb.delete_load_balancer(&elb_name).await?;
-                    notes.push(Note::normal(
-                        "Deleted",
-                        format!("deleted classic load balancer {elb_name}"),
-                    ));
-                }
-            }
-        }
+        // The service is gone: every ELB this object owns goes, the spec's and earlier ones
+        // (nothing is kept without a service to use it).
+        settle_owned_elbs(self.owned_elb_candidates(), None, None, cx, &mut notes).await?;
         notes.push(Note::normal(
             "Deleted",
             format!("ECS service {name} is gone"),
@@ -591,14 +670,26 @@ impl ManagedResource for EcsService {
     }
 }
 
-fn describe_update(input: &UpdateServiceInput, drifted: &[&'static str], notes: &mut Vec<Note>) {
+fn describe_update(
+    input: &UpdateServiceInput,
+    drifted: &[&'static str],
+    load_balancers_before: &[ServiceLoadBalancerRef],
+    notes: &mut Vec<Note>,
+) {
     if let Some(td) = &input.task_definition {
         notes.push(Note::normal("RollingUpdate", format!("rolling to {td}")));
     }
-    let others: Vec<&str> = drifted
+    let others: Vec<String> = drifted
         .iter()
-        .copied()
-        .filter(|f| *f != "taskDefinition")
+        .filter(|f| **f != "taskDefinition")
+        .map(|f| match (*f, &input.load_balancers) {
+            ("loadBalancers", Some(lbs)) => format!(
+                "loadBalancers {} → {}",
+                describe_load_balancers(load_balancers_before),
+                describe_load_balancers(lbs)
+            ),
+            _ => f.to_string(),
+        })
         .collect();
     if !others.is_empty() {
         notes.push(Note::normal(

@@ -11,22 +11,28 @@ use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
+use crate::api::cluster::EcsCluster;
 use crate::api::common::{CommonSpec, CommonStatus};
 use crate::api::service::EcsService;
 use crate::api::task_def::{EcsTaskDef, EcsTaskDefStatus};
 use crate::aws::types::RegisterTaskDefinitionInput;
+use crate::aws::DESCRIBE_SERVICES_MAX;
 use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
 use crate::planning::task_def::{
-    plan_revision, revision_of, revisions_to_prune, spec_hash, RevisionPlan, SPEC_HASH_TAG,
+    family_of, plan_revision, revision_of, revisions_to_prune, revisions_used_by, spec_hash,
+    RevisionPlan, SPEC_HASH_TAG,
 };
 
-/// What an EcsTaskDef needs from Kubernetes: the revisions EcsServices still use.
+/// What an EcsTaskDef needs from Kubernetes: the revisions EcsServices pin or report, and
+/// the ECS clusters where services of the namespace run (to look for its revisions in use).
 #[derive(Clone, Debug, Default)]
 pub struct TaskDefDeps {
     /// Revisions pinned by services or run by their deployments.
     pub in_use: BTreeSet<i32>,
+    /// ECS clusters (names or ARNs) of the namespace's EcsServices and EcsClusters.
+    pub clusters: BTreeSet<String>,
 }
 
 impl HasCommonStatus for EcsTaskDefStatus {
@@ -49,12 +55,7 @@ pub fn revisions_in_use(services: &[EcsService], td_name: &str, family: &str) ->
         }
         let deployments = s.status.iter().flat_map(|st| st.deployments.iter());
         for d in deployments {
-            let family_of = d
-                .task_definition
-                .rsplit('/')
-                .next()
-                .and_then(|fr| fr.split(':').next());
-            if family_of == Some(family) {
+            if family_of(&d.task_definition) == Some(family) {
                 in_use.extend(revision_of(&d.task_definition));
             }
         }
@@ -62,11 +63,64 @@ pub fn revisions_in_use(services: &[EcsService], td_name: &str, family: &str) ->
     in_use
 }
 
+/// The ECS clusters the namespace's services run in, as Kubernetes knows them.
+pub fn known_clusters(services: &[EcsService], clusters: &[EcsCluster]) -> BTreeSet<String> {
+    let from_services = services.iter().filter_map(|s| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.cluster_arn.clone())
+            .or_else(|| s.spec.cluster.clone())
+    });
+    let from_clusters = clusters
+        .iter()
+        .filter_map(|c| c.status.as_ref().and_then(|st| st.cluster_arn.clone()));
+    from_services.chain(from_clusters).collect()
+}
+
+/// Revisions of `family` that ECS services in `clusters` run or may roll back to, as ECS
+/// itself reports them (services created outside Kubernetes included).
+async fn revisions_running_in_ecs(
+    cx: &AwsContext,
+    clusters: &BTreeSet<String>,
+    family: &str,
+) -> Result<BTreeSet<i32>, Error> {
+    let ecs = &cx.aws.ecs;
+    let mut used = BTreeSet::new();
+    for cluster in clusters {
+        let arns = match ecs.list_services(cluster).await {
+            Ok(arns) => arns,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for chunk in arns.chunks(DESCRIBE_SERVICES_MAX) {
+            let services = ecs.describe_services(cluster, chunk).await?;
+            used.extend(revisions_used_by(&services, family));
+        }
+    }
+    Ok(used)
+}
+
+async fn read_deps(client: &kube::Client, td: &EcsTaskDef) -> Result<TaskDefDeps, Error> {
+    let ns = td.namespace().unwrap_or_default();
+    let services = Api::<EcsService>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await?
+        .items;
+    let clusters = Api::<EcsCluster>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await?
+        .items;
+    Ok(TaskDefDeps {
+        in_use: revisions_in_use(&services, &td.name_any(), &td.family()),
+        clusters: known_clusters(&services, &clusters),
+    })
+}
+
 #[async_trait]
 impl ManagedResource for EcsTaskDef {
     type Status = EcsTaskDefStatus;
     type Deps = TaskDefDeps;
-    type CleanupDeps = ();
+    type CleanupDeps = TaskDefDeps;
     const KIND: &'static str = "EcsTaskDef";
 
     fn common_spec(&self) -> &dyn CommonSpec {
@@ -80,12 +134,7 @@ impl ManagedResource for EcsTaskDef {
         if self.spec.revision_history_limit.is_none() {
             return Ok(TaskDefDeps::default());
         }
-        let api: Api<EcsService> =
-            Api::namespaced(client.clone(), &self.namespace().unwrap_or_default());
-        let services = api.list(&ListParams::default()).await?.items;
-        Ok(TaskDefDeps {
-            in_use: revisions_in_use(&services, &self.name_any(), &self.family()),
-        })
+        read_deps(client, self).await
     }
 
     async fn sync(
@@ -98,11 +147,10 @@ impl ManagedResource for EcsTaskDef {
         let hash = spec_hash(&self.spec);
         let mut tags = desired_tags(&cx.owner, &self.spec.tags);
         tags.insert(SPEC_HASH_TAG.to_string(), hash.clone());
-        let arns = ecs.list_task_definitions(&family).await?;
-        let latest = match arns.last() {
-            Some(arn) => ecs.describe_task_definition(arn).await?,
-            None => None,
-        };
+        // The family's latest ACTIVE revision, read directly: unlike the listing, this read
+        // cannot miss a revision registered a moment ago whose response was lost, so a
+        // retry or a restart never registers the same spec twice.
+        let latest = ecs.describe_task_definition(&family).await?;
         let mut notes = Vec::new();
         if let Some(l) = &latest {
             cx.claim(
@@ -150,16 +198,19 @@ impl ManagedResource for EcsTaskDef {
                 (r.arn, r.revision)
             }
         };
+        let arns = ecs.list_task_definitions(&family).await?;
         let mut active: Vec<i32> = arns.iter().filter_map(|a| revision_of(a)).collect();
         if !active.contains(&revision) {
             active.push(revision);
         }
-        for old in revisions_to_prune(
-            &active,
-            revision,
-            self.spec.revision_history_limit,
-            &deps.in_use,
-        ) {
+        let limit = self.spec.revision_history_limit;
+        let mut in_use = deps.in_use.clone();
+        // Ask ECS only when something would be pruned: services outside Kubernetes, and
+        // rollback targets of running deployments, keep their revisions too.
+        if !revisions_to_prune(&active, revision, limit, &in_use).is_empty() {
+            in_use.extend(revisions_running_in_ecs(cx, &deps.clusters, &family).await?);
+        }
+        for old in revisions_to_prune(&active, revision, limit, &in_use) {
             let name = format!("{family}:{old}");
             let owned = ecs
                 .describe_task_definition(&name)
@@ -190,13 +241,26 @@ impl ManagedResource for EcsTaskDef {
         })
     }
 
-    async fn cleanup_deps(&self, _client: &kube::Client) -> Result<(), Error> {
-        Ok(())
+    async fn cleanup_deps(&self, client: &kube::Client) -> Result<TaskDefDeps, Error> {
+        read_deps(client, self).await
     }
 
-    async fn cleanup(&self, _deps: &(), cx: &AwsContext) -> Result<Cleanup, Error> {
+    async fn cleanup(&self, deps: &TaskDefDeps, cx: &AwsContext) -> Result<Cleanup, Error> {
         let ecs = &cx.aws.ecs;
         let family = self.family();
+        let mut running = deps.in_use.clone();
+        running.extend(revisions_running_in_ecs(cx, &deps.clusters, &family).await?);
+        if !running.is_empty() {
+            let list: Vec<String> = running.iter().map(|r| format!("{family}:{r}")).collect();
+            return Ok(Cleanup::Waiting {
+                message: format!(
+                    "ECS services still run or may roll back to {}; waiting for them to move \
+                     to another task definition or be deleted",
+                    list.join(", ")
+                ),
+                notes: Vec::new(),
+            });
+        }
         let mut deregistered = 0;
         for arn in ecs.list_task_definitions(&family).await? {
             let owned = ecs

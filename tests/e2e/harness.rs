@@ -287,3 +287,209 @@ where
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The status GitOps tools (Flux, kpt, cli-utils' kstatus) compute for one object of the
+/// sandbox, and its message: `kubectl get <resource> <name> -n <namespace> -o json` piped
+/// through the kstatus tool (hack/kstatus, `hack/tools.sh kstatus`; built here if missing).
+/// The status is one of Current, InProgress, Failed, Terminating, NotFound, Unknown; an
+/// object kubectl does not find is ("NotFound", kubectl's message).
+#[allow(dead_code)] // the harness is compiled into test crates that may not call it
+pub fn kstatus(sb: &Sandbox, resource: &str, namespace: &str, name: &str) -> (String, String) {
+    use std::io::Write;
+    let tools = root().join("hack/tools.sh");
+    let tools = tools.as_path();
+    let mut path = Command::new(tools)
+        .args(["path", "kstatus"])
+        .output()
+        .expect("run hack/tools.sh path kstatus");
+    if !path.status.success() {
+        let build = Command::new(tools)
+            .arg("kstatus")
+            .output()
+            .expect("run hack/tools.sh kstatus");
+        assert!(
+            build.status.success(),
+            "hack/tools.sh kstatus failed: {}",
+            stderr(&build)
+        );
+        path = Command::new(tools)
+            .args(["path", "kstatus"])
+            .output()
+            .expect("run hack/tools.sh path kstatus");
+        assert!(
+            path.status.success(),
+            "hack/tools.sh path kstatus failed: {}",
+            stderr(&path)
+        );
+    }
+    let tool = String::from_utf8_lossy(&path.stdout).trim().to_string();
+
+    let get = sb.kubectl(&["get", resource, name, "-n", namespace, "-o", "json"]);
+    if !get.status.success() {
+        let err = stderr(&get);
+        assert!(
+            err.contains("NotFound") || err.contains("not found"),
+            "kubectl get {resource} {name} -n {namespace} failed: {err}"
+        );
+        return ("NotFound".to_string(), err.trim().to_string());
+    }
+    let mut child = sb
+        .command(tool)
+        .arg("--json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kstatus");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&get.stdout)
+        .expect("write kstatus stdin");
+    let out = child.wait_with_output().expect("kstatus output");
+    assert!(
+        out.status.success(),
+        "kstatus failed on {resource}/{name}: {}",
+        stderr(&out)
+    );
+    let results: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("kstatus --json output");
+    assert_eq!(
+        results.len(),
+        1,
+        "kstatus: expected one result for {resource}/{name}, got {results:?}"
+    );
+    let field = |k: &str| results[0][k].as_str().unwrap_or_default().to_string();
+    (field("status"), field("message"))
+}
+
+impl Sandbox {
+    /// Restart one process of the sandbox (`etcd`, `kube-apiserver`, `moto`) with the same
+    /// command line (`hack/sandbox.sh restart`); returns once it answers again.
+    #[allow(dead_code)] // the harness is compiled into test crates that may not call it
+    pub fn restart(&self, process: &str) {
+        let out = Command::new(root().join("hack/sandbox.sh"))
+            .args(["restart", process, "--state-dir"])
+            .arg(&self.dir)
+            .output()
+            .expect("run hack/sandbox.sh restart");
+        assert!(
+            out.status.success(),
+            "hack/sandbox.sh restart {process} failed: {}",
+            stderr(&out)
+        );
+    }
+}
+
+impl Operator {
+    /// The operator with `--cluster-id cluster_id` (instead of `e2e`) and `extra` flags;
+    /// its output is appended to `operator-<name>.log`, so restarts of one operator
+    /// share a log.
+    #[allow(dead_code)] // the harness is compiled into test crates that may not call it
+    pub fn start_as(
+        sb: &Sandbox,
+        name: &str,
+        cluster_id: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let log = sb.dir.join(format!("operator-{name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("operator log");
+        let (metrics_port, health_port) = (free_port(), free_port());
+        let child = sb
+            .command(env!("CARGO_BIN_EXE_ecs-operator"))
+            .args(["run", "--cluster-id", cluster_id])
+            .args([
+                "--log-format",
+                "text",
+                "--log-level",
+                "info,ecs_operator=debug",
+            ])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
+            .args(extra)
+            .envs(env.iter().copied())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("start ecs-operator");
+        Operator {
+            child,
+            log,
+            metrics_port,
+            health_port,
+        }
+    }
+
+    /// The operator's process id.
+    #[allow(dead_code)] // the harness is compiled into test crates that may not call it
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// One HTTP/1.1 request to http://127.0.0.1:<port><path> (`Connection: close`, the body
+/// sent with its length); (status code, body), or None when the connection fails.
+#[allow(dead_code)] // the harness is compiled into test crates that may not call it
+pub fn http_request(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let code = head
+        .lines()
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some((code, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Operator {
+    /// The exit status, if the process has exited (without waiting).
+    #[allow(dead_code)] // the harness is compiled into test crates that may not call it
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}

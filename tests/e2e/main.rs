@@ -4,13 +4,17 @@
 //! One test function runs the scenarios in order on one sandbox (starting the control
 //! plane costs seconds, building it minutes the first time).
 
+mod fault_proxy;
 mod harness;
 
 use std::time::Duration;
 
 use base64::Engine;
-use harness::{eventually, http_get, stderr, Operator, Sandbox};
+use fault_proxy::FaultProxy;
+use harness::{eventually, http_get, kstatus, stderr, Operator, Sandbox};
 use kube::api::Api;
+use serde_json::{json, Value};
+use std::str::FromStr;
 
 use ecs_operator::api::{EcsCluster, EcsService, EcsTaskDef};
 
@@ -173,41 +177,68 @@ async fn e2e() {
     drop(operator);
 
     crash_safety(&sb, &aws).await;
-    leader_election_hands_over(&sb, &aws).await;
+    leader_election_hands_over_and_fences(&sb, &aws).await;
 }
 
-async fn leader_election_hands_over(sb: &Sandbox, aws: &Aws) {
+/// Two replicas with leader election, each behind its own recording AWS proxy: the
+/// standby does nothing; when the leader is frozen (SIGSTOP, as a stalled node or a
+/// partition would) with AWS work in flight, the standby takes over after the lease
+/// expires, and the old leader, thawed, makes no AWS write after the new one could lead —
+/// its fence closed at the renew deadline — and exits.
+async fn leader_election_hands_over_and_fences(sb: &Sandbox, aws: &Aws) {
     sb.kubectl_ok(&["create", "namespace", "leader"]);
-    let args = [
-        "--leader-election",
-        "--leader-election-namespace",
-        "leader",
-        "--lease-duration",
-        "6s",
-        "--watch-namespace",
-        "leader",
-    ];
-    let mut a = Operator::start_with_env(sb, "leader-a", &args, &[("POD_NAME", "replica-a")]);
-    let holder = || {
-        sb.kubectl(&[
+    let proxy_a = FaultProxy::start(sb, "leader-a", &json!({}), 1);
+    let proxy_b = FaultProxy::start(sb, "leader-b", &json!({}), 2);
+    let args = |proxy: &FaultProxy| -> Vec<String> {
+        [
+            "--leader-election",
+            "--leader-election-namespace",
+            "leader",
+            "--lease-duration",
+            "6s",
+            "--renew-deadline",
+            "4s",
+            "--retry-period",
+            "1s",
+            "--watch-namespace",
+            "leader",
+            "--aws-endpoint-url",
+            &proxy.url(),
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let args_a = args(&proxy_a);
+    let args_a: Vec<&str> = args_a.iter().map(String::as_str).collect();
+    let mut a = Operator::start_with_env(sb, "leader-a", &args_a, &[("POD_NAME", "replica-a")]);
+    let lease = |path: &str| {
+        let out = sb.kubectl(&[
             "get",
             "lease",
             "-n",
             "leader",
             "ecs-operator-leader",
             "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ])
+            &format!("jsonpath={{{path}}}"),
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
     eventually(
         "replica-a to take the lease",
         Duration::from_secs(30),
-        || async { (String::from_utf8_lossy(&holder().stdout) == "replica-a").then_some(()) },
+        || async { (lease(".spec.holderIdentity") == "replica-a").then_some(()) },
     )
     .await;
-    let b = Operator::start_with_env(sb, "leader-b", &args, &[("POD_NAME", "replica-b")]);
-    let first = "apiVersion: ecsoperator.io/v1alpha1\nkind: EcsTaskDef\nmetadata: {name: le-one}\nspec: {containerDefinitions: [{name: web, image: nginx, memory: 64}]}\n";
-    let out = sb.kubectl_stdin(&["apply", "-n", "leader", "-f", "-"], first);
+    let args_b = args(&proxy_b);
+    let args_b: Vec<&str> = args_b.iter().map(String::as_str).collect();
+    let b = Operator::start_with_env(sb, "leader-b", &args_b, &[("POD_NAME", "replica-b")]);
+    let task_def = |name: &str| {
+        format!(
+            "apiVersion: ecsoperator.io/v1alpha1\nkind: EcsTaskDef\nmetadata: {{name: {name}}}\n\
+             spec: {{containerDefinitions: [{{name: web, image: nginx, memory: 64}}]}}\n"
+        )
+    };
+    let out = sb.kubectl_stdin(&["apply", "-n", "leader", "-f", "-"], &task_def("le-one"));
     assert!(out.status.success(), "{}", stderr(&out));
     sb.kubectl_ok(&[
         "wait",
@@ -222,35 +253,92 @@ async fn leader_election_hands_over(sb: &Sandbox, aws: &Aws) {
         "the standby replica must not run controllers"
     );
     assert!(
-        !b.log_text().contains("reconcile"),
-        "the standby replica reconciled"
+        proxy_b.record().is_empty(),
+        "the standby replica called AWS: {:?}",
+        proxy_b.record()
     );
 
-    a.kill();
-    let second = first.replace("le-one", "le-two");
-    let out = sb.kubectl_stdin(&["apply", "-n", "leader", "-f", "-"], &second);
+    // Work in flight: every AWS call of replica-a takes 2 s, and new objects arrive.
+    proxy_a.set_rules(
+        &json!({"faults": [{"kind": "latency", "probability": 1.0, "latency_ms": 2000}]}),
+    );
+    let names: Vec<String> = (2..=6).map(|i| format!("le-{i}")).collect();
+    let manifests: String = names.iter().map(|n| task_def(n) + "---\n").collect();
+    let out = sb.kubectl_stdin(&["apply", "-n", "leader", "-f", "-"], &manifests);
     assert!(out.status.success(), "{}", stderr(&out));
-    // The lease (6s) must expire before replica-b may write; then it takes over.
-    sb.kubectl_ok(&[
-        "wait",
-        "-n",
-        "leader",
-        "--for=condition=Ready",
-        "--timeout=60s",
-        "ecstaskdef/le-two",
-    ]);
-    assert_eq!(String::from_utf8_lossy(&holder().stdout), "replica-b");
-    assert!(b.log_text().contains("became leader"));
-    assert_eq!(
-        aws.active_revisions("le-one").await.len(),
-        1,
-        "double registration"
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    signal(a.pid(), "-STOP");
+
+    // replica-b takes over once the lease has not changed for its duration.
+    eventually(
+        "replica-b to take the lease from the frozen leader",
+        Duration::from_secs(60),
+        || async { (lease(".spec.holderIdentity") == "replica-b").then_some(()) },
+    )
+    .await;
+    let acquired = lease(".spec.acquireTime");
+    let taken_at_ms = jiff::Timestamp::from_str(&acquired)
+        .unwrap_or_else(|e| panic!("lease acquireTime {acquired:?}: {e}"))
+        .as_millisecond();
+    for name in &names {
+        sb.kubectl_ok(&[
+            "wait",
+            "-n",
+            "leader",
+            "--for=condition=Ready",
+            "--timeout=60s",
+            &format!("ecstaskdef/{name}"),
+        ]);
+    }
+
+    // Thawed, replica-a finds its fence closed: no write reaches AWS, and it exits.
+    signal(a.pid(), "-CONT");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exited = loop {
+        if let Some(status) = a.try_exit() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old leader did not exit within 30 s of losing its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(!exited.success(), "losing the lease is an error exit");
+    let record = proxy_a.record();
+    let late: Vec<&Value> = record
+        .iter()
+        .filter(|c| c["mutating"] == json!(true))
+        .filter(|c| {
+            let sent = c["t_ms"].as_i64().unwrap_or(0);
+            // The proxy holds each call 2 s before moto sees it.
+            sent + c["latency_ms"].as_i64().unwrap_or(0) >= taken_at_ms
+        })
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the old leader wrote to AWS after the lease was taken at {acquired}: {late:?}"
     );
-    assert_eq!(
-        aws.active_revisions("le-two").await.len(),
-        1,
-        "double registration"
+    assert!(
+        a.log_text().contains("NotLeader") || a.log_text().contains("lost the leader lease"),
+        "the old leader says why it stopped"
     );
+    for name in std::iter::once("le-one".to_string()).chain(names) {
+        assert_eq!(
+            aws.active_revisions(&name).await.len(),
+            1,
+            "double registration of {name}"
+        );
+    }
+    assert_eq!(lease(".spec.holderIdentity"), "replica-b");
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }
 
 fn observability(operator: &Operator) {
@@ -366,6 +454,70 @@ fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
         stderr(&out)
     );
     sb.kubectl_ok(&["delete", "-n", "bad", "ecscluster", "imm", "--wait=false"]);
+
+    // What ECS cannot change on a live service is immutable, and the message says what to
+    // do; what it can change (the load balancer choice, the managed ELB's subnets) is not.
+    let service = "apiVersion: ecsoperator.io/v1alpha1\nkind: EcsService\nmetadata: {name: imm-svc}\nspec: {cluster: c, taskDefinition: t:1, launchType: EC2, role: r1, loadBalancer: {containerName: a, containerPort: 80, managed: {name: lb1, subnetIds: [s1], listeners: [{protocol: HTTP, loadBalancerPort: 80, instancePort: 80}]}}}\n";
+    let out = sb.kubectl_stdin(&["apply", "-n", "bad", "-f", "-"], service);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let remedy =
+        "delete and recreate the EcsService, or create a new one under another serviceName";
+    for (what, from, to, expected) in [
+        (
+            "launchType",
+            "launchType: EC2",
+            "launchType: FARGATE",
+            "launchType is immutable",
+        ),
+        (
+            "launchType removed",
+            "launchType: EC2, ",
+            "",
+            "launchType is immutable",
+        ),
+        ("role", "role: r1", "role: r2", "role is immutable"),
+        (
+            "scheme",
+            "subnetIds: [s1]",
+            "scheme: internal, subnetIds: [s1]",
+            "scheme is immutable",
+        ),
+    ] {
+        let out = sb.kubectl_stdin(
+            &["apply", "-n", "bad", "-f", "-"],
+            &service.replace(from, to),
+        );
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{what}: accepted");
+        assert!(err.contains(expected), "{what}: {err}");
+        let remedy = if what == "scheme" {
+            "give the load balancer a new name"
+        } else {
+            remedy
+        };
+        assert!(err.contains(remedy), "{what}: {err}");
+    }
+    for (what, from, to) in [
+        ("subnets", "subnetIds: [s1]", "subnetIds: [s2, s3]"),
+        ("scheme with a new name", "name: lb1, subnetIds: [s1]", "name: lb2, scheme: internal, subnetIds: [s1]"),
+        ("an existing ELB instead", "managed: {name: lb1, subnetIds: [s1], listeners: [{protocol: HTTP, loadBalancerPort: 80, instancePort: 80}]}", "loadBalancerName: lb0"),
+    ] {
+        let out = sb.kubectl_stdin(
+            &["apply", "-n", "bad", "-f", "-"],
+            &service.replace(from, to),
+        );
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        let out = sb.kubectl_stdin(&["apply", "-n", "bad", "-f", "-"], service);
+        assert!(out.status.success(), "{what} back: {}", stderr(&out));
+    }
+    sb.kubectl_ok(&[
+        "delete",
+        "-n",
+        "bad",
+        "ecsservice",
+        "imm-svc",
+        "--wait=false",
+    ]);
 }
 
 async fn tutorial(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
@@ -529,6 +681,16 @@ async fn tutorial(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
         table.contains("hello-world-task:1") && table.contains(&dns),
         "{table}"
     );
+
+    // What GitOps tools read (the real kstatus library): converged means Current.
+    for (resource, name) in [
+        ("ecscluster", "my-ecs-cluster"),
+        ("ecstaskdef", "hello-world-task"),
+        ("ecsservice", "hello-world-service"),
+    ] {
+        let (status, message) = kstatus(sb, resource, "tutorial", name);
+        assert_eq!(status, "Current", "{resource}/{name}: {message}");
+    }
 }
 
 async fn rolling_update(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
@@ -733,6 +895,21 @@ apiVersion: ecsoperator.io/v1alpha1
 kind: EcsService
 metadata: {name: waits}
 spec: {clusterRef: {name: not-yet}, taskDefRef: {name: not-yet-either}}
+---
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsTaskDef
+metadata: {name: rolling}
+spec: {containerDefinitions: [{name: web, image: nginx, memory: 64}]}
+---
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsCluster
+metadata: {name: rolling}
+spec: {}
+---
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsService
+metadata: {name: rolling}
+spec: {clusterRef: {name: rolling}, taskDefRef: {name: rolling}, desiredCount: 5}
 "#;
     let out = sb.kubectl_stdin(&["apply", "-n", "wrong", "-f", "-"], manifest);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -779,11 +956,35 @@ spec: {clusterRef: {name: not-yet}, taskDefRef: {name: not-yet-either}}
         .await
         .expect("Ready is always present");
     assert_eq!(ready.status, "False");
+
+    // kstatus, as Flux, kpt and Argo CD's kstatus-based checks compute it: Failed when
+    // Stalled; InProgress after a retryable failure on a new generation and while a
+    // deployment rolls out (moto runs 4 of the 5 wanted tasks, forever).
+    let (status, message) = kstatus(sb, "ecsservice", "wrong", "no-such-taskdef");
+    assert_eq!(status, "Failed", "{message}");
+    let (status, message) = kstatus(sb, "ecsservice", "wrong", "waits");
+    assert_eq!(status, "InProgress", "{message}");
+    eventually("the rolling service to reach ECS", WAIT, || async {
+        condition("rolling", "Reconciling")
+            .await
+            .filter(|c| c.status == "True" && c.reason == "DeploymentInProgress")
+    })
+    .await;
+    let (status, message) = kstatus(sb, "ecsservice", "wrong", "rolling");
+    assert_eq!(status, "InProgress", "{message}");
     sb.kubectl_ok(&[
         "delete",
         "-n",
         "wrong",
         "ecsservice",
+        "--all",
+        "--timeout=60s",
+    ]);
+    sb.kubectl_ok(&[
+        "delete",
+        "-n",
+        "wrong",
+        "ecstaskdef,ecscluster",
         "--all",
         "--timeout=60s",
     ]);

@@ -506,7 +506,7 @@ mod tests {
         let e = fake.create_group(&input).await.unwrap_err();
         assert_eq!(
             (e.code.as_str(), e.kind),
-            ("AlreadyExists", AwsErrorKind::InvalidInput)
+            ("AlreadyExists", AwsErrorKind::AlreadyExists)
         );
         let g = fake.describe_group("g").await.unwrap().unwrap();
         assert!(g.instances.iter().all(|i| i.lifecycle_state == "Pending"));

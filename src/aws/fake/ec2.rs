@@ -269,7 +269,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code, "InvalidLaunchTemplateName.AlreadyExistsException");
-        assert_eq!(e.kind, AwsErrorKind::InvalidInput);
+        assert_eq!(e.kind, AwsErrorKind::AlreadyExists);
         let v2 = fake
             .create_launch_template_version(&lt.id, &lt_data("c", "t3.small"), "v2")
             .await

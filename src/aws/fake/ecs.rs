@@ -29,6 +29,8 @@ pub(super) struct Cluster {
 pub(super) struct TaskDef {
     revision: TaskDefRevision,
     input: RegisterTaskDefinitionInput,
+    /// ListTaskDefinitions calls that still do not list it (eventual consistency).
+    unlisted_for: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -808,9 +810,12 @@ impl EcsApi for FakeAws {
                 status: "ACTIVE".into(),
                 tags: input.tags.clone(),
             };
+            let unlisted_for = s.list_lag;
+            let revs = s.task_defs.entry(input.family.clone()).or_default();
             revs.push(TaskDef {
                 revision: rev.clone(),
                 input: input.clone(),
+                unlisted_for,
             });
             s.registered.push(input.clone());
             Ok(rev)
@@ -828,15 +833,33 @@ impl EcsApi for FakeAws {
 
     async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>, AwsError> {
         self.call("ecs:ListTaskDefinitions", |s| {
-            Ok(s.task_defs
-                .get(family)
-                .map(|revs| {
-                    revs.iter()
-                        .filter(|t| t.revision.status == "ACTIVE")
-                        .map(|t| t.revision.arn.clone())
-                        .collect()
-                })
-                .unwrap_or_default())
+            let Some(revs) = s.task_defs.get_mut(family) else {
+                return Ok(Vec::new());
+            };
+            let mut out = Vec::new();
+            for t in revs.iter_mut() {
+                if t.unlisted_for > 0 {
+                    t.unlisted_for -= 1;
+                } else if t.revision.status == "ACTIVE" {
+                    out.push(t.revision.arn.clone());
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn list_services(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        const OP: &str = "ecs:ListServices";
+        self.call(OP, |s| {
+            let cluster = State::cluster_name(cluster).to_string();
+            if !s.clusters.contains_key(&cluster) {
+                return Err(err(OP, "ClusterNotFoundException", "Cluster not found."));
+            }
+            Ok(s.services
+                .iter()
+                .filter(|x| x.cluster == cluster && x.info.status != "INACTIVE")
+                .map(|x| x.info.arn.clone())
+                .collect())
         })
     }
 
@@ -1076,14 +1099,29 @@ impl EcsApi for FakeAws {
             let new_td = match &input.task_definition {
                 Some(t) => {
                     let td = s.usable_task_def(OP, t)?;
-                    let lbs = s.services[i].info.load_balancers.clone();
+                    let lbs = input
+                        .load_balancers
+                        .clone()
+                        .unwrap_or_else(|| s.services[i].info.load_balancers.clone());
                     s.validate_service_load_balancers(OP, td, &lbs)?;
                     Some(td.revision.arn.clone())
                 }
                 None => None,
             };
+            // New load balancers are checked against the task definition they will run with.
+            if let (Some(lbs), None) = (&input.load_balancers, &new_td) {
+                let current = s.services[i].info.task_definition.clone();
+                if let Some(td) = s.task_def(&current) {
+                    s.validate_service_load_balancers(OP, td, lbs)?;
+                }
+            }
             let mut redeploy = input.force_new_deployment;
             let info = &mut s.services[i].info;
+            // ECS starts tasks registered with the new load balancers, then stops the old.
+            if let Some(lbs) = &input.load_balancers {
+                redeploy |= info.load_balancers != *lbs;
+                info.load_balancers = lbs.clone();
+            }
             if let Some(dc) = &input.deployment_configuration {
                 info.deployment_configuration = Some(deployment_configuration_with_defaults(
                     Some(dc),
@@ -1422,7 +1460,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, "InvalidParameterException");
         assert!(e.message.contains("not idempotent"));
-        assert_eq!(e.kind, AwsErrorKind::InvalidInput);
+        assert_eq!(e.kind, AwsErrorKind::AlreadyExists);
         assert_eq!(fake.services().len(), 1);
         assert_eq!(
             fake.service_creates().len(),

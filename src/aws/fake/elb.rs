@@ -286,6 +286,66 @@ impl ElbApi for FakeAws {
         })
     }
 
+    async fn attach_subnets(&self, name: &str, subnets: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:AttachLoadBalancerToSubnets";
+        if subnets.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            let e = s
+                .elbs
+                .get_mut(name)
+                .ok_or_else(|| elb_not_found(OP, name))?;
+            for subnet in subnets {
+                if !e.lb.subnet_ids.contains(subnet) {
+                    e.lb.subnet_ids.push(subnet.clone());
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn detach_subnets(&self, name: &str, subnets: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:DetachLoadBalancerFromSubnets";
+        if subnets.is_empty() {
+            return Ok(());
+        }
+        self.call(OP, |s| {
+            let e = s
+                .elbs
+                .get_mut(name)
+                .ok_or_else(|| elb_not_found(OP, name))?;
+            if e.lb.subnet_ids.iter().all(|x| subnets.contains(x)) {
+                return Err(err(
+                    OP,
+                    "InvalidConfigurationRequest",
+                    format!("Load balancer {name} must remain attached to at least one subnet."),
+                ));
+            }
+            e.lb.subnet_ids.retain(|x| !subnets.contains(x));
+            Ok(())
+        })
+    }
+
+    async fn apply_security_groups(&self, name: &str, groups: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer";
+        self.call(OP, |s| {
+            if groups.is_empty() {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    "SecurityGroups must contain at least one security group.",
+                ));
+            }
+            let e = s
+                .elbs
+                .get_mut(name)
+                .ok_or_else(|| elb_not_found(OP, name))?;
+            e.lb.security_group_ids = groups.to_vec();
+            Ok(())
+        })
+    }
+
     async fn add_tags(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:AddTags";
         if tags.is_empty() {
@@ -372,7 +432,7 @@ mod tests {
         let e = fake.create_load_balancer(&input).await.unwrap_err();
         assert_eq!(
             (e.code.as_str(), e.kind),
-            ("DuplicateLoadBalancerName", AwsErrorKind::InvalidInput)
+            ("DuplicateLoadBalancerName", AwsErrorKind::AlreadyExists)
         );
         let lb = fake.describe_load_balancer("lb").await.unwrap().unwrap();
         assert_eq!(
@@ -408,6 +468,30 @@ mod tests {
         assert_eq!(lb.listeners.len(), 1);
         assert_eq!(lb.listeners[0].load_balancer_port, 81);
         assert_eq!(lb.health_check, Some(hc));
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        fake.attach_subnets("lb", &strings(&["subnet-b", "subnet-a"]))
+            .await
+            .unwrap();
+        fake.detach_subnets("lb", &strings(&["subnet-a"]))
+            .await
+            .unwrap();
+        let e = fake
+            .detach_subnets("lb", &strings(&["subnet-b"]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.kind),
+            ("InvalidConfigurationRequest", AwsErrorKind::InvalidInput),
+            "the last subnet stays"
+        );
+        fake.apply_security_groups("lb", &strings(&["sg-2"]))
+            .await
+            .unwrap();
+        let e = fake.apply_security_groups("lb", &[]).await.unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::InvalidInput);
+        let lb = fake.describe_load_balancer("lb").await.unwrap().unwrap();
+        assert_eq!(lb.subnet_ids, ["subnet-b"]);
+        assert_eq!(lb.security_group_ids, ["sg-2"]);
         fake.add_tags("lb", &tags(&[("b", "2")])).await.unwrap();
         assert_eq!(
             fake.describe_tags("lb").await.unwrap(),

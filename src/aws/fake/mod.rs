@@ -62,6 +62,7 @@ pub const OPERATIONS: &[&str] = &[
     "ecs:ListTaskDefinitions",
     "ecs:DeregisterTaskDefinition",
     "ecs:DescribeServices",
+    "ecs:ListServices",
     "ecs:CreateService",
     "ecs:UpdateService",
     "ecs:DeleteService",
@@ -86,6 +87,9 @@ pub const OPERATIONS: &[&str] = &[
     "elasticloadbalancing:ConfigureHealthCheck",
     "elasticloadbalancing:CreateLoadBalancerListeners",
     "elasticloadbalancing:DeleteLoadBalancerListeners",
+    "elasticloadbalancing:AttachLoadBalancerToSubnets",
+    "elasticloadbalancing:DetachLoadBalancerFromSubnets",
+    "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer",
     "elasticloadbalancing:AddTags",
     "elasticloadbalancing:RemoveTags",
     "elasticloadbalancing:DeleteLoadBalancer",
@@ -105,7 +109,7 @@ const STEP_SECONDS: i64 = 15;
 /// An error classified the way the SDK adapters classify it (HTTP 400).
 fn err(op: &'static str, code: &str, message: impl Into<String>) -> AwsError {
     let message = message.into();
-    AwsError::new(classify(code, &message, Some(400)), op, code, message)
+    AwsError::new(classify(op, code, &message, Some(400)), op, code, message)
 }
 
 fn valid_name(name: &str, max: usize, extra: &[char]) -> bool {
@@ -132,6 +136,7 @@ struct State {
     known_roles: Option<BTreeSet<String>>,
     broken_task_definitions: BTreeSet<String>,
     describe_lag: u32,
+    list_lag: u32,
     clusters: BTreeMap<String, Cluster>,
     task_defs: BTreeMap<String, Vec<TaskDef>>,
     registered: Vec<RegisterTaskDefinitionInput>,
@@ -158,6 +163,7 @@ impl Default for State {
             known_roles: None,
             broken_task_definitions: BTreeSet::new(),
             describe_lag: 0,
+            list_lag: 0,
             clusters: BTreeMap::new(),
             task_defs: BTreeMap::new(),
             registered: Vec::new(),
@@ -230,6 +236,13 @@ impl FakeAws {
     /// that ask for them (ECS is eventually consistent).
     pub fn set_describe_lag(&self, n: u32) {
         self.lock().describe_lag = n;
+    }
+
+    /// Task definition revisions registered from now on stay out of the next `n`
+    /// ListTaskDefinitions calls (ECS lists are eventually consistent; DescribeTaskDefinition
+    /// of the family sees them at once).
+    pub fn set_list_lag(&self, n: u32) {
+        self.lock().list_lag = n;
     }
 
     /// Move the whole world one step (see the module documentation).

@@ -233,6 +233,23 @@ impl EcsApi for SdkEcs {
         Ok(out)
     }
 
+    async fn list_services(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        const OP: &str = "ecs:ListServices";
+        let mut pages = self
+            .client
+            .list_services()
+            .cluster(cluster)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(arn) = pages.next().await {
+            out.push(arn.map_err(|e| sdk_error(OP, e))?);
+        }
+        Ok(out)
+    }
+
     async fn deregister_task_definition(&self, arn: &str) -> Result<(), AwsError> {
         const OP: &str = "ecs:DeregisterTaskDefinition";
         self.client
@@ -308,18 +325,7 @@ impl EcsApi for SdkEcs {
                     .collect(),
             ))
             .set_load_balancers(non_empty(
-                input
-                    .load_balancers
-                    .iter()
-                    .map(|lb| {
-                        ecs::LoadBalancer::builder()
-                            .set_load_balancer_name(lb.load_balancer_name.clone())
-                            .set_target_group_arn(lb.target_group_arn.clone())
-                            .container_name(&lb.container_name)
-                            .container_port(lb.container_port)
-                            .build()
-                    })
-                    .collect(),
+                input.load_balancers.iter().map(load_balancer).collect(),
             ))
             .set_tags(non_empty(ecs_tags(&input.tags)))
             .set_client_token(Some(input.client_token.clone()).filter(|t| !t.is_empty()))
@@ -371,6 +377,13 @@ impl EcsApi for SdkEcs {
                     .as_ref()
                     .map(|c| c.iter().map(placement_constraint).collect()),
             )
+            // Some(empty) is sent as an empty list, which detaches every load balancer.
+            .set_load_balancers(
+                input
+                    .load_balancers
+                    .as_ref()
+                    .map(|lbs| lbs.iter().map(load_balancer).collect()),
+            )
             .set_force_new_deployment(Some(input.force_new_deployment).filter(|f| *f))
             .send()
             .await
@@ -390,6 +403,15 @@ impl EcsApi for SdkEcs {
             .map_err(|e| sdk_error(OP, e))?;
         Ok(())
     }
+}
+
+fn load_balancer(lb: &ServiceLoadBalancerRef) -> ecs::LoadBalancer {
+    ecs::LoadBalancer::builder()
+        .set_load_balancer_name(lb.load_balancer_name.clone())
+        .set_target_group_arn(lb.target_group_arn.clone())
+        .container_name(&lb.container_name)
+        .container_port(lb.container_port)
+        .build()
 }
 
 /// Describe calls report absent resources as failures with reason MISSING: those are left

@@ -163,6 +163,48 @@ impl ElbApi for SdkElb {
         Ok(())
     }
 
+    async fn attach_subnets(&self, name: &str, subnets: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:AttachLoadBalancerToSubnets";
+        if subnets.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .attach_load_balancer_to_subnets()
+            .load_balancer_name(name)
+            .set_subnets(Some(subnets.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn detach_subnets(&self, name: &str, subnets: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:DetachLoadBalancerFromSubnets";
+        if subnets.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .detach_load_balancer_from_subnets()
+            .load_balancer_name(name)
+            .set_subnets(Some(subnets.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn apply_security_groups(&self, name: &str, groups: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer";
+        self.client
+            .apply_security_groups_to_load_balancer()
+            .load_balancer_name(name)
+            .set_security_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+
     async fn add_tags(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:AddTags";
         if tags.is_empty() {

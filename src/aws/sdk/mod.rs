@@ -181,7 +181,7 @@ where
                 .message()
                 .map(str::to_string)
                 .unwrap_or_else(|| error_chain(&err));
-            let kind = classify(&code, &message, status);
+            let kind = classify(operation, &code, &message, status);
             AwsError::new(kind, operation, code, message)
         }
         SdkError::ConstructionFailure(_) => AwsError::new(
@@ -203,11 +203,11 @@ where
             error_chain(&err),
         ),
         SdkError::ResponseError(_) => {
-            // An unreadable response: a proxy's error page, a truncated body. Only a 4xx
-            // status says the request itself was wrong.
+            // An unreadable response: a proxy's error page, a truncated body. Nothing names
+            // a validation error, so it is never taken as terminal.
             let kind = match status {
                 Some(429) => AwsErrorKind::Throttled,
-                Some(s) if (400..500).contains(&s) => AwsErrorKind::InvalidInput,
+                Some(s) if (400..500).contains(&s) => AwsErrorKind::Unrecognized,
                 _ => AwsErrorKind::Transient,
             };
             AwsError::new(kind, operation, "ResponseError", error_chain(&err))
