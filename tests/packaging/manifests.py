@@ -15,6 +15,14 @@ Every subcommand prints what it found and exits non-zero with a message on a pro
   manifests.py argocd-cm DIR                         print the cm snippet generated from DIR
   manifests.py iam POLICY GUARD-RS                   policy actions == guard.rs actions + allow-list
   manifests.py args FILE                             the operator container's args, one a line
+  manifests.py expect-args FILE [--has ARG]... [--lacks FLAG]...
+                                                     args include ARG exactly / no FLAG or FLAG=...
+  manifests.py bound FILE BINDING-KIND SUFFIX ROLE-KIND SUFFIX
+                                                     the binding refers to that role and binds
+                                                     the Deployment's ServiceAccount
+  manifests.py expect-rules FILE KIND NAME-SUFFIX GROUP:RESOURCE:NAME:VERB...
+                                                     exactly these grants (GROUP empty: core;
+                                                     NAME *: any)
 """
 
 import json
@@ -145,6 +153,26 @@ def print_args(path):
         print(a)
 
 
+def expect_args(path, opts):
+    args = operator_container(one(docs(path), "Deployment")).get("args") or []
+    problems = []
+    if len(opts) % 2:
+        die("expect-args: options come in pairs: --has ARG / --lacks FLAG")
+    for how, what in zip(opts[0::2], opts[1::2]):
+        if how == "--has":
+            if what not in args:
+                problems.append(f"no argument {what}")
+        elif how == "--lacks":
+            found = [a for a in args if a == what or a.startswith(what + "=")]
+            if found:
+                problems.append(f"unexpected argument {found[0]}")
+        else:
+            die(f"expect-args: unknown option {how}")
+    if problems:
+        die(f"{path}: " + "; ".join(problems) + f" (args: {' '.join(args)})")
+    print(" ".join(f"{h[2:]} {w}" for h, w in zip(opts[0::2], opts[1::2])))
+
+
 # ---------------------------------------------------------------- kinds / rbac
 
 
@@ -168,6 +196,42 @@ def rules_of(path, kind, suffix):
 def print_rules(path, kind, suffix):
     for t in sorted(rules_of(path, kind, suffix)):
         print(" ".join(t))
+
+
+def expect_rules(path, kind, suffix, grants):
+    got = rules_of(path, kind, suffix)
+    want = set()
+    for g in grants:
+        parts = g.split(":")
+        if len(parts) != 4:
+            die(f"expect-rules: {g!r} is not GROUP:RESOURCE:NAME:VERB")
+        want.add(tuple(parts))
+    if got != want:
+        lines = [f"{kind} *{suffix} in {path}: grants differ from the expected ones:"]
+        lines += [f"  unexpected: {':'.join(t)}" for t in sorted(got - want)]
+        lines += [f"  missing:    {':'.join(t)}" for t in sorted(want - got)]
+        die("\n".join(lines))
+    print(f"{kind} *{suffix}: exactly {', '.join(sorted(grants))}")
+
+
+def bound(path, binding_kind, binding_suffix, role_kind, role_suffix):
+    ds = docs(path)
+    b = one(ds, binding_kind, binding_suffix)
+    r = one(ds, role_kind, role_suffix)
+    dep = one(ds, "Deployment")
+    sa = dep["spec"]["template"]["spec"].get("serviceAccountName")
+    ns = dep["metadata"].get("namespace")
+    problems = []
+    ref = b.get("roleRef") or {}
+    if (ref.get("apiGroup"), ref.get("kind"), ref.get("name")) != (
+            "rbac.authorization.k8s.io", r["kind"], r["metadata"]["name"]):
+        problems.append(f"roleRef {ref} is not {r['kind']} {r['metadata']['name']}")
+    if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa and s.get("namespace") == ns
+               for s in b.get("subjects") or []):
+        problems.append(f"no subject ServiceAccount {ns}/{sa} (the Deployment's)")
+    if problems:
+        die(f"{path}: {binding_kind} {b['metadata']['name']}: " + "; ".join(problems))
+    print(f"{binding_kind} {b['metadata']['name']} binds {r['kind']} {r['metadata']['name']} to {ns}/{sa}")
 
 
 def same_rules(a, b):
@@ -224,7 +288,8 @@ def nondefault(path):
         problems.append("podAnnotations")
     for a in ("--region=eu-west-1", "--aws-endpoint-url=http://moto.test.svc:5000",
               "--cluster-id=mgmt-eu-1", "--log-format=text", "--resync-period=90s",
-              "--concurrency=8", "--leader-election-id=ecs-operator-eu-1"):
+              "--concurrency=8", "--leader-election-id=ecs-operator-eu-1",
+              "--lease-duration=30s", "--renew-deadline=20s", "--retry-period=4s"):
         if a not in c["args"]:
             problems.append(a)
     if c["image"] != "registry.example.com/platform/ecs-operator:0.1.0-test":
@@ -360,6 +425,12 @@ def main(argv):
         check_deployment(path, opts.get("--image-tag"), opts.get("--help-text"), opts.get("--lease"))
     elif cmd == "args":
         print_args(a[0])
+    elif cmd == "expect-args":
+        expect_args(a[0], a[1:])
+    elif cmd == "bound":
+        bound(*a)
+    elif cmd == "expect-rules":
+        expect_rules(a[0], a[1], a[2], a[3:])
     elif cmd == "expect-kinds":
         expect_kinds(a[0], a[1:])
     elif cmd == "rules":

@@ -226,26 +226,60 @@ render() {
   "$HELM" template ecs-operator "$CHART" --namespace "$NS_OP" "$@" >"$out"
 }
 
+# The one grant of the -cluster-id ClusterRole (default cluster id: kube-system's UID).
+CLUSTER_ID_GRANT=:namespaces:kube-system:get
+
 template_default() {
-  local help=()
-  render "$WORK/chart-default.yaml"
-  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-default.yaml" \
-    ServiceAccount=1 ClusterRole=1 ClusterRoleBinding=1 Role=1 RoleBinding=1 Service=1 \
+  local help=() m=$HERE/manifests.py f=$WORK/chart-default.yaml
+  render "$f"
+  # ClusterRoles: -manager and -cluster-id.
+  "$PY" "$m" expect-kinds "$f" \
+    ServiceAccount=1 ClusterRole=2 ClusterRoleBinding=2 Role=1 RoleBinding=1 Service=1 \
     Deployment=1 PodDisruptionBudget=0 ServiceMonitor=0 CustomResourceDefinition=0
+  # clusterId empty: no --cluster-id (the operator reads kube-system's UID), and RBAC to
+  # read it, bound to the ServiceAccount.
+  "$PY" "$m" expect-args "$f" --lacks --cluster-id --has --lease-duration=15s \
+    --has --renew-deadline=10s --has --retry-period=2s
+  "$PY" "$m" expect-rules "$f" ClusterRole -cluster-id "$CLUSTER_ID_GRANT"
+  "$PY" "$m" bound "$f" ClusterRoleBinding -cluster-id ClusterRole -cluster-id
   [[ ! -s $WORK/run-help.txt ]] || help=(--help-text "$WORK/run-help.txt")
-  "$PY" "$HERE/manifests.py" deployment "$WORK/chart-default.yaml" \
+  "$PY" "$m" deployment "$f" \
     --image-tag "$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$CHART/Chart.yaml")" \
     --lease ecs-operator-leader "${help[@]}"
+}
+
+template_cluster_id() {
+  local m=$HERE/manifests.py
+  # clusterId set: passed as --cluster-id, and no cluster-id ClusterRole.
+  render "$WORK/chart-clusterid.yaml" --set clusterId=mgmt-eu-1
+  "$PY" "$m" expect-args "$WORK/chart-clusterid.yaml" --has --cluster-id=mgmt-eu-1
+  "$PY" "$m" expect-kinds "$WORK/chart-clusterid.yaml" ClusterRole=1 ClusterRoleBinding=1
+  "$PY" "$m" rules "$WORK/chart-clusterid.yaml" ClusterRole -manager >/dev/null
+  # An explicitly empty clusterId is the default: no flag (an empty --cluster-id= would
+  # work too, but is noise).
+  render "$WORK/chart-clusterid-empty.yaml" --set-string clusterId=
+  "$PY" "$m" expect-args "$WORK/chart-clusterid-empty.yaml" --lacks --cluster-id
+  # watchNamespaces without clusterId: the Roles per namespace, plus the cluster-id
+  # ClusterRole (namespaces are cluster-scoped), and nothing else cluster-wide.
+  render "$WORK/chart-watchns-noid.yaml" --set "watchNamespaces={$NS_W1,$NS_W2}"
+  "$PY" "$m" expect-kinds "$WORK/chart-watchns-noid.yaml" ClusterRole=1 ClusterRoleBinding=1 Role=3 RoleBinding=3
+  "$PY" "$m" expect-rules "$WORK/chart-watchns-noid.yaml" ClusterRole -cluster-id "$CLUSTER_ID_GRANT"
+  "$PY" "$m" bound "$WORK/chart-watchns-noid.yaml" ClusterRoleBinding -cluster-id ClusterRole -cluster-id
+  "$PY" "$m" expect-args "$WORK/chart-watchns-noid.yaml" --lacks --cluster-id
+  echo "clusterId set: --cluster-id, no cluster-id ClusterRole; empty: no flag, get namespaces/kube-system (also with watchNamespaces)"
 }
 
 template_nondefault() {
   local help=()
   [[ ! -s $WORK/run-help.txt ]] || help=(--help-text "$WORK/run-help.txt")
   # leaderElection.enabled=false: no Lease RBAC, no --leader-election, Recreate strategy.
-  render "$WORK/chart-noleader.yaml" --set leaderElection.enabled=false
-  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-noleader.yaml" Role=0 RoleBinding=0 ClusterRole=1
+  # No leader election: the timing is not checked (the operator ignores it then).
+  render "$WORK/chart-noleader.yaml" --set leaderElection.enabled=false \
+    --set-string leaderElection.renewDeadline=1h
+  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-noleader.yaml" Role=0 RoleBinding=0 ClusterRole=2
   grep -q 'type: Recreate' "$WORK/chart-noleader.yaml" || { echo "leaderElection.enabled=false: no Recreate strategy"; return 1; }
-  ! grep -q -- '--leader-election' "$WORK/chart-noleader.yaml" || { echo "leaderElection.enabled=false still passes --leader-election"; return 1; }
+  ! grep -Eq -- '--(leader-election|lease-duration|renew-deadline|retry-period)' "$WORK/chart-noleader.yaml" ||
+    { echo "leaderElection.enabled=false still passes leader election flags"; return 1; }
   render "$WORK/chart-nondefault.yaml" -f "$HERE/values-nondefault.yaml" \
     --set "watchNamespaces={$NS_W1,$NS_W2}"
   "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-nondefault.yaml" \
@@ -269,6 +303,16 @@ BAD_VALUES=(
   "--set watchNamespaces={Not_A_Namespace}|/watchNamespaces/0"
   "--set image.pullPolicy=Sometimes|/image/pullPolicy"
   "--set leaderElection.leaseDuration=forever|/leaderElection/leaseDuration"
+  "--set leaderElection.renewDeadline=soon|/leaderElection/renewDeadline"
+  "--set-string leaderElection.retryPeriod=0s|/leaderElection/retryPeriod"
+  "--set leaderElection.retryPeriod=2d|/leaderElection/retryPeriod"
+  "--set-string leaderElection.renewDeadline=15s|renewDeadline (15s) must be shorter than leaderElection.leaseDuration (15s)"
+  "--set-string leaderElection.renewDeadline=1m|must be shorter than leaderElection.leaseDuration"
+  "--set-string leaderElection.leaseDuration=9000ms|must be shorter than leaderElection.leaseDuration"
+  "--set-string leaderElection.retryPeriod=10s|retryPeriod (10s) must be shorter than leaderElection.renewDeadline (10s)"
+  "--set leaderElection.retryPeriod=11|must be shorter than leaderElection.renewDeadline"
+  "--set clusterId=mgmt/eu|/clusterId"
+  "--set clusterId=-mgmt|/clusterId"
   "--set region=Mars|/region"
   "--set replica=2|additional properties 'replica'"
   "--set metrics.port=70000|/metrics/port"
@@ -293,6 +337,12 @@ schema_rejects() {
   # Good values in every accepted form still render.
   "$HELM" template x "$CHART" --set resyncPeriod=45 --set-string awsRateShare=0.5 \
     --set-string leaderElection.leaseDuration=20s --set region=us-east-1 >/dev/null
+  # Mixed units and plain seconds, compared as durations: 1m > 45s > 1500ms.
+  "$HELM" template x "$CHART" --set-string leaderElection.leaseDuration=1m \
+    --set leaderElection.renewDeadline=45 --set-string leaderElection.retryPeriod=1500ms \
+    --set-string clusterId=0b6a3c4e-2f7d-4a51-9e3b-8c1d2e3f4a5b >"$WORK/chart-durations.yaml"
+  "$PY" "$HERE/manifests.py" expect-args "$WORK/chart-durations.yaml" --has --lease-duration=1m \
+    --has --renew-deadline=45 --has --retry-period=1500ms
   echo "$n bad value sets rejected"
 }
 
@@ -301,8 +351,11 @@ kustomize_build() {
   local help=()
   [[ ! -s $WORK/run-help.txt ]] || help=(--help-text "$WORK/run-help.txt")
   "$PY" "$HERE/manifests.py" expect-kinds "$WORK/kustomize.yaml" Namespace=1 \
-    CustomResourceDefinition=3 ServiceAccount=1 ClusterRole=1 ClusterRoleBinding=1 Role=1 \
+    CustomResourceDefinition=3 ServiceAccount=1 ClusterRole=2 ClusterRoleBinding=2 Role=1 \
     RoleBinding=1 Service=1 Deployment=1
+  # No --cluster-id (an overlay may set one): the kube-system UID, readable by the SA.
+  "$PY" "$HERE/manifests.py" expect-args "$WORK/kustomize.yaml" --lacks --cluster-id
+  "$PY" "$HERE/manifests.py" bound "$WORK/kustomize.yaml" ClusterRoleBinding -cluster-id ClusterRole -cluster-id
   "$PY" "$HERE/manifests.py" deployment "$WORK/kustomize.yaml" --lease ecs-operator-leader "${help[@]}"
 }
 
@@ -312,6 +365,10 @@ rbac_equal() {
     "$WORK/kustomize.yaml" ClusterRole -manager
   "$PY" "$HERE/$m" same-rules "$WORK/chart-default.yaml" Role -leader-election \
     "$WORK/kustomize.yaml" Role -leader-election
+  "$PY" "$HERE/$m" same-rules "$WORK/chart-default.yaml" ClusterRole -cluster-id \
+    "$WORK/kustomize.yaml" ClusterRole -cluster-id
+  "$PY" "$HERE/$m" same-rules "$WORK/chart-watchns-noid.yaml" ClusterRole -cluster-id \
+    "$WORK/kustomize.yaml" ClusterRole -cluster-id
   # watchNamespaces: each namespace's Role grants what the ClusterRole grants.
   "$PY" "$HERE/$m" same-rules "$WORK/chart-default.yaml" ClusterRole -manager \
     "$WORK/chart-nondefault.yaml" "Role@$NS_W1" -manager
@@ -436,7 +493,7 @@ expect_access() {
 install_cluster_wide() {
   "$HELM" install "$REL_CW" "$CHART" -n "$NS_OP" --skip-crds
   "$HELM" get manifest "$REL_CW" -n "$NS_OP" >"$WORK/release-cw.yaml"
-  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/release-cw.yaml" ClusterRole=1 ClusterRoleBinding=1 Role=1 RoleBinding=1
+  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/release-cw.yaml" ClusterRole=2 ClusterRoleBinding=2 Role=1 RoleBinding=1
 }
 
 install_bad_values_fails() {
@@ -478,6 +535,11 @@ access_cluster_wide() {
     "yes create leases.coordination.k8s.io $NS_OP" \
     "yes get leases.coordination.k8s.io/$lease $NS_OP" \
     "yes update leases.coordination.k8s.io/$lease $NS_OP" \
+    "yes get namespaces/kube-system -" \
+    "no get namespaces/default -" \
+    "no get namespaces/$NS_OP -" \
+    "no list namespaces -" \
+    "no update namespaces/kube-system -" \
     "no update ecsservices.ecsoperator.io $NS_W1" \
     "no create ecsservices.ecsoperator.io $NS_W1" \
     "no delete ecsclusters.ecsoperator.io $NS_W1" \
@@ -496,12 +558,15 @@ access_cluster_wide() {
     "no create customresourcedefinitions.apiextensions.k8s.io -"
 }
 
+# No clusterId: the live check below runs the operator with the default cluster id (the
+# kube-system UID), read with nothing but this release's RBAC.
 install_namespaced() {
   "$HELM" install "$REL_NS" "$CHART" -n "$NS_OP" --skip-crds \
-    --set "watchNamespaces={$NS_W1,$NS_W2}" --set logFormat=text --set resyncPeriod=30s \
-    --set "clusterId=pkgtest-$RAND"
+    --set "watchNamespaces={$NS_W1,$NS_W2}" --set logFormat=text --set resyncPeriod=30s
   "$HELM" get manifest "$REL_NS" -n "$NS_OP" >"$WORK/release-ns.yaml"
-  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/release-ns.yaml" ClusterRole=0 ClusterRoleBinding=0 Role=3 RoleBinding=3
+  # Cluster-scoped: only the cluster-id ClusterRole.
+  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/release-ns.yaml" ClusterRole=1 ClusterRoleBinding=1 Role=3 RoleBinding=3
+  "$PY" "$HERE/manifests.py" expect-rules "$WORK/release-ns.yaml" ClusterRole -cluster-id "$CLUSTER_ID_GRANT"
 }
 
 access_namespaced() {
@@ -516,6 +581,9 @@ access_namespaced() {
     "yes create events.events.k8s.io $NS_W2" \
     "yes get leases.coordination.k8s.io/$lease $NS_OP" \
     "yes update leases.coordination.k8s.io/$lease $NS_OP" \
+    "yes get namespaces/kube-system -" \
+    "no get namespaces/$NS_W1 -" \
+    "no list namespaces -" \
     "no list ecsclusters.ecsoperator.io *" \
     "no list ecsclusters.ecsoperator.io $NS_OTHER" \
     "no patch ecsservices.ecsoperator.io $NS_OTHER status" \
@@ -622,7 +690,7 @@ wait_http() {
 }
 
 live_operator_steps() {
-  local mport=$1 hport=$2 lease=$3 pod=$4 holder n kind name o
+  local mport=$1 hport=$2 lease=$3 pod=$4 holder n kind name o uid
   wait_http "http://127.0.0.1:$hport/readyz" || return 1
   curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null || { echo "GET /healthz failed"; return 1; }
   kc apply -n "$NS_W1" -f - <<EOF || return 1
@@ -662,6 +730,11 @@ EOF
       { show_status "$kind" "$name"; return 1; }
   done
   kc get -n "$NS_W1" ecsclusters.ecsoperator.io,ecstaskdefs.ecsoperator.io,ecsservices.ecsoperator.io
+  # No --cluster-id in the release's args: the operator took kube-system's UID.
+  uid=$(kc get namespace kube-system -o jsonpath='{.metadata.uid}')
+  [[ -n $uid ]] || { echo "kube-system has no UID"; return 1; }
+  grep -F "$uid" "$WORK/operator.log" | grep -q 'cluster_id' ||
+    { echo "the operator's log never names cluster_id $uid (the kube-system UID)"; return 1; }
   holder=$(kc get lease "$lease" -n "$NS_OP" -o jsonpath='{.spec.holderIdentity}')
   [[ $holder == "$pod" ]] || { echo "Lease $lease held by '$holder', want $pod"; return 1; }
   n=$(kc get events.events.k8s.io -n "$NS_W1" -o jsonpath='{range .items[?(@.reportingController=="ecs-operator")]}{.reason}{"\n"}{end}' | grep -c . || true)
@@ -683,7 +756,7 @@ EOF
   stop_operator
   holder=$(kc get lease "$lease" -n "$NS_OP" -o jsonpath='{.spec.holderIdentity}')
   [[ -z $holder ]] || { echo "Lease still held by '$holder' after a clean shutdown"; return 1; }
-  echo "3 kinds synced and deleted, $n events, Lease acquired and released, no forbidden answer"
+  echo "3 kinds synced and deleted, $n events, Lease acquired and released, cluster id = kube-system UID, no forbidden answer"
 }
 
 # ------------------------------------------------------------------- main
@@ -705,6 +778,7 @@ check "helm lint --strict (default values)" helm_lint
 check "helm lint --strict (non-default values)" helm_lint -f "$HERE/values-nondefault.yaml"
 check "helm template (default values)$FLAGS_NOTE" template_default
 check "helm template (watchNamespaces, replicas 2, serviceMonitor, ...)$FLAGS_NOTE" template_nondefault
+check "helm template: clusterId set / empty / empty with watchNamespaces" template_cluster_id
 check "values.schema.json rejects bad values" schema_rejects
 check "kustomize build config/default" kustomize_build
 check "RBAC: chart and kustomize rules equal (as sets)" rbac_equal

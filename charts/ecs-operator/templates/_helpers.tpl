@@ -47,6 +47,48 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-leader" (include "ecs-operator.fullname" .)) .Values.leaderElection.leaseName }}
 {{- end }}
 
+{{/*
+A duration value as the operator's flag takes it: strings as they are, numbers (plain
+seconds) without float formatting (values files give 1000000 as a float: not 1e+06).
+*/}}
+{{- define "ecs-operator.duration" -}}
+{{- if kindIs "string" . }}{{ . }}{{ else }}{{ int64 . }}{{ end }}
+{{- end }}
+
+{{/*
+A duration value (values.schema.json's definitions.duration: <n>ms|s|m|h or plain
+seconds) in milliseconds, as the operator's parse_duration reads it.
+*/}}
+{{- define "ecs-operator.durationMs" -}}
+{{- $s := include "ecs-operator.duration" . | trim }}
+{{- $digits := regexFind "^[0-9]+" $s }}
+{{- $n := int64 (atoi $digits) }}
+{{- $unit := trimPrefix $digits $s }}
+{{- if eq $unit "ms" }}{{ $n }}
+{{- else if eq $unit "m" }}{{ mul $n 60000 }}
+{{- else if eq $unit "h" }}{{ mul $n 3600000 }}
+{{- else }}{{ mul $n 1000 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Leader election timing, checked as the operator checks it at start (it would exit).
+*/}}
+{{- define "ecs-operator.checkLeaderElection" -}}
+{{- $le := .Values.leaderElection }}
+{{- if $le.enabled }}
+{{- $lease := include "ecs-operator.durationMs" $le.leaseDuration | int64 }}
+{{- $renew := include "ecs-operator.durationMs" $le.renewDeadline | int64 }}
+{{- $retry := include "ecs-operator.durationMs" $le.retryPeriod | int64 }}
+{{- if ge $renew $lease }}
+{{- fail (printf "leaderElection.renewDeadline (%v) must be shorter than leaderElection.leaseDuration (%v)" $le.renewDeadline $le.leaseDuration) }}
+{{- end }}
+{{- if ge $retry $renew }}
+{{- fail (printf "leaderElection.retryPeriod (%v) must be shorter than leaderElection.renewDeadline (%v)" $le.retryPeriod $le.renewDeadline) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "ecs-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
@@ -92,4 +134,16 @@ get/update only on the Lease of this release (create cannot be limited by name).
   resources: ["leases"]
   resourceNames: [{{ include "ecs-operator.leaseName" . | quote }}]
   verbs: ["get", "update"]
+{{- end }}
+
+{{/*
+Default cluster id (clusterId empty; src/main.rs): the operator reads the UID of the
+kube-system Namespace once at start. Cluster-scoped (namespaces are), so a ClusterRole in
+every mode, limited to that one object and to get.
+*/}}
+{{- define "ecs-operator.clusterIdRules" -}}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  resourceNames: ["kube-system"]
+  verbs: ["get"]
 {{- end }}
