@@ -5,6 +5,9 @@
 
 pub mod batch;
 pub mod error;
+// Test support only: compiled for the crate's own tests and for the integration tests
+// (through the `test-support` feature they enable), never into the shipped binary.
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod fence;
 pub mod guard;
