@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    immutable_optional, impl_common_spec, tags_rule, CommonStatus, DeletionPolicy,
+    immutable_optional, impl_common_spec, tags_rules, CommonStatus, DeletionPolicy,
 };
 
 /// Default AMI: the latest ECS-optimized Amazon Linux 2023 image, resolved by EC2 through SSM.
@@ -46,7 +46,7 @@ pub struct EcsClusterSpec {
     pub region: Option<String>,
     /// User tags added to every AWS resource this object owns.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("x-kubernetes-validations" = [tags_rule()]), extend("maxProperties" = 45))]
+    #[schemars(extend("x-kubernetes-validations" = tags_rules()), extend("maxProperties" = 45))]
     pub tags: BTreeMap<String, String>,
     /// Delete (default) or Retain the AWS resources when this object is deleted.
     #[serde(default)]

@@ -76,10 +76,21 @@ pub(crate) fn immutable_optional(field: &str) -> serde_json::Value {
     })
 }
 
-/// CEL rule keeping user tags out of the operator's own tag prefix.
-pub(crate) fn tags_rule() -> serde_json::Value {
-    serde_json::json!({
-        "rule": "self.all(k, !k.startsWith('ecsoperator.io/'))",
-        "message": "tag keys starting with ecsoperator.io/ are reserved for the operator",
-    })
+/// CEL rules on user tags: out of the operator's own prefix and AWS's, within the sizes
+/// every AWS service accepts (so a bad tag is refused at apply time, not by AWS later).
+pub(crate) fn tags_rules() -> serde_json::Value {
+    serde_json::json!([
+        {
+            "rule": "self.all(k, !k.startsWith('ecsoperator.io/'))",
+            "message": "tag keys starting with ecsoperator.io/ are reserved for the operator",
+        },
+        {
+            "rule": "self.all(k, !k.startsWith('aws:'))",
+            "message": "tag keys starting with aws: are reserved by AWS",
+        },
+        {
+            "rule": "self.all(k, size(k) <= 128 && size(self[k]) <= 256)",
+            "message": "AWS takes tag keys of at most 128 characters and values of at most 256",
+        },
+    ])
 }

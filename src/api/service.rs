@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    immutable_optional, impl_common_spec, tags_rule, CommonStatus, DeletionPolicy,
+    immutable_optional, impl_common_spec, tags_rules, CommonStatus, DeletionPolicy,
 };
 use super::task_def::{LaunchType, TaskPlacementConstraint};
 
@@ -67,7 +67,7 @@ pub struct EcsServiceSpec {
     pub region: Option<String>,
     /// User tags added to the service and its managed load balancer.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("x-kubernetes-validations" = [tags_rule()]), extend("maxProperties" = 45))]
+    #[schemars(extend("x-kubernetes-validations" = tags_rules()), extend("maxProperties" = 45))]
     pub tags: BTreeMap<String, String>,
     /// Delete (default) or Retain the service and its managed ELB on deletion.
     #[serde(default)]
@@ -271,8 +271,12 @@ pub struct ManagedLoadBalancer {
     /// picks at creation, then left alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_ids: Vec<String>,
-    /// Listeners: what the ELB accepts and where it forwards.
-    #[schemars(length(min = 1))]
+    /// Listeners: what the ELB accepts and where it forwards; one per load balancer port.
+    #[schemars(
+        length(min = 1),
+        extend("x-kubernetes-list-type" = "map"),
+        extend("x-kubernetes-list-map-keys" = ["loadBalancerPort"])
+    )]
     pub listeners: Vec<Listener>,
     /// How the ELB checks the instances. Absent: ELB's default check (TCP to the first
     /// listener's instance port), then left alone.

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    immutable_optional, impl_common_spec, tags_rule, CommonStatus, DeletionPolicy,
+    immutable_optional, impl_common_spec, tags_rules, CommonStatus, DeletionPolicy,
 };
 
 /// A task definition family registered in ECS; the operator registers a new revision only
@@ -44,7 +44,7 @@ pub struct EcsTaskDefSpec {
     pub region: Option<String>,
     /// User tags added to every revision this object registers.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("x-kubernetes-validations" = [tags_rule()]), extend("maxProperties" = 45))]
+    #[schemars(extend("x-kubernetes-validations" = tags_rules()), extend("maxProperties" = 45))]
     pub tags: BTreeMap<String, String>,
     /// Delete (default: deregister every revision) or Retain them on deletion.
     #[serde(default)]

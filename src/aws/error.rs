@@ -224,9 +224,13 @@ fn classify_ecs(code: &str, lower: &str) -> Option<AwsErrorKind> {
             } else if lower.contains("not idempotent") || lower.contains("already exists") {
                 AwsErrorKind::AlreadyExists
             } else if lower.contains("not found") || lower.contains("does not exist") {
-                // A missing role or task definition is the spec's fault; a missing service
-                // or cluster is a state to observe.
-                if lower.contains("role") || lower.contains("task definition") {
+                // What the spec names (a role, a task definition, a subnet, a security
+                // group) missing is the spec's fault; a missing service or cluster is a
+                // state to observe.
+                let named_by_spec = ["role", "task definition", "subnet", "security group"]
+                    .iter()
+                    .any(|what| lower.contains(what));
+                if named_by_spec {
                     AwsErrorKind::InvalidInput
                 } else {
                     AwsErrorKind::NotFound
@@ -482,6 +486,17 @@ mod tests {
         );
         assert_eq!(
             classify(op, "ClientException", "Role does not exist", Some(400)),
+            AwsErrorKind::InvalidInput
+        );
+        let subnet = "Error retrieving subnet information for [subnet-0dead]: The subnet ID \
+                      'subnet-0dead' does not exist (ErrorCode: InvalidSubnetID.NotFound)";
+        assert_eq!(
+            classify(
+                "ecs:CreateService",
+                "InvalidParameterException",
+                subnet,
+                Some(400)
+            ),
             AwsErrorKind::InvalidInput
         );
     }
