@@ -3,7 +3,7 @@
 #   formatting, clippy, unit + controller + moto adapter + CRD drift + end-to-end tests
 #   (real kube-apiserver, etcd and moto built/installed by hack/tools.sh), then the
 #   harness fault checks and the packaging checks (Helm, kustomize, RBAC, Argo CD health,
-#   IAM policy).
+#   IAM policy, the chart's PrometheusRule with promtool and its Grafana dashboard).
 # Built tools and cargo's target dir are cached under ~/.cache/ecs-operator.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,8 +18,8 @@ for tool in cargo go python3 kubectl; do
   command -v "$tool" >/dev/null || { echo "test.sh: $tool is not installed (needed by the test suite)" >&2; exit 1; }
 done
 
-step "tools: kube-apiserver, etcd, moto, helm, kstatus (built once per version)"
-hack/tools.sh kube-apiserver etcd moto helm kstatus || fail tools
+step "tools: kube-apiserver, etcd, moto, helm, kstatus, promtool (built once per version)"
+hack/tools.sh kube-apiserver etcd moto helm kstatus promtool || fail tools
 
 step "cargo fmt --check"
 cargo fmt --all -- --check || fail fmt
@@ -33,7 +33,7 @@ cargo test --workspace || fail "cargo test"
 step "harness: faults of the control plane scripts (ports taken, crashes, failed builds, missing Go/Python)"
 tests/harness/run.sh || fail harness
 
-step "packaging: Helm chart, kustomize, RBAC, Argo CD health checks, IAM policy"
+step "packaging: Helm chart, kustomize, RBAC, Argo CD health checks, IAM policy, PrometheusRule (promtool), Grafana dashboard"
 tests/packaging/run.sh || fail packaging
 
 printf '\nall tests passed\n' >&2

@@ -2,14 +2,15 @@
 # shellcheck disable=SC2317  # some functions are only called indirectly ("$func", traps)
 # Build / install the tools of the local control plane, once per version.
 #
-#   hack/tools.sh [kube-apiserver|etcd|helm|kstatus|moto|all]...   (default: all)
-#   hack/tools.sh path <kube-apiserver|etcd|helm|kstatus|moto|moto-python>
+#   hack/tools.sh [kube-apiserver|etcd|helm|kstatus|promtool|moto|all]...   (default: all)
+#   hack/tools.sh path <kube-apiserver|etcd|helm|kstatus|promtool|moto|moto-python>
 #
 # Versions come from hack/versions.env (an environment variable of the same
 # name overrides it). Tools land in ${ECS_TOOLS_DIR:-$HOME/.cache/ecs-operator/tools}:
 #   kube-apiserver-v<K8S_VERSION>/kube-apiserver
 #   etcd-v<ETCD_VERSION>/etcd
 #   helm-v<HELM_VERSION>/helm
+#   promtool-v<PROMTOOL_VERSION>/promtool  (github.com/prometheus/prometheus/cmd/promtool)
 #   kstatus-v<KSTATUS_VERSION>-<hash>/kstatus  (hack/kstatus/, a main around
 #       sigs.k8s.io/cli-utils/pkg/kstatus/status.Compute; <hash> is that of its
 #       go.mod, go.sum and main.go, so an edit of the wrapper builds it again)
@@ -38,7 +39,7 @@ load_versions() {
     fi
   done <"$file"
   local v
-  for v in K8S_VERSION ETCD_VERSION MOTO_VERSION HELM_VERSION KSTATUS_VERSION; do
+  for v in K8S_VERSION ETCD_VERSION MOTO_VERSION HELM_VERSION KSTATUS_VERSION PROMTOOL_VERSION; do
     [[ -n ${!v:-} ]] || die "$v is not set in $file"
   done
 }
@@ -71,9 +72,10 @@ tool_dir() {
     kube-apiserver) echo "$TOOLS_DIR/kube-apiserver-v$K8S_VERSION" ;;
     etcd) echo "$TOOLS_DIR/etcd-v$ETCD_VERSION" ;;
     helm) echo "$TOOLS_DIR/helm-v$HELM_VERSION" ;;
+    promtool) echo "$TOOLS_DIR/promtool-v$PROMTOOL_VERSION" ;;
     kstatus) echo "$TOOLS_DIR/kstatus-v$KSTATUS_VERSION-${KSTATUS_HASH:?kstatus_prepare not called}" ;;
     moto | moto-python) echo "$TOOLS_DIR/moto-$MOTO_VERSION" ;;
-    *) die "unknown tool '$1' (expected kube-apiserver, etcd, helm, kstatus, moto, moto-python)" ;;
+    *) die "unknown tool '$1' (expected kube-apiserver, etcd, helm, kstatus, promtool, moto, moto-python)" ;;
   esac
 }
 
@@ -81,7 +83,7 @@ tool_path() {
   local dir
   dir=$(tool_dir "$1")
   case $1 in
-    kube-apiserver | etcd | helm | kstatus) echo "$dir/$1" ;;
+    kube-apiserver | etcd | helm | kstatus | promtool) echo "$dir/$1" ;;
     moto) echo "$dir/bin/moto_server" ;;
     moto-python) echo "$dir/bin/python" ;;
   esac
@@ -330,6 +332,46 @@ build_kstatus() {
     die "$step: the binary says '$got', expected sigs.k8s.io/cli-utils v$KSTATUS_VERSION"
 }
 
+# --------------------------------------------------------------------- promtool
+
+# promtool from the Go module github.com/prometheus/prometheus v$PROMTOOL_VERSION (the
+# module of Prometheus v3.X.Y is tagged v0.3XX.Y), for `promtool check rules` and
+# `promtool test rules` on the chart's PrometheusRule. v0.316.0's go.mod asks for Go
+# 1.26.7: an older go fetches that toolchain from the module proxy (GOTOOLCHAIN=auto).
+# A cold build takes about 10 minutes on 2 cores (about 150 modules).
+build_promtool() {
+  local tmp=$1 logfile=$2 step="building promtool (github.com/prometheus/prometheus v$PROMTOOL_VERSION)"
+  local ldflags release got
+  need_go promtool
+  go_env
+  [[ $PROMTOOL_VERSION =~ ^0\.3([0-9][0-9])\.([0-9]+)$ ]] ||
+    die "$step: PROMTOOL_VERSION=$PROMTOOL_VERSION is not a Prometheus 3 module version (0.3XX.Y)"
+  release=3.$((10#${BASH_REMATCH[1]})).${BASH_REMATCH[2]}
+  mkdir -p "$tmp/src" "$tmp/out"
+  cat >"$tmp/src/go.mod" <<EOF
+module ecs-operator.local/tools/promtool
+
+go 1.24.0
+
+require github.com/prometheus/prometheus v$PROMTOOL_VERSION
+EOF
+  ldflags="-s -w -X github.com/prometheus/common/version.Version=$release"
+  ldflags+=" -X github.com/prometheus/common/version.Revision=v$PROMTOOL_VERSION"
+  ldflags+=" -X github.com/prometheus/common/version.Branch=HEAD"
+  (
+    cd "$tmp/src"
+    run_logged "$step: resolving modules" "$logfile" \
+      go get "github.com/prometheus/prometheus/cmd/promtool@v$PROMTOOL_VERSION"
+    run_logged "$step" "$logfile" \
+      go build -trimpath -buildvcs=false -ldflags "$ldflags" \
+      -o "$tmp/out/promtool" github.com/prometheus/prometheus/cmd/promtool
+  )
+  run_logged "$step: checking the binary" "$logfile" "$tmp/out/promtool" --version
+  got=$("$tmp/out/promtool" --version 2>&1 | head -n 1)
+  [[ $got == *"version $release "* ]] ||
+    die "$step: the binary says '$got', expected version $release"
+}
+
 # ------------------------------------------------------------------------- moto
 
 # A virtualenv's scripts carry its absolute path, so it cannot be renamed into
@@ -385,7 +427,7 @@ install() {
     kstatus_prepare
   fi
   case $1 in
-    kube-apiserver | etcd | helm | kstatus)
+    kube-apiserver | etcd | helm | kstatus | promtool)
       installed "$1" && return 0
       need_go "$1"
       ;;&
@@ -393,6 +435,7 @@ install() {
     etcd) with_build etcd "v$ETCD_VERSION" build_etcd ;;
     helm) with_build helm "v$HELM_VERSION" build_helm ;;
     kstatus) with_build kstatus "v$KSTATUS_VERSION" build_kstatus ;;
+    promtool) with_build promtool "v$PROMTOOL_VERSION" build_promtool ;;
     moto) install_moto ;;
     all)
       install etcd
@@ -400,15 +443,16 @@ install() {
       install kube-apiserver
       install helm
       install kstatus
+      install promtool
       ;;
-    *) die "unknown tool '$1' (expected kube-apiserver, etcd, helm, kstatus, moto or all)" ;;
+    *) die "unknown tool '$1' (expected kube-apiserver, etcd, helm, kstatus, promtool, moto or all)" ;;
   esac
 }
 
 usage() {
   cat >&2 <<EOF
-usage: hack/tools.sh [kube-apiserver|etcd|helm|kstatus|moto|all]...
-       hack/tools.sh path <kube-apiserver|etcd|helm|kstatus|moto|moto-python>
+usage: hack/tools.sh [kube-apiserver|etcd|helm|kstatus|promtool|moto|all]...
+       hack/tools.sh path <kube-apiserver|etcd|helm|kstatus|promtool|moto|moto-python>
 Tools dir: $TOOLS_DIR (set ECS_TOOLS_DIR to change it).
 EOF
 }
@@ -419,8 +463,8 @@ main() {
     path)
       [[ $# -eq 2 ]] || { usage; exit 2; }
       case $2 in
-        kube-apiserver | etcd | helm | kstatus | moto | moto-python) ;;
-        *) die "unknown tool '$2' (expected kube-apiserver, etcd, helm, kstatus, moto, moto-python)" ;;
+        kube-apiserver | etcd | helm | kstatus | promtool | moto | moto-python) ;;
+        *) die "unknown tool '$2' (expected kube-apiserver, etcd, helm, kstatus, promtool, moto, moto-python)" ;;
       esac
       local p
       if [[ $2 == kstatus ]]; then

@@ -204,12 +204,12 @@ fn plain_service(desired_count: Option<i32>) -> EcsService {
 // ---------------------------------------------------------------------------------------
 
 fn cx<K: ManagedResource>(fake: &FakeAws, obj: &K, adopt: bool) -> AwsContext {
-    AwsContext {
-        aws: fake.clients(None),
-        owner: owner(K::KIND, &obj.name_any()),
+    AwsContext::new(
+        fake.clients(None),
+        owner(K::KIND, &obj.name_any()),
         adopt,
-        cluster_id: MC.into(),
-    }
+        MC.into(),
+    )
 }
 
 fn owner(kind: &str, name: &str) -> String {

@@ -41,6 +41,9 @@ impl Guard {
         bucket: Bucket,
         fut: impl Future<Output = Result<T, AwsError>>,
     ) -> Result<T, AwsError> {
+        if self.limiter.start_tracking() {
+            self.metrics.track_limiter(&self.limiter);
+        }
         let waited = self.limiter.acquire(bucket).await;
         // Checked after the rate limiter's wait, which can be long: leadership may have
         // ended meanwhile. A write still running at the deadline is cut off (no more SDK
@@ -71,6 +74,12 @@ impl Guard {
             self.metrics
                 .aws_throttles
                 .get_or_create(&OperationLabels { operation })
+                .inc();
+            self.metrics
+                .aws_bucket_throttles
+                .get_or_create(&crate::telemetry::metrics::BucketLabels {
+                    bucket: bucket.name(),
+                })
                 .inc();
         }
         self.metrics

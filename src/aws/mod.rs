@@ -11,6 +11,7 @@ pub mod error;
 pub mod fake;
 pub mod fence;
 pub mod guard;
+pub mod observed;
 pub mod rate_limit;
 pub mod sdk;
 pub mod types;

@@ -3,6 +3,7 @@
 //! throttled and retried.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,42 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    /// Every bucket.
+    pub const ALL: [Bucket; 13] = [
+        Bucket::EcsClusterModify,
+        Bucket::EcsClusterRead,
+        Bucket::EcsTaskDefModify,
+        Bucket::EcsTaskDefRead,
+        Bucket::EcsServiceModify,
+        Bucket::EcsServiceRead,
+        Bucket::EcsTagModify,
+        Bucket::ElbRead,
+        Bucket::ElbModify,
+        Bucket::ElbCreate,
+        Bucket::AutoScaling,
+        Bucket::Ec2Read,
+        Bucket::Ec2Modify,
+    ];
+
+    /// The bucket's name in metrics, e.g. `ecs_service_read`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::EcsClusterModify => "ecs_cluster_modify",
+            Bucket::EcsClusterRead => "ecs_cluster_read",
+            Bucket::EcsTaskDefModify => "ecs_task_def_modify",
+            Bucket::EcsTaskDefRead => "ecs_task_def_read",
+            Bucket::EcsServiceModify => "ecs_service_modify",
+            Bucket::EcsServiceRead => "ecs_service_read",
+            Bucket::EcsTagModify => "ecs_tag_modify",
+            Bucket::ElbRead => "elb_read",
+            Bucket::ElbModify => "elb_modify",
+            Bucket::ElbCreate => "elb_create",
+            Bucket::AutoScaling => "autoscaling",
+            Bucket::Ec2Read => "ec2_read",
+            Bucket::Ec2Modify => "ec2_modify",
+        }
+    }
+
     /// (burst, refill per second) of the AWS bucket, from the published limits.
     pub fn aws_limits(self) -> (f64, f64) {
         match self {
@@ -81,9 +118,8 @@ impl TokenBucket {
 
     /// Take one token; returns how long the caller must wait before using it.
     pub fn reserve(&mut self, now: Instant) -> Duration {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = self.tokens_at(now);
         self.last = now.max(self.last);
-        self.tokens = (self.tokens + elapsed * self.refill_per_sec).min(self.capacity);
         self.tokens -= 1.0;
         if self.tokens >= 0.0 {
             Duration::ZERO
@@ -91,6 +127,28 @@ impl TokenBucket {
             Duration::from_secs_f64(-self.tokens / self.refill_per_sec)
         }
     }
+
+    /// Tokens left at `now` (refilled up to capacity, nothing taken). Negative when calls
+    /// hold reservations on tokens not refilled yet: that many calls are waiting.
+    pub fn tokens_at(&self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        (self.tokens + elapsed * self.refill_per_sec).min(self.capacity)
+    }
+}
+
+/// One bucket of a [`RateLimiter`] as the metrics see it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketSnapshot {
+    /// Which bucket.
+    pub bucket: Bucket,
+    /// Tokens left now (see [`TokenBucket::tokens_at`]); a bucket not used yet is full.
+    pub tokens: f64,
+    /// Burst size of the client-side bucket.
+    pub capacity: f64,
+    /// Refill per second of the client-side bucket.
+    pub refill_per_sec: f64,
+    /// Tokens taken so far: calls charged to the bucket.
+    pub calls: u64,
 }
 
 /// One token bucket per [`Bucket`], sized at a fraction of AWS's bucket so other clients of
@@ -98,7 +156,8 @@ impl TokenBucket {
 #[derive(Debug)]
 pub struct RateLimiter {
     share: f64,
-    buckets: Mutex<HashMap<Bucket, TokenBucket>>,
+    buckets: Mutex<HashMap<Bucket, (TokenBucket, u64)>>,
+    tracked: AtomicBool,
 }
 
 impl RateLimiter {
@@ -107,7 +166,14 @@ impl RateLimiter {
         Self {
             share: share.clamp(0.01, 1.0),
             buckets: Mutex::new(HashMap::new()),
+            tracked: AtomicBool::new(false),
         }
+    }
+
+    /// (burst, refill per second) of the client-side `bucket`.
+    fn limits(&self, bucket: Bucket) -> (f64, f64) {
+        let (burst, refill) = bucket.aws_limits();
+        ((burst * self.share).max(1.0), refill * self.share)
     }
 
     /// How long a call in `bucket` has to wait, reserving its token.
@@ -116,14 +182,42 @@ impl RateLimiter {
             .buckets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let share = self.share;
-        buckets
+        let (capacity, refill) = self.limits(bucket);
+        let (tokens, calls) = buckets
             .entry(bucket)
-            .or_insert_with(|| {
-                let (burst, refill) = bucket.aws_limits();
-                TokenBucket::new((burst * share).max(1.0), refill * share, now)
+            .or_insert_with(|| (TokenBucket::new(capacity, refill, now), 0));
+        *calls += 1;
+        tokens.reserve(now)
+    }
+
+    /// Every bucket's tokens left at `now` and calls so far.
+    pub fn snapshot(&self, now: Instant) -> Vec<BucketSnapshot> {
+        let buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Bucket::ALL
+            .iter()
+            .map(|&bucket| {
+                let (capacity, refill_per_sec) = self.limits(bucket);
+                let (tokens, calls) = buckets
+                    .get(&bucket)
+                    .map_or((capacity, 0), |(b, calls)| (b.tokens_at(now), *calls));
+                BucketSnapshot {
+                    bucket,
+                    tokens,
+                    capacity,
+                    refill_per_sec,
+                    calls,
+                }
             })
-            .reserve(now)
+            .collect()
+    }
+
+    /// True the first time it is called: whoever gets true registers the limiter with
+    /// the metrics (once, however many guards share it).
+    pub fn start_tracking(&self) -> bool {
+        !self.tracked.swap(true, Ordering::SeqCst)
     }
 
     /// Wait until a call in `bucket` may go; returns the time waited.
@@ -184,6 +278,42 @@ mod tests {
         assert_eq!(waits[16], Duration::from_secs_f64(1.0 / 0.8));
         let last = waits[39].as_secs_f64();
         assert!((last - 24.0 / 0.8).abs() < 1e-6, "{last}");
+    }
+
+    #[test]
+    fn snapshot_shows_tokens_left_and_calls_per_bucket() {
+        let limiter = RateLimiter::new(0.5);
+        let t0 = Instant::now();
+        for _ in 0..12 {
+            limiter.reserve(Bucket::EcsTaskDefModify, t0);
+        }
+        let snap = limiter.snapshot(t0);
+        assert_eq!(snap.len(), Bucket::ALL.len());
+        let td = snap
+            .iter()
+            .find(|s| s.bucket == Bucket::EcsTaskDefModify)
+            .unwrap();
+        // 10 burst tokens (half of 20), 12 taken: 2 calls wait for the refill.
+        assert_eq!((td.capacity, td.refill_per_sec), (10.0, 0.5));
+        assert_eq!((td.tokens, td.calls), (-2.0, 12));
+        let later = limiter.snapshot(t0 + Duration::from_secs(6));
+        let td = later
+            .iter()
+            .find(|s| s.bucket == Bucket::EcsTaskDefModify)
+            .unwrap();
+        assert_eq!(td.tokens, 1.0);
+        // Unused buckets are full and have no calls.
+        let read = snap
+            .iter()
+            .find(|s| s.bucket == Bucket::EcsServiceRead)
+            .unwrap();
+        assert_eq!((read.tokens, read.calls), (50.0, 0));
+        let mut names: Vec<_> = Bucket::ALL.iter().map(|b| b.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Bucket::ALL.len());
+        assert!(limiter.start_tracking());
+        assert!(!limiter.start_tracking());
     }
 
     #[test]

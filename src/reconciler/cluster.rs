@@ -3,16 +3,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kube::api::{Api, ListParams};
 use kube::ResourceExt;
 
 use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
+use super::stores::Stores;
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
-use crate::api::service::EcsService;
 use crate::aws::types::{ClusterInfo, Tags, UpdateGroupInput};
 use crate::aws::AwsErrorKind;
 use crate::planning::cluster as plan;
@@ -244,7 +243,7 @@ impl ManagedResource for EcsCluster {
         self.status.as_ref()
     }
 
-    async fn dereference(&self, _client: &kube::Client) -> Result<(), Error> {
+    async fn dereference(&self, _stores: &Stores) -> Result<(), Error> {
         Ok(())
     }
 
@@ -335,15 +334,12 @@ impl ManagedResource for EcsCluster {
         })
     }
 
-    async fn cleanup_deps(&self, client: &kube::Client) -> Result<ClusterCleanupDeps, Error> {
+    async fn cleanup_deps(&self, stores: &Stores) -> Result<ClusterCleanupDeps, Error> {
         let ns = self.namespace().unwrap_or_default();
-        let api: Api<EcsService> = Api::namespaced(client.clone(), &ns);
         let name = self.name_any();
-        let services = api
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
+        let services = stores
+            .services_in(&ns)?
+            .iter()
             .filter(|s| s.spec.cluster_ref.as_ref().is_some_and(|r| r.name == name))
             .map(|s| s.name_any())
             .collect();

@@ -6,6 +6,8 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::backoff::Backoff;
+use super::stores::Stores;
+use crate::aws::observed::Observed;
 use crate::aws::AwsProvider;
 use crate::telemetry::metrics::Metrics;
 
@@ -48,6 +50,10 @@ pub struct Context {
     pub backoff: Arc<Backoff>,
     /// Kubernetes Events.
     pub recorder: Recorder,
+    /// The controllers' caches, where reconciles read their dependencies.
+    pub stores: Arc<Stores>,
+    /// What bulk sweeps and writes saw in AWS, per region.
+    pub observed: Arc<Observed>,
 }
 
 impl Context {
@@ -69,6 +75,8 @@ impl Context {
             settings,
             metrics,
             backoff: Arc::new(Backoff::default()),
+            stores: Arc::new(Stores::default()),
+            observed: Arc::new(Observed::default()),
         }
     }
 }

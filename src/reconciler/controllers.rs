@@ -7,19 +7,22 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use kube::api::Api;
-use kube::runtime::controller::Config as ControllerConfig;
+use kube::runtime::controller::{self, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
 use super::context::Context;
+use super::error::Error;
 use super::generic::{error_policy, reconcile};
 use super::managed::ManagedResource;
+use super::sweep;
 use crate::api::common::GROUP;
 use crate::api::{EcsCluster, EcsService, EcsTaskDef};
+use crate::telemetry::metrics::Metrics;
 
 /// Hash of what should trigger a reconcile of an object of our own kinds: spec changes
 /// (generation), deletion, and our annotations — not our own status writes.
@@ -115,8 +118,10 @@ fn controller_for<K: ManagedResource>(
     client: &kube::Client,
     namespace: Option<&str>,
     concurrency: u16,
+    metrics: &Metrics,
 ) -> (Controller<K>, Store<K>) {
     let (reader, writer) = reflector::store();
+    let m = metrics.clone();
     let stream = watcher(
         api_for::<K>(client, namespace),
         watcher::Config::default().any_semantic(),
@@ -124,10 +129,21 @@ fn controller_for<K: ManagedResource>(
     .default_backoff()
     .reflect(writer)
     .applied_objects()
-    .predicate_filter(trigger_hash::<K>, Default::default());
+    .predicate_filter(trigger_hash::<K>, Default::default())
+    .inspect_ok(move |o| m.reconcile_requested(K::KIND, o.namespace().as_deref(), &o.name_any()));
     let controller = Controller::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(concurrency));
+    metrics.controller_started(K::KIND, concurrency);
+    metrics.count_objects(reader.clone());
     (controller, reader)
+}
+
+/// `refs` (services a dependency's change triggers), recorded as reconcile requests.
+fn requested(metrics: &Metrics, refs: Vec<ObjectRef<EcsService>>) -> Vec<ObjectRef<EcsService>> {
+    for r in &refs {
+        metrics.reconcile_requested(EcsService::KIND, r.namespace.as_deref(), &r.name);
+    }
+    refs
 }
 
 type Shutdown = futures::future::Shared<BoxFuture<'static, ()>>;
@@ -137,12 +153,25 @@ async fn drive<K: ManagedResource>(
     ctx: Arc<Context>,
     shutdown: Shutdown,
 ) {
+    let metrics = ctx.metrics.clone();
+    let policy = |obj: Arc<K>, err: &Error, ctx: Arc<Context>| {
+        let (ns, name) = (obj.namespace(), obj.name_any());
+        let action = error_policy(obj, err, ctx.clone());
+        ctx.metrics
+            .reconcile_requeued(K::KIND, ns.as_deref(), &name, &action);
+        action
+    };
     controller
         .graceful_shutdown_on(shutdown)
-        .run(reconcile::<K>, error_policy::<K>, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                warn!(kind = K::KIND, error = %e, "controller error");
+        .run(reconcile::<K>, policy, ctx)
+        .for_each(|res| {
+            if let Err(controller::Error::ObjectNotFound(r)) = &res {
+                metrics.reconcile_dropped(K::KIND, r.namespace.as_deref(), &r.name);
+            }
+            async move {
+                if let Err(e) = res {
+                    warn!(kind = K::KIND, error = %e, "controller error");
+                }
             }
         })
         .await;
@@ -162,12 +191,17 @@ pub async fn run(
         namespaces.into_iter().map(Some).collect()
     };
     let mut tasks = Vec::new();
+    let mut wake_senders = Vec::new();
     for ns in scopes {
         let client = &ctx.client;
         let ns = ns.as_deref();
-        let (clusters, _) = controller_for::<EcsCluster>(client, ns, concurrency);
-        let (task_defs, _) = controller_for::<EcsTaskDef>(client, ns, concurrency);
-        let (services, service_store) = controller_for::<EcsService>(client, ns, concurrency);
+        let m = &ctx.metrics;
+        let (clusters, cluster_store) = controller_for::<EcsCluster>(client, ns, concurrency, m);
+        let (task_defs, task_def_store) = controller_for::<EcsTaskDef>(client, ns, concurrency, m);
+        let (services, service_store) = controller_for::<EcsService>(client, ns, concurrency, m);
+        ctx.stores.add_clusters(cluster_store);
+        ctx.stores.add_task_defs(task_def_store);
+        ctx.stores.add_services(service_store.clone());
         let td_store = service_store.clone();
         let td_trigger = watcher(
             api_for::<EcsTaskDef>(client, ns),
@@ -183,18 +217,33 @@ pub async fn run(
         .default_backoff()
         .applied_objects()
         .predicate_filter(cluster_hash, Default::default());
+        let (m1, m2) = (ctx.metrics.clone(), ctx.metrics.clone());
         let services = services
             .watches_stream(td_trigger, move |td| {
-                services_using_task_def(&td_store.state(), &td)
+                requested(&m1, services_using_task_def(&td_store.state(), &td))
             })
             .watches_stream(cluster_trigger, move |c| {
-                services_in_cluster(&service_store.state(), &c)
+                requested(&m2, services_in_cluster(&service_store.state(), &c))
             });
+        // Rollouts the bulk sweep sees moving are reconciled at once.
+        let (wake_tx, wake_rx) = tokio::sync::mpsc::channel(1024);
+        wake_senders.push(wake_tx);
+        let woken =
+            futures::stream::unfold(
+                wake_rx,
+                |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
+            );
+        let m3 = ctx.metrics.clone();
+        let woken = woken.inspect(move |r: &ObjectRef<EcsService>| {
+            m3.reconcile_requested(EcsService::KIND, r.namespace.as_deref(), &r.name)
+        });
+        let services = services.reconcile_on(woken);
         tasks.push(drive(clusters, ctx.clone(), shutdown.clone()).boxed());
         tasks.push(drive(task_defs, ctx.clone(), shutdown.clone()).boxed());
         tasks.push(drive(services, ctx.clone(), shutdown.clone()).boxed());
     }
-    info!(controllers = tasks.len(), "controllers started");
+    tasks.push(sweep::run(ctx.clone(), wake_senders, shutdown.clone()).boxed());
+    info!(controllers = tasks.len() - 1, "controllers started");
     futures::future::join_all(tasks).await;
     info!("controllers stopped");
 }

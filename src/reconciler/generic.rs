@@ -13,7 +13,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use tracing::{debug, info, warn, Instrument};
 
-use super::conditions::{merge, Cond, READY, SYNCED};
+use super::conditions::{merge, Cond, READY, RECONCILING, SYNCED};
 use super::context::{Context, FIELD_MANAGER};
 use super::error::{Error, Treatment};
 use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness};
@@ -38,6 +38,9 @@ pub async fn reconcile<K: ManagedResource>(
 ) -> Result<Action, Error> {
     let labels = KindLabels { kind: K::KIND };
     ctx.metrics.reconciles.get_or_create(&labels).inc();
+    let timer = ctx
+        .metrics
+        .reconcile_started(K::KIND, obj.namespace().as_deref(), &obj.name_any());
     let started = Instant::now();
     let span = tracing::info_span!(
         "reconcile",
@@ -64,6 +67,10 @@ pub async fn reconcile<K: ManagedResource>(
             })
             .inc();
     }
+    timer.finish(
+        error.is_some(),
+        result.as_ref().ok().map(|step| &step.action),
+    );
     result.map(|step| step.action)
 }
 
@@ -93,6 +100,24 @@ fn backoff_key<K: ManagedResource>(obj: &K) -> String {
 struct Step {
     action: Action,
     error: Option<&'static str>,
+}
+
+/// When the current spell of work began: the Reconciling condition's last transition to
+/// True.
+fn reconciling_since<K: ManagedResource>(obj: &K) -> Option<jiff::Timestamp> {
+    current_condition(obj, RECONCILING)
+        .filter(|c| c.status == "True")
+        .map(|c| c.last_transition_time.0)
+}
+
+/// Time since `start` by the wall clock (zero when unknown or in the future).
+fn since(start: Option<jiff::Timestamp>) -> std::time::Duration {
+    start
+        .and_then(|t| {
+            let elapsed = jiff::Timestamp::now().duration_since(t);
+            std::time::Duration::try_from(elapsed).ok()
+        })
+        .unwrap_or_default()
 }
 
 /// What the pure decisions need to know of the object.
@@ -136,11 +161,19 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             error: None,
         });
     }
+    let region = spec
+        .region()
+        .map(str::to_string)
+        .unwrap_or_else(|| ctx.aws.default_region());
     let aws_cx = AwsContext {
-        aws: ctx.aws.clients(spec.region()),
+        aws: ctx.aws.clients(Some(&region)),
         owner: owner_value(&ctx.settings.cluster_id, &ns, K::KIND, &obj.name_any()),
         adopt: annotation_true(obj, ADOPT_ANNOTATION),
         cluster_id: ctx.settings.cluster_id.clone(),
+        seen: ctx.observed.region(&region),
+        trust_seen: state.ready_for_generation && state.observed_generation == state.generation,
+        // A sweep runs every resync period; allow for its own duration.
+        seen_max_age: ctx.settings.resync_period + ctx.settings.resync_period / 2,
     };
 
     if deleting {
@@ -150,7 +183,7 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
     if !has_finalizer(obj) {
         add_finalizer(obj, &api).await?;
     }
-    let synced = match obj.dereference(&ctx.client).await {
+    let synced = match obj.dereference(&ctx.stores).await {
         Ok(deps) => obj.sync(&deps, &aws_cx).await,
         Err(e) => Err(e),
     };
@@ -158,7 +191,9 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
         Ok(synced) => {
             ctx.backoff.success(&key);
             publish(ctx, obj, &synced.notes).await;
-            let mut decided = outcome::synced(&synced.readiness, ctx.settings.resync_period);
+            let working_for = since(reconciling_since(obj));
+            let mut decided =
+                outcome::synced(&synced.readiness, ctx.settings.resync_period, working_for);
             decided.conditions.extend(synced.conditions.iter().cloned());
             let action = apply(obj, ctx, &api, &key, decided, Some(synced.status)).await?;
             debug!(
@@ -211,7 +246,7 @@ async fn delete<K: ManagedResource>(
             error: None,
         });
     }
-    let cleaned = match obj.cleanup_deps(&ctx.client).await {
+    let cleaned = match obj.cleanup_deps(&ctx.stores).await {
         Ok(deps) => obj.cleanup(&deps, aws_cx).await,
         Err(e) => Err(e),
     };
@@ -228,7 +263,9 @@ async fn delete<K: ManagedResource>(
         }
         Ok(Cleanup::Waiting { message, notes }) => {
             publish(ctx, obj, &notes).await;
-            let decided = outcome::deletion_waiting(&message, ctx.settings.poll_interval);
+            let deleting_for = since(obj.meta().deletion_timestamp.as_ref().map(|t| t.0));
+            let poll = outcome::recheck_delay(deleting_for, ctx.settings.poll_interval);
+            let decided = outcome::deletion_waiting(&message, poll);
             let action = apply(obj, ctx, api, key, decided, None).await?;
             Ok(Step {
                 action,
@@ -386,6 +423,12 @@ async fn patch_json<K: ManagedResource>(
 
 async fn publish<K: ManagedResource>(ctx: &Context, obj: &K, notes: &[Note]) {
     for note in notes {
+        if note.reason == "DriftCorrected" {
+            ctx.metrics
+                .drift_corrections
+                .get_or_create(&KindLabels { kind: K::KIND })
+                .inc();
+        }
         let event = Event {
             type_: if note.warning {
                 EventType::Warning

@@ -1,7 +1,8 @@
-//! What each kind implements for the generic reconciler: dereference (Kubernetes reads),
+//! What each kind implements for the generic reconciler: dereference (cached Kubernetes reads),
 //! then sync (observe → create | update | nothing against AWS) or cleanup.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,7 +13,9 @@ use serde::Serialize;
 
 use super::conditions::Cond;
 use super::error::Error;
+use super::stores::Stores;
 use crate::api::common::{CommonSpec, CommonStatus};
+use crate::aws::observed::RegionCache;
 use crate::aws::types::Tags;
 use crate::aws::AwsClients;
 use crate::planning::ownership::{ownership, Ownership};
@@ -28,6 +31,28 @@ pub struct AwsContext {
     /// Owner tag values other objects of this management cluster would use start with this;
     /// used to say who owns a conflicting resource.
     pub cluster_id: String,
+    /// What bulk sweeps and earlier writes saw in the object's region.
+    pub seen: Arc<RegionCache>,
+    /// Whether this reconcile is a resync of a converged generation, which may read what
+    /// the last sweep saw instead of asking AWS (a spec change or a retry always asks).
+    pub trust_seen: bool,
+    /// How old a sweep's observation may be to be trusted.
+    pub seen_max_age: Duration,
+}
+
+impl AwsContext {
+    /// A context that always asks AWS (tests, tools).
+    pub fn new(aws: AwsClients, owner: String, adopt: bool, cluster_id: String) -> Self {
+        Self {
+            aws,
+            owner,
+            adopt,
+            cluster_id,
+            seen: Arc::default(),
+            trust_seen: false,
+            seen_max_age: Duration::ZERO,
+        }
+    }
 }
 
 impl AwsContext {
@@ -153,13 +178,13 @@ pub trait ManagedResource:
     /// The current status, if any.
     fn status(&self) -> Option<&Self::Status>;
 
-    /// Read the objects this one depends on.
-    async fn dereference(&self, client: &kube::Client) -> Result<Self::Deps, Error>;
+    /// Resolve the objects this one depends on, from the controllers' caches.
+    async fn dereference(&self, stores: &Stores) -> Result<Self::Deps, Error>;
     /// Observe AWS, make the calls the plan asks for, report status.
     async fn sync(&self, deps: &Self::Deps, cx: &AwsContext)
         -> Result<Synced<Self::Status>, Error>;
-    /// Read what deletion needs.
-    async fn cleanup_deps(&self, client: &kube::Client) -> Result<Self::CleanupDeps, Error>;
+    /// Resolve what deletion needs, from the controllers' caches.
+    async fn cleanup_deps(&self, stores: &Stores) -> Result<Self::CleanupDeps, Error>;
     /// Delete the owned AWS resources, one step at a time.
     async fn cleanup(&self, deps: &Self::CleanupDeps, cx: &AwsContext) -> Result<Cleanup, Error>;
 }

@@ -7,6 +7,8 @@ pub mod error;
 pub mod generic;
 pub mod managed;
 pub mod outcome;
+pub mod stores;
+pub mod sweep;
 
 pub use context::{Context, Settings};
 pub use error::Error;

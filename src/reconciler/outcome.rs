@@ -85,9 +85,18 @@ pub fn paused(state: &ObjectState, deleting: bool) -> Outcome {
     }
 }
 
+/// When to look again at work AWS is doing (a rollout, a deletion) that has been going on
+/// for `elapsed`: every `base` at first, when most such work finishes, then less often
+/// (a quarter of the time it has taken so far, up to 12 × `base`), so slow rollouts do not
+/// cost a steady stream of calls.
+pub fn recheck_delay(elapsed: Duration, base: Duration) -> Duration {
+    (elapsed / 4).clamp(base, base * 12)
+}
+
 /// A sync made every call the spec needs: this generation is reconciled. Ready when AWS
-/// has converged, else Reconciling until it does.
-pub fn synced(readiness: &Readiness, resync: Duration) -> Outcome {
+/// has converged, else Reconciling until it does, looked at again on the
+/// [`recheck_delay`] schedule counted from when the work began (`working_for`).
+pub fn synced(readiness: &Readiness, resync: Duration, working_for: Duration) -> Outcome {
     let (ready, reconciling, requeue) = match readiness {
         Readiness::Ready(msg) => (
             Cond::yes(READY, "ReconcileSuccess", msg.clone()),
@@ -101,7 +110,7 @@ pub fn synced(readiness: &Readiness, resync: Duration) -> Outcome {
         } => (
             Cond::no(READY, reason, message.clone()),
             Cond::yes(RECONCILING, reason, message.clone()),
-            (*recheck).min(resync),
+            recheck_delay(working_for, *recheck).min(resync),
         ),
     };
     Outcome {
@@ -225,7 +234,7 @@ mod tests {
 
     #[test]
     fn converged_sync_is_ready_and_advances_generation() {
-        let o = synced(&Readiness::Ready("ok".into()), RESYNC);
+        let o = synced(&Readiness::Ready("ok".into()), RESYNC, Duration::ZERO);
         assert!(o.advance_generation);
         assert!(cond(&o, READY).is_some_and(|c| c.status));
         assert!(cond(&o, RECONCILING).is_some_and(|c| !c.status));
@@ -242,11 +251,41 @@ mod tests {
                 recheck: Duration::from_secs(5),
             },
             RESYNC,
+            Duration::from_secs(2),
         );
         assert!(o.advance_generation);
         assert!(cond(&o, READY).is_some_and(|c| !c.status));
         assert!(cond(&o, RECONCILING).is_some_and(|c| c.status));
         assert_eq!(o.requeue, Requeue::After(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn long_running_work_is_looked_at_less_and_less_often() {
+        let base = Duration::from_secs(5);
+        assert_eq!(recheck_delay(Duration::ZERO, base), base);
+        assert_eq!(recheck_delay(Duration::from_secs(20), base), base);
+        assert_eq!(
+            recheck_delay(Duration::from_secs(120), base),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            recheck_delay(Duration::from_secs(3600), base),
+            Duration::from_secs(60)
+        );
+        let o = synced(
+            &Readiness::NotReady {
+                reason: "DeploymentInProgress",
+                message: "1/4".into(),
+                recheck: base,
+            },
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+        );
+        assert_eq!(
+            o.requeue,
+            Requeue::After(Duration::from_secs(30)),
+            "never later than the resync period"
+        );
     }
 
     #[test]

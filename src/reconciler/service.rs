@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kube::api::Api;
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
@@ -13,13 +12,12 @@ use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
-use crate::api::cluster::EcsCluster;
+use super::stores::Stores;
 use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
 use crate::api::service::{
     DeploymentStatus, EcsService, EcsServiceStatus, LoadBalancerScheme, LoadBalancerStatus,
     ManagedLoadBalancer, ServiceEventStatus,
 };
-use crate::api::task_def::EcsTaskDef;
 use crate::aws::types::{
     CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags,
     UpdateServiceInput,
@@ -314,13 +312,12 @@ impl ManagedResource for EcsService {
         self.status.as_ref()
     }
 
-    async fn dereference(&self, client: &kube::Client) -> Result<ServiceDeps, Error> {
+    async fn dereference(&self, stores: &Stores) -> Result<ServiceDeps, Error> {
         let ns = self.namespace().unwrap_or_default();
         let cluster = match (&self.spec.cluster, &self.spec.cluster_ref) {
             (Some(c), _) => c.clone(),
             (None, Some(r)) => {
-                let api: Api<EcsCluster> = Api::namespaced(client.clone(), &ns);
-                let c = api.get_opt(&r.name).await?.ok_or_else(|| {
+                let c = stores.cluster(&ns, &r.name)?.ok_or_else(|| {
                     Error::WaitingForDependency(format!("EcsCluster {} not found", r.name))
                 })?;
                 // Only the ECS cluster itself counts, not its capacity: see cluster_usable.
@@ -331,12 +328,11 @@ impl ManagedResource for EcsService {
         let task_definition = match (&self.spec.task_definition, &self.spec.task_def_ref) {
             (Some(t), _) => t.clone(),
             (None, Some(r)) => {
-                let api: Api<EcsTaskDef> = Api::namespaced(client.clone(), &ns);
-                let td = api.get_opt(&r.name).await?.ok_or_else(|| {
+                let td = stores.task_def(&ns, &r.name)?.ok_or_else(|| {
                     Error::WaitingForDependency(format!("EcsTaskDef {} not found", r.name))
                 })?;
                 let status = td.status.as_ref();
-                let ready = status.is_some_and(|s| is_ready(&s.common.conditions, &td));
+                let ready = status.is_some_and(|s| is_ready(&s.common.conditions, td.as_ref()));
                 match (
                     r.revision,
                     status.and_then(|s| s.task_definition_arn.clone()),
@@ -437,13 +433,29 @@ impl ManagedResource for EcsService {
             service_lbs.push(lb_ref);
         }
 
-        let observed = cx
-            .aws
-            .ecs
-            .describe_services(&deps.cluster, std::slice::from_ref(&name))
-            .await?
-            .into_iter()
-            .find(|s| s.status != "INACTIVE");
+        // A resync of a converged service reads what the last sweep saw; anything else (and
+        // a service the sweep did not see) is read directly.
+        let swept = cx
+            .trust_seen
+            .then(|| cx.seen.service(&deps.cluster, &name, cx.seen_max_age))
+            .flatten()
+            .filter(|s| s.status != "INACTIVE");
+        let observed = match swept {
+            Some(s) => Some(s),
+            None => {
+                let found = cx
+                    .aws
+                    .ecs
+                    .describe_services(&deps.cluster, std::slice::from_ref(&name))
+                    .await?
+                    .into_iter()
+                    .find(|s| s.status != "INACTIVE");
+                if let Some(s) = &found {
+                    cx.seen.record_service(&deps.cluster, s);
+                }
+                found
+            }
+        };
         if let Some(s) = &observed {
             cx.claim(&format!("ECS service {name}"), &s.tags, &mut notes)?;
             let stale = tags_to_remove(&s.tags, &tags, applied);
@@ -494,6 +506,7 @@ impl ManagedResource for EcsService {
         let (service, restarted_at) = match plan_service(&desired, observed.as_ref()) {
             ServicePlan::Create(input) => {
                 let s = cx.aws.ecs.create_service(&input).await?;
+                cx.seen.record_service(&deps.cluster, &s);
                 notes.push(Note::normal("Created", format!("created ECS service {name} running {task_definition}")));
                 (s, restart)
             }
@@ -503,6 +516,7 @@ impl ManagedResource for EcsService {
                     .map(|o| o.load_balancers.clone())
                     .unwrap_or_default();
                 let s = cx.aws.ecs.update_service(&input).await?;
+                cx.seen.record_service(&deps.cluster, &s);
                 describe_update(&input, &drifted, &before, &mut notes);
                 let restarted_at = if input.force_new_deployment { restart } else { acted_restart };
                 (s, restarted_at)
@@ -587,15 +601,14 @@ impl ManagedResource for EcsService {
         })
     }
 
-    async fn cleanup_deps(&self, client: &kube::Client) -> Result<ServiceCleanupDeps, Error> {
+    async fn cleanup_deps(&self, stores: &Stores) -> Result<ServiceCleanupDeps, Error> {
         let Some(r) = &self.spec.cluster_ref else {
             return Ok(ServiceCleanupDeps::default());
         };
-        let api: Api<EcsCluster> =
-            Api::namespaced(client.clone(), &self.namespace().unwrap_or_default());
+        let ns = self.namespace().unwrap_or_default();
         // The EcsCluster may be gone already; its name is then the best guess (the default
         // clusterName is metadata.name).
-        let cluster = match api.get_opt(&r.name).await? {
+        let cluster = match stores.cluster(&ns, &r.name)? {
             Some(c) => c
                 .status
                 .as_ref()
@@ -648,6 +661,7 @@ impl ManagedResource for EcsService {
                         ));
                     }
                     cx.aws.ecs.delete_service(&cluster, &name).await?;
+                    cx.seen.forget_service(&cluster, &name);
                     notes.push(Note::normal(
                         "Deleting",
                         format!("deleting ECS service {name}"),

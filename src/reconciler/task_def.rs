@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use kube::api::{Api, ListParams};
 use kube::ResourceExt;
 
 use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
+use super::stores::Stores;
 use crate::api::cluster::EcsCluster;
 use crate::api::common::{CommonSpec, CommonStatus};
 use crate::api::service::EcsService;
@@ -100,16 +100,18 @@ async fn revisions_running_in_ecs(
     Ok(used)
 }
 
-async fn read_deps(client: &kube::Client, td: &EcsTaskDef) -> Result<TaskDefDeps, Error> {
+fn read_deps(stores: &Stores, td: &EcsTaskDef) -> Result<TaskDefDeps, Error> {
     let ns = td.namespace().unwrap_or_default();
-    let services = Api::<EcsService>::namespaced(client.clone(), &ns)
-        .list(&ListParams::default())
-        .await?
-        .items;
-    let clusters = Api::<EcsCluster>::namespaced(client.clone(), &ns)
-        .list(&ListParams::default())
-        .await?
-        .items;
+    let services: Vec<EcsService> = stores
+        .services_in(&ns)?
+        .iter()
+        .map(|s| s.as_ref().clone())
+        .collect();
+    let clusters: Vec<EcsCluster> = stores
+        .clusters_in(&ns)?
+        .iter()
+        .map(|c| c.as_ref().clone())
+        .collect();
     Ok(TaskDefDeps {
         in_use: revisions_in_use(&services, &td.name_any(), &td.family()),
         clusters: known_clusters(&services, &clusters),
@@ -130,11 +132,11 @@ impl ManagedResource for EcsTaskDef {
         self.status.as_ref()
     }
 
-    async fn dereference(&self, client: &kube::Client) -> Result<TaskDefDeps, Error> {
+    async fn dereference(&self, stores: &Stores) -> Result<TaskDefDeps, Error> {
         if self.spec.revision_history_limit.is_none() {
             return Ok(TaskDefDeps::default());
         }
-        read_deps(client, self).await
+        read_deps(stores, self)
     }
 
     async fn sync(
@@ -241,8 +243,8 @@ impl ManagedResource for EcsTaskDef {
         })
     }
 
-    async fn cleanup_deps(&self, client: &kube::Client) -> Result<TaskDefDeps, Error> {
-        read_deps(client, self).await
+    async fn cleanup_deps(&self, stores: &Stores) -> Result<TaskDefDeps, Error> {
+        read_deps(stores, self)
     }
 
     async fn cleanup(&self, deps: &TaskDefDeps, cx: &AwsContext) -> Result<Cleanup, Error> {

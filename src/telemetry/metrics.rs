@@ -1,12 +1,44 @@
 //! Prometheus metrics of the controllers and of the AWS calls.
+//!
+//! Two sets, encoded into one `/metrics` answer:
+//!
+//! - ours, prefixed `ecs_operator_`: reconciles and errors per kind and error, AWS calls
+//!   per operation and outcome, the AWS budget per client-side token bucket (calls,
+//!   throttles, tokens left, capacity, refill), drift corrections, and the objects per
+//!   kind by condition status;
+//! - controller-runtime's names, unprefixed, so that dashboards and alerts written for
+//!   controller-runtime operators work: `controller_runtime_reconcile_total{controller,
+//!   result}`, `controller_runtime_reconcile_errors_total`,
+//!   `controller_runtime_reconcile_time_seconds`, `controller_runtime_max_concurrent_reconciles`,
+//!   `controller_runtime_active_workers` and the `workqueue_*` family
+//!   (`{name, controller}`). `controller` is the kind in lower case (`ecscluster`,
+//!   `ecstaskdef`, `ecsservice`), as controller-runtime names a controller after its kind.
+//!
+//! kube-rs's controller keeps its queue (a scheduler that merges requests per object, the
+//! earliest time winning, and holds an object's request while that object is being
+//! reconciled) without any counters. [`WorkQueues`] rebuilds the queue's state from what
+//! goes in (the watch events and wake-ups that trigger a reconcile, the requeue each
+//! reconcile and the error policy ask for) and what comes out (reconciles started, requests dropped for
+//! objects gone from the cache), with the scheduler's rules; see [`WorkQueues`] for what
+//! each `workqueue_*` number then means.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::aws::rate_limit::RateLimiter;
+use crate::reconciler::conditions::{READY, RECONCILING, STALLED, SYNCED};
+use crate::reconciler::managed::{HasCommonStatus, ManagedResource};
 
 /// Labels of the per-kind reconcile metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +72,449 @@ pub struct OperationLabels {
     pub operation: &'static str,
 }
 
+/// Labels of the per-bucket AWS budget metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BucketLabels {
+    /// The client-side token bucket, e.g. `ecs_service_read` (see `aws::rate_limit::Bucket`).
+    pub bucket: &'static str,
+}
+
+/// Labels of the objects gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    /// The kind.
+    pub kind: &'static str,
+    /// Ready, Synced, Stalled or Reconciling.
+    pub condition: &'static str,
+    /// True, False, or Unknown (also when the object has no such condition yet).
+    pub status: &'static str,
+}
+
+/// Labels of controller-runtime's controller metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    /// The kind in lower case, e.g. `ecsservice`.
+    pub controller: String,
+}
+
+/// Labels of `controller_runtime_reconcile_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// The kind in lower case.
+    pub controller: String,
+    /// success, error, requeue or requeue_after.
+    pub result: &'static str,
+}
+
+/// Labels of the `workqueue_*` metrics (controller-runtime sets both to the controller's
+/// name).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    /// The kind in lower case.
+    pub name: String,
+    /// The kind in lower case.
+    pub controller: String,
+}
+
+/// The `controller` label of a kind: its name in lower case, as controller-runtime names
+/// a controller after the kind it reconciles.
+pub fn controller_name(kind: &str) -> String {
+    kind.to_ascii_lowercase()
+}
+
+/// Create the series of `labels` (at 0), so that the first event is a change.
+fn touch<S, M, C>(family: &Family<S, M, C>, labels: &S)
+where
+    S: Clone + std::hash::Hash + Eq,
+    C: prometheus_client::metrics::family::MetricConstructor<M>,
+{
+    drop(family.get_or_create(labels));
+}
+
+fn queue_labels(kind: &str) -> QueueLabels {
+    QueueLabels {
+        name: controller_name(kind),
+        controller: controller_name(kind),
+    }
+}
+
+/// controller-runtime's `controller_runtime_reconcile_time_seconds` buckets.
+const RECONCILE_TIME_BUCKETS: [f64; 40] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9,
+    1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0,
+    25.0, 30.0, 40.0, 50.0, 60.0,
+];
+
+/// controller-runtime's result labels.
+const RESULTS: [&str; 4] = ["success", "error", "requeue", "requeue_after"];
+/// The conditions the objects gauge counts.
+const OBJECT_CONDITIONS: [&str; 4] = [READY, SYNCED, STALLED, RECONCILING];
+const CONDITION_STATUSES: [&str; 3] = ["True", "False", "Unknown"];
+
+/// When a reconcile [`Action`] asks to be looked at again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    /// Only on a change (`Action::await_change`).
+    Never,
+    /// After this long.
+    After(Duration),
+}
+
+/// What `action` asks for. kube-rs keeps `Action`'s delay private; its `Debug` form
+/// (`Action { requeue_after: Some(1.5s) }`, the delay printed exactly by `Duration`'s
+/// `Debug`) is the one way to read it. `None` if that form ever changes (a unit test
+/// catches it on a kube upgrade).
+pub fn requeue_of(action: &Action) -> Option<Requeue> {
+    if *action == Action::await_change() {
+        return Some(Requeue::Never);
+    }
+    let text = format!("{action:?}");
+    let inner = text
+        .strip_prefix("Action { requeue_after: Some(")?
+        .strip_suffix(") }")?;
+    parse_debug_duration(inner).map(Requeue::After)
+}
+
+/// Parse `Duration`'s `Debug` output: a decimal number with the unit s, ms, µs or ns.
+fn parse_debug_duration(s: &str) -> Option<Duration> {
+    let (number, nanos_per_unit) = if let Some(n) = s.strip_suffix("ns") {
+        (n, 1u128)
+    } else if let Some(n) = s.strip_suffix("µs") {
+        (n, 1_000)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000_000)
+    } else {
+        (s.strip_suffix('s')?, 1_000_000_000)
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut nanos = whole.parse::<u128>().ok()?.checked_mul(nanos_per_unit)?;
+    let mut scale = nanos_per_unit;
+    for digit in fraction.bytes() {
+        scale /= 10;
+        if scale == 0 {
+            return None;
+        }
+        nanos += u128::from(digit - b'0') * scale;
+    }
+    let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
+    Some(Duration::new(secs, (nanos % 1_000_000_000) as u32))
+}
+
+/// One object's request in the rebuilt queue.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// When kube-rs's scheduler releases it: now for a watch event, the requested time for
+    /// a requeue (the earliest wins, as in the scheduler).
+    due: Instant,
+    /// Counted in `workqueue_adds_total` already: at once for a watch event, once due
+    /// for a requeue (controller-runtime counts a delayed add when its delay is over).
+    added: bool,
+}
+
+/// The rebuilt state of one controller's queue (a kind; one kube-rs controller per
+/// watched namespace, objects never in two).
+#[derive(Debug, Default)]
+struct QueueState {
+    pending: HashMap<(String, String), Pending>,
+    /// Objects being reconciled, since when.
+    active: HashMap<(String, String), Instant>,
+}
+
+/// What the `workqueue_*` metrics of one controller read at a scrape.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct QueueSample {
+    /// Requests due and not started, not counting objects being reconciled.
+    pub depth: i64,
+    /// Requests that became due since the last sample (requeues whose time passed).
+    pub added: u64,
+    /// Seconds the running reconciles have been running, summed.
+    pub unfinished_seconds: f64,
+    /// Seconds the longest running reconcile has been running.
+    pub longest_running_seconds: f64,
+}
+
+/// The request queues of the controllers, rebuilt from their inputs and outputs:
+///
+/// - `requested` (a watch event of the object itself, or of an EcsCluster/EcsTaskDef a
+///   service depends on, or the bulk sweep waking a service): the object is due now;
+/// - `requeued` (the `Action` a reconcile or the error policy returned): due at that
+///   time, unless a request due earlier is pending (kube-rs's scheduler keeps the earliest);
+/// - `started`: the request is taken out; `finished`: the object may be started again;
+/// - `dropped`: kube-rs found the object gone from its cache and dropped the request.
+///
+/// Then `workqueue_depth` is the number of objects whose request is due and whose
+/// reconcile has not started, excluding objects being reconciled at that moment (kube-rs,
+/// like client-go's queue, holds those until the running reconcile ends);
+/// `workqueue_adds_total` counts a request when it enters (a watch event for an object
+/// with no request due, or a requeue once its time has passed — like client-go, where an
+/// add for an item already queued is not counted); `workqueue_queue_duration_seconds` is
+/// the time from due to start. The counts follow the scheduler's rules as kube-rs 5
+/// implements them with the controllers' settings (no debounce; merge per object, the
+/// earliest wins, held while running). The times are taken here, not by the scheduler: a
+/// requeue's due time is counted from the end of the reconcile as the reconcile (or the
+/// error policy) sees it, which kube-rs notices a moment later.
+#[derive(Debug, Default)]
+pub struct WorkQueues {
+    queues: Mutex<HashMap<String, QueueState>>,
+}
+
+fn key(namespace: Option<&str>, name: &str) -> (String, String) {
+    (namespace.unwrap_or_default().to_string(), name.to_string())
+}
+
+impl WorkQueues {
+    fn with<T>(&self, kind: &str, f: impl FnOnce(&mut QueueState) -> T) -> T {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        f(queues.entry(controller_name(kind)).or_default())
+    }
+
+    /// A watch event asks for a reconcile now; true if that is an add (nothing was due).
+    pub fn requested(&self, kind: &str, namespace: Option<&str>, name: &str, now: Instant) -> bool {
+        self.with(kind, |q| match q.pending.get_mut(&key(namespace, name)) {
+            Some(p) if p.added => {
+                p.due = p.due.min(now);
+                false
+            }
+            Some(p) => {
+                *p = Pending {
+                    due: now.min(p.due),
+                    added: true,
+                };
+                true
+            }
+            None => {
+                q.pending.insert(
+                    key(namespace, name),
+                    Pending {
+                        due: now,
+                        added: true,
+                    },
+                );
+                true
+            }
+        })
+    }
+
+    /// A reconcile or the error policy asked to be run again at `due`.
+    pub fn requeued(&self, kind: &str, namespace: Option<&str>, name: &str, due: Instant) {
+        self.with(kind, |q| {
+            q.pending
+                .entry(key(namespace, name))
+                .and_modify(|p| p.due = p.due.min(due))
+                .or_insert(Pending { due, added: false });
+        })
+    }
+
+    /// A reconcile started: returns (whether its request counts as an add now, how long
+    /// it was due before it started). A start with no request seen is counted as an add
+    /// (something asked for it) with no queue time.
+    pub fn started(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        now: Instant,
+    ) -> (bool, Option<Duration>) {
+        self.with(kind, |q| {
+            let k = key(namespace, name);
+            let pending = q.pending.remove(&k);
+            q.active.insert(k, now);
+            match pending {
+                Some(p) => (!p.added, Some(now.saturating_duration_since(p.due))),
+                None => (true, None),
+            }
+        })
+    }
+
+    /// A reconcile ended (or was cancelled).
+    pub fn finished(&self, kind: &str, namespace: Option<&str>, name: &str) {
+        self.with(kind, |q| {
+            q.active.remove(&key(namespace, name));
+        })
+    }
+
+    /// kube-rs dropped the object's request: the object is no longer in its cache.
+    pub fn dropped(&self, kind: &str, namespace: Option<&str>, name: &str) {
+        self.with(kind, |q| {
+            q.pending.remove(&key(namespace, name));
+        })
+    }
+
+    /// The numbers of every controller at `now`, marking requeues whose time has passed
+    /// as added.
+    pub fn sample(&self, now: Instant) -> Vec<(String, QueueSample)> {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        queues
+            .iter_mut()
+            .map(|(controller, q)| {
+                let mut s = QueueSample::default();
+                for (k, p) in q.pending.iter_mut() {
+                    if p.due > now {
+                        continue;
+                    }
+                    if !p.added {
+                        p.added = true;
+                        s.added += 1;
+                    }
+                    if !q.active.contains_key(k) {
+                        s.depth += 1;
+                    }
+                }
+                for since in q.active.values() {
+                    let secs = now.saturating_duration_since(*since).as_secs_f64();
+                    s.unfinished_seconds += secs;
+                    s.longest_running_seconds = s.longest_running_seconds.max(secs);
+                }
+                (controller.clone(), s)
+            })
+            .collect()
+    }
+}
+
+/// Counts objects of a kind by condition status, from a controller's reflector store.
+type ObjectCounter = Box<dyn Fn(&mut HashMap<ObjectLabels, i64>) + Send + Sync>;
+
+/// The condition × status series of a kind.
+fn object_series(kind: &'static str) -> impl Iterator<Item = ObjectLabels> {
+    OBJECT_CONDITIONS.into_iter().flat_map(move |condition| {
+        CONDITION_STATUSES
+            .into_iter()
+            .map(move |status| ObjectLabels {
+                kind,
+                condition,
+                status,
+            })
+    })
+}
+
+/// Everything sampled at scrape time: the controllers' stores, the rate limiters.
+#[derive(Default)]
+struct Sources {
+    objects: Mutex<Vec<(&'static str, ObjectCounter)>>,
+    limiters: Mutex<Vec<Weak<RateLimiter>>>,
+    /// Serialises scrapes (counters derived from totals must not be raised twice).
+    scrape: Mutex<()>,
+}
+
+/// controller-runtime's controller and workqueue metrics.
+#[derive(Clone)]
+pub struct ControllerRuntimeMetrics {
+    /// `controller_runtime_reconcile_total{controller,result}`.
+    pub reconcile_total: Family<ResultLabels, Counter>,
+    /// `controller_runtime_reconcile_errors_total{controller}`.
+    pub reconcile_errors: Family<ControllerLabels, Counter>,
+    /// `controller_runtime_reconcile_time_seconds{controller}`.
+    pub reconcile_time: Family<ControllerLabels, Histogram>,
+    /// `controller_runtime_max_concurrent_reconciles{controller}`.
+    pub max_concurrent_reconciles: Family<ControllerLabels, Gauge>,
+    /// `controller_runtime_active_workers{controller}`.
+    pub active_workers: Family<ControllerLabels, Gauge>,
+    /// `workqueue_depth{name,controller}`.
+    pub queue_depth: Family<QueueLabels, Gauge>,
+    /// `workqueue_adds_total{name,controller}`.
+    pub queue_adds: Family<QueueLabels, Counter>,
+    /// `workqueue_queue_duration_seconds{name,controller}`.
+    pub queue_duration: Family<QueueLabels, Histogram>,
+    /// `workqueue_work_duration_seconds{name,controller}`.
+    pub work_duration: Family<QueueLabels, Histogram>,
+    /// `workqueue_unfinished_work_seconds{name,controller}`.
+    pub unfinished_work: Family<QueueLabels, Gauge<f64, AtomicU64>>,
+    /// `workqueue_longest_running_processor_seconds{name,controller}`.
+    pub longest_running: Family<QueueLabels, Gauge<f64, AtomicU64>>,
+    /// `workqueue_retries_total{name,controller}`.
+    pub queue_retries: Family<QueueLabels, Counter>,
+}
+
+impl ControllerRuntimeMetrics {
+    fn new() -> Self {
+        // client-go's workqueue buckets: 10ns to 10^3 s.
+        let queue_buckets = || Histogram::new(exponential_buckets(10e-9, 10.0, 12));
+        Self {
+            reconcile_total: Family::default(),
+            reconcile_errors: Family::default(),
+            reconcile_time: Family::new_with_constructor(|| Histogram::new(RECONCILE_TIME_BUCKETS)),
+            max_concurrent_reconciles: Family::default(),
+            active_workers: Family::default(),
+            queue_depth: Family::default(),
+            queue_adds: Family::default(),
+            queue_duration: Family::new_with_constructor(queue_buckets),
+            work_duration: Family::new_with_constructor(queue_buckets),
+            unfinished_work: Family::default(),
+            longest_running: Family::default(),
+            queue_retries: Family::default(),
+        }
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "controller_runtime_reconcile",
+            "Total number of reconciliations per controller",
+            self.reconcile_total.clone(),
+        );
+        r.register(
+            "controller_runtime_reconcile_errors",
+            "Total number of reconciliation errors per controller",
+            self.reconcile_errors.clone(),
+        );
+        r.register(
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            self.reconcile_time.clone(),
+        );
+        r.register(
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller",
+            self.max_concurrent_reconciles.clone(),
+        );
+        r.register(
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            self.active_workers.clone(),
+        );
+        r.register(
+            "workqueue_depth",
+            "Current depth of workqueue: objects whose reconcile is due and not started",
+            self.queue_depth.clone(),
+        );
+        r.register(
+            "workqueue_adds",
+            "Total number of adds handled by workqueue",
+            self.queue_adds.clone(),
+        );
+        r.register(
+            "workqueue_queue_duration_seconds",
+            "How long in seconds an item stays in workqueue before being requested",
+            self.queue_duration.clone(),
+        );
+        r.register(
+            "workqueue_work_duration_seconds",
+            "How long in seconds processing an item from workqueue takes",
+            self.work_duration.clone(),
+        );
+        r.register(
+            "workqueue_unfinished_work_seconds",
+            "How many seconds of work has been done that is in progress and hasn't been observed by work_duration",
+            self.unfinished_work.clone(),
+        );
+        r.register(
+            "workqueue_longest_running_processor_seconds",
+            "How many seconds has the longest running processor for workqueue been running",
+            self.longest_running.clone(),
+        );
+        r.register(
+            "workqueue_retries",
+            "Total number of retries handled by workqueue",
+            self.queue_retries.clone(),
+        );
+    }
+}
+
 /// All metrics of the operator, registered in one registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -55,59 +530,446 @@ pub struct Metrics {
     pub aws_throttles: Family<OperationLabels, Counter>,
     /// Time spent waiting on the client-side rate limiter.
     pub rate_limit_wait: Family<OperationLabels, Histogram>,
+    /// Tokens taken from each client-side bucket (sampled from the limiters at scrape).
+    pub aws_bucket_calls: Family<BucketLabels, Counter>,
+    /// AWS calls whose answer (after the SDK's retries) was throttling, per bucket.
+    pub aws_bucket_throttles: Family<BucketLabels, Counter>,
+    /// Tokens left per client-side bucket (sampled at scrape; fewest over regions).
+    pub aws_bucket_tokens: Family<BucketLabels, Gauge<f64, AtomicU64>>,
+    /// Burst size per client-side bucket.
+    pub aws_bucket_capacity: Family<BucketLabels, Gauge<f64, AtomicU64>>,
+    /// Refill per second per client-side bucket.
+    pub aws_bucket_refill: Family<BucketLabels, Gauge<f64, AtomicU64>>,
+    /// DriftCorrected events per kind.
+    pub drift_corrections: Family<KindLabels, Counter>,
+    /// Objects per kind, condition and status (sampled from the controllers' caches).
+    pub objects: Family<ObjectLabels, Gauge>,
+    /// controller-runtime's names.
+    pub controller_runtime: ControllerRuntimeMetrics,
+    queues: Arc<WorkQueues>,
+    sources: Arc<Sources>,
     registry: Arc<Registry>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let reconciles = Family::<KindLabels, Counter>::default();
-        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
-        let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.01, 2.0, 12))
-        });
-        let aws_calls = Family::<AwsCallLabels, Counter>::default();
-        let aws_throttles = Family::<OperationLabels, Counter>::default();
-        let rate_limit_wait = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 4.0, 8))
-        });
-        let mut registry = Registry::with_prefix("ecs_operator");
-        registry.register("reconciles", "Reconciles started", reconciles.clone());
-        registry.register(
-            "reconcile_errors",
-            "Reconciles that failed",
-            reconcile_errors.clone(),
-        );
-        registry.register(
-            "reconcile_duration_seconds",
-            "Duration of reconciles",
-            reconcile_duration.clone(),
-        );
-        registry.register("aws_calls", "AWS API calls by outcome", aws_calls.clone());
-        registry.register(
-            "aws_throttles",
-            "AWS API calls throttled by AWS",
-            aws_throttles.clone(),
-        );
-        registry.register(
-            "aws_rate_limit_wait_seconds",
-            "Time AWS calls waited on the client-side rate limiter",
-            rate_limit_wait.clone(),
-        );
+        let m = Self {
+            reconciles: Family::default(),
+            reconcile_errors: Family::default(),
+            reconcile_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.01, 2.0, 12))
+            }),
+            aws_calls: Family::default(),
+            aws_throttles: Family::default(),
+            rate_limit_wait: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 4.0, 8))
+            }),
+            aws_bucket_calls: Family::default(),
+            aws_bucket_throttles: Family::default(),
+            aws_bucket_tokens: Family::default(),
+            aws_bucket_capacity: Family::default(),
+            aws_bucket_refill: Family::default(),
+            drift_corrections: Family::default(),
+            objects: Family::default(),
+            controller_runtime: ControllerRuntimeMetrics::new(),
+            queues: Arc::default(),
+            sources: Arc::default(),
+            registry: Arc::default(),
+        };
+        // controller-runtime's names unprefixed at the root, ours under `ecs_operator_`.
+        let mut root = Registry::default();
+        m.controller_runtime.register(&mut root);
+        m.register(root.sub_registry_with_prefix("ecs_operator"));
         Self {
-            reconciles,
-            reconcile_errors,
-            reconcile_duration,
-            aws_calls,
-            aws_throttles,
-            rate_limit_wait,
-            registry: Arc::new(registry),
+            registry: Arc::new(root),
+            ..m
         }
     }
 }
 
 impl Metrics {
+    fn register(&self, r: &mut Registry) {
+        r.register("reconciles", "Reconciles started", self.reconciles.clone());
+        r.register(
+            "reconcile_errors",
+            "Reconciles that failed",
+            self.reconcile_errors.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Duration of reconciles",
+            self.reconcile_duration.clone(),
+        );
+        r.register(
+            "aws_calls",
+            "AWS API calls by outcome",
+            self.aws_calls.clone(),
+        );
+        r.register(
+            "aws_throttles",
+            "AWS API calls throttled by AWS",
+            self.aws_throttles.clone(),
+        );
+        r.register(
+            "aws_rate_limit_wait_seconds",
+            "Time AWS calls waited on the client-side rate limiter",
+            self.rate_limit_wait.clone(),
+        );
+        r.register(
+            "aws_bucket_calls",
+            "AWS API calls charged to each client-side token bucket (tokens taken), all regions",
+            self.aws_bucket_calls.clone(),
+        );
+        r.register(
+            "aws_bucket_throttles",
+            "AWS API calls of each bucket whose answer (after the SDK's retries) was a throttling error",
+            self.aws_bucket_throttles.clone(),
+        );
+        r.register(
+            "aws_bucket_tokens",
+            "Tokens left in each client-side token bucket (fewest over regions); negative: that many calls wait for the refill",
+            self.aws_bucket_tokens.clone(),
+        );
+        r.register(
+            "aws_bucket_capacity",
+            "Burst size of each client-side token bucket (awsRateShare of AWS's bucket)",
+            self.aws_bucket_capacity.clone(),
+        );
+        r.register(
+            "aws_bucket_refill_per_second",
+            "Refill rate of each client-side token bucket (awsRateShare of AWS's bucket)",
+            self.aws_bucket_refill.clone(),
+        );
+        r.register(
+            "drift_corrections",
+            "DriftCorrected events: AWS resources set back to the spec",
+            self.drift_corrections.clone(),
+        );
+        r.register(
+            "objects",
+            "Objects in the controllers' caches per kind, by the status of their Ready, Synced, Stalled and Reconciling conditions",
+            self.objects.clone(),
+        );
+    }
+}
+
+/// Records one reconcile's end; dropping it without [`ReconcileTimer::finish`] (a
+/// cancelled reconcile) only frees its worker.
+#[must_use = "call finish() when the reconcile ended"]
+pub struct ReconcileTimer {
+    metrics: Metrics,
+    kind: &'static str,
+    namespace: Option<String>,
+    name: String,
+    started: Instant,
+    done: bool,
+}
+
+impl ReconcileTimer {
+    /// The reconcile ended: `failed` when it failed (an error it returned, or one it
+    /// handled itself by backing off), `action` what it returned (`None` when it returned
+    /// an error: the error policy's action is recorded by [`Metrics::reconcile_requeued`]).
+    pub fn finish(mut self, failed: bool, action: Option<&Action>) {
+        let now = Instant::now();
+        self.end();
+        let m = &self.metrics;
+        let cr = &m.controller_runtime;
+        let controller = controller_name(self.kind);
+        let requeue = action.and_then(requeue_of);
+        let result = match (failed, requeue) {
+            (true, _) => "error",
+            (false, Some(Requeue::After(d))) if d.is_zero() => "requeue",
+            (false, Some(Requeue::After(_))) => "requeue_after",
+            (false, _) => "success",
+        };
+        cr.reconcile_total
+            .get_or_create(&ResultLabels {
+                controller: controller.clone(),
+                result,
+            })
+            .inc();
+        let labels = ControllerLabels { controller };
+        if failed {
+            cr.reconcile_errors.get_or_create(&labels).inc();
+        }
+        let elapsed = now.saturating_duration_since(self.started).as_secs_f64();
+        cr.reconcile_time.get_or_create(&labels).observe(elapsed);
+        cr.work_duration
+            .get_or_create(&queue_labels(self.kind))
+            .observe(elapsed);
+        if let Some(Requeue::After(d)) = requeue {
+            if failed {
+                cr.queue_retries
+                    .get_or_create(&queue_labels(self.kind))
+                    .inc();
+            }
+            let due = now.checked_add(d).unwrap_or(now);
+            m.queues
+                .requeued(self.kind, self.namespace.as_deref(), &self.name, due);
+        }
+    }
+
+    fn end(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let labels = ControllerLabels {
+            controller: controller_name(self.kind),
+        };
+        self.metrics
+            .controller_runtime
+            .active_workers
+            .get_or_create(&labels)
+            .dec();
+        self.metrics
+            .queues
+            .finished(self.kind, self.namespace.as_deref(), &self.name);
+    }
+}
+
+impl Drop for ReconcileTimer {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+impl Metrics {
+    /// A controller of `kind` runs with `concurrency` workers (one per watched namespace
+    /// adds up): its series start at 0, as controller-runtime's do, so rates and
+    /// increases see the first event.
+    pub fn controller_started(&self, kind: &'static str, concurrency: u16) {
+        let cr = &self.controller_runtime;
+        let controller = controller_name(kind);
+        for result in RESULTS {
+            touch(
+                &cr.reconcile_total,
+                &ResultLabels {
+                    controller: controller.clone(),
+                    result,
+                },
+            );
+        }
+        let labels = ControllerLabels { controller };
+        touch(&cr.reconcile_errors, &labels);
+        cr.max_concurrent_reconciles
+            .get_or_create(&labels)
+            .inc_by(i64::from(concurrency));
+        touch(&cr.active_workers, &labels);
+        let q = queue_labels(kind);
+        touch(&cr.queue_depth, &q);
+        touch(&cr.queue_adds, &q);
+        touch(&cr.queue_retries, &q);
+        touch(&cr.unfinished_work, &q);
+        touch(&cr.longest_running, &q);
+        touch(&self.reconciles, &KindLabels { kind });
+        touch(&self.drift_corrections, &KindLabels { kind });
+    }
+
+    /// A watch event asks for a reconcile of the object now.
+    pub fn reconcile_requested(&self, kind: &'static str, namespace: Option<&str>, name: &str) {
+        if self.queues.requested(kind, namespace, name, Instant::now()) {
+            self.controller_runtime
+                .queue_adds
+                .get_or_create(&queue_labels(kind))
+                .inc();
+        }
+    }
+
+    /// The error policy's `action` after a reconcile of the object returned an error.
+    pub fn reconcile_requeued(
+        &self,
+        kind: &'static str,
+        namespace: Option<&str>,
+        name: &str,
+        action: &Action,
+    ) {
+        if let Some(Requeue::After(d)) = requeue_of(action) {
+            let now = Instant::now();
+            self.controller_runtime
+                .queue_retries
+                .get_or_create(&queue_labels(kind))
+                .inc();
+            self.queues
+                .requeued(kind, namespace, name, now.checked_add(d).unwrap_or(now));
+        }
+    }
+
+    /// kube-rs dropped a request for an object no longer in its cache.
+    pub fn reconcile_dropped(&self, kind: &'static str, namespace: Option<&str>, name: &str) {
+        self.queues.dropped(kind, namespace, name);
+    }
+
+    /// A reconcile of the object starts now.
+    pub fn reconcile_started(
+        &self,
+        kind: &'static str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ReconcileTimer {
+        let started = Instant::now();
+        let (added, waited) = self.queues.started(kind, namespace, name, started);
+        let cr = &self.controller_runtime;
+        let q = queue_labels(kind);
+        if added {
+            cr.queue_adds.get_or_create(&q).inc();
+        }
+        if let Some(waited) = waited {
+            cr.queue_duration
+                .get_or_create(&q)
+                .observe(waited.as_secs_f64());
+        }
+        cr.active_workers
+            .get_or_create(&ControllerLabels {
+                controller: controller_name(kind),
+            })
+            .inc();
+        ReconcileTimer {
+            metrics: self.clone(),
+            kind,
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+            started,
+            done: false,
+        }
+    }
+
+    /// Count the objects of `store` by condition status at every scrape.
+    pub fn count_objects<K: ManagedResource>(&self, store: Store<K>) {
+        let counter: ObjectCounter = Box::new(move |counts| {
+            for obj in store.state() {
+                let conditions = obj
+                    .status()
+                    .map(|s| s.common().conditions.as_slice())
+                    .unwrap_or_default();
+                for condition in OBJECT_CONDITIONS {
+                    let status =
+                        conditions
+                            .iter()
+                            .find(|c| c.type_ == condition)
+                            .map_or("Unknown", |c| match c.status.as_str() {
+                                "True" => "True",
+                                "False" => "False",
+                                _ => "Unknown",
+                            });
+                    *counts
+                        .entry(ObjectLabels {
+                            kind: K::KIND,
+                            condition,
+                            status,
+                        })
+                        .or_default() += 1;
+                }
+            }
+        });
+        for labels in object_series(K::KIND) {
+            touch(&self.objects, &labels);
+        }
+        self.sources
+            .objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((K::KIND, counter));
+    }
+
+    /// Sample `limiter`'s buckets at every scrape (a guard calls this once per limiter).
+    pub fn track_limiter(&self, limiter: &Arc<RateLimiter>) {
+        for s in limiter.snapshot(Instant::now()) {
+            let labels = BucketLabels {
+                bucket: s.bucket.name(),
+            };
+            touch(&self.aws_bucket_throttles, &labels);
+        }
+        self.sources
+            .limiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(limiter));
+    }
+
+    /// Set what is sampled at scrape time: queue depths, objects, tokens.
+    fn refresh(&self) {
+        let _scrape = self
+            .sources
+            .scrape
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let cr = &self.controller_runtime;
+        for (controller, s) in self.queues.sample(now) {
+            let q = QueueLabels {
+                name: controller.clone(),
+                controller,
+            };
+            cr.queue_depth.get_or_create(&q).set(s.depth);
+            cr.queue_adds.get_or_create(&q).inc_by(s.added);
+            cr.unfinished_work
+                .get_or_create(&q)
+                .set(s.unfinished_seconds);
+            cr.longest_running
+                .get_or_create(&q)
+                .set(s.longest_running_seconds);
+        }
+
+        let mut counts = HashMap::new();
+        let mut kinds = Vec::new();
+        for (kind, count) in self
+            .sources
+            .objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            count(&mut counts);
+            kinds.push(*kind);
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        // Every series of a counted kind is set, so a count that drops to 0 reads 0.
+        for labels in kinds.into_iter().flat_map(object_series) {
+            let n = counts.get(&labels).copied().unwrap_or(0);
+            self.objects.get_or_create(&labels).set(n);
+        }
+
+        let limiters: Vec<Arc<RateLimiter>> = {
+            let mut weak = self
+                .sources
+                .limiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            weak.retain(|w| w.strong_count() > 0);
+            weak.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut buckets: HashMap<&'static str, (f64, f64, f64, u64)> = HashMap::new();
+        for limiter in &limiters {
+            for s in limiter.snapshot(now) {
+                let e = buckets.entry(s.bucket.name()).or_insert((
+                    f64::INFINITY,
+                    s.capacity,
+                    s.refill_per_sec,
+                    0,
+                ));
+                e.0 = e.0.min(s.tokens);
+                e.3 += s.calls;
+            }
+        }
+        for (bucket, (tokens, capacity, refill, calls)) in buckets {
+            let labels = BucketLabels { bucket };
+            self.aws_bucket_tokens.get_or_create(&labels).set(tokens);
+            self.aws_bucket_capacity
+                .get_or_create(&labels)
+                .set(capacity);
+            self.aws_bucket_refill.get_or_create(&labels).set(refill);
+            let counter = self.aws_bucket_calls.get_or_create(&labels);
+            let seen = counter.get();
+            if calls > seen {
+                counter.inc_by(calls - seen);
+            }
+        }
+    }
+
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        self.refresh();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
@@ -117,6 +979,15 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::EcsService;
+    use crate::aws::rate_limit::Bucket;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use kube::runtime::reflector;
+    use kube::runtime::watcher::Event;
+
+    /// The dashboard and the alerts: every metric they query must be exposed.
+    const DASHBOARD: &str = include_str!("../../charts/ecs-operator/dashboards/ecs-operator.json");
+    const RULES: &str = include_str!("../../charts/ecs-operator/templates/prometheusrule.yaml");
 
     #[test]
     fn encodes_counters_with_labels() {
@@ -139,5 +1010,393 @@ mod tests {
             text.contains(r#"operation="ecs:CreateService",outcome="success""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn reads_the_requeue_delay_of_an_action() {
+        assert_eq!(requeue_of(&Action::await_change()), Some(Requeue::Never));
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_nanos(999),
+            Duration::from_nanos(1_001),
+            Duration::from_micros(1_500),
+            Duration::from_millis(250),
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+            Duration::new(3_600, 1),
+            Duration::new(86_400 * 365, 123_456_789),
+            Duration::new(u64::MAX, 999_999_999),
+        ] {
+            assert_eq!(
+                requeue_of(&Action::requeue(d)),
+                Some(Requeue::After(d)),
+                "{d:?}"
+            );
+        }
+        for bad in ["", "s", "1.s2", "x1s", "1.5", "1.0000000001s", "1ks"] {
+            assert_eq!(parse_debug_duration(bad), None, "{bad}");
+        }
+    }
+
+    fn sample(q: &WorkQueues, now: Instant) -> QueueSample {
+        q.sample(now)
+            .into_iter()
+            .find(|(c, _)| c == "ecsservice")
+            .map(|(_, s)| s)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_rebuilt_queue_follows_the_scheduler() {
+        let q = WorkQueues::default();
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let kind = "EcsService";
+        // Two watch events for one object before it runs: one add, one item.
+        assert!(q.requested(kind, Some("a"), "web", t0));
+        assert!(!q.requested(kind, Some("a"), "web", s(1)));
+        assert!(q.requested(kind, Some("a"), "api", s(1)));
+        assert_eq!(sample(&q, s(2)).depth, 2);
+        // web starts: out of the queue, waited 3 s since its first request.
+        assert_eq!(
+            q.started(kind, Some("a"), "web", s(3)),
+            (false, Some(Duration::from_secs(3)))
+        );
+        assert_eq!(sample(&q, s(3)).depth, 1);
+        // An event while web runs: an add, but not in the depth until web ends.
+        assert!(q.requested(kind, Some("a"), "web", s(4)));
+        let running = sample(&q, s(5));
+        assert_eq!(running.depth, 1);
+        assert_eq!(running.longest_running_seconds, 2.0);
+        q.finished(kind, Some("a"), "web");
+        assert_eq!(sample(&q, s(5)).depth, 2);
+        // Its requeue merges with the pending request: the earlier one wins.
+        q.requeued(kind, Some("a"), "web", s(600));
+        assert_eq!(
+            q.started(kind, Some("a"), "web", s(6)),
+            (false, Some(Duration::from_secs(2)))
+        );
+        q.finished(kind, Some("a"), "web");
+        // A requeue in the future is not in the depth, and is an add once due.
+        q.requeued(kind, Some("a"), "web", s(16));
+        assert_eq!(
+            sample(&q, s(10)),
+            QueueSample {
+                depth: 1,
+                ..Default::default()
+            }
+        );
+        let due = sample(&q, s(20));
+        assert_eq!((due.depth, due.added), (2, 1));
+        assert_eq!(sample(&q, s(21)).added, 0, "counted once");
+        // A watch event for an object with a requeue pending brings it forward: an add.
+        q.requeued(kind, Some("b"), "x", s(100));
+        assert!(q.requested(kind, Some("b"), "x", s(30)));
+        assert_eq!(sample(&q, s(31)).depth, 3);
+        // A requeue that was never sampled is an add when it starts.
+        q.requeued(kind, Some("b"), "y", s(40));
+        assert_eq!(
+            q.started(kind, Some("b"), "y", s(45)),
+            (true, Some(Duration::from_secs(5)))
+        );
+        q.finished(kind, Some("b"), "y");
+        // Dropped (object gone from the cache): out of the queue.
+        q.dropped(kind, Some("a"), "api");
+        assert_eq!(sample(&q, s(50)).depth, 2);
+    }
+
+    fn service(name: &str, conditions: &[(&str, &str)]) -> EcsService {
+        let mut s = EcsService::new(name, Default::default());
+        s.metadata.namespace = Some("team".into());
+        if !conditions.is_empty() {
+            let mut status = crate::api::service::EcsServiceStatus::default();
+            status.common_mut().conditions = conditions
+                .iter()
+                .map(|(t, st)| Condition {
+                    type_: t.to_string(),
+                    status: st.to_string(),
+                    reason: "R".into(),
+                    message: String::new(),
+                    last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+                    observed_generation: None,
+                })
+                .collect();
+            s.status = Some(status);
+        }
+        s
+    }
+
+    #[test]
+    fn objects_are_counted_by_condition_at_scrape_time() {
+        let m = Metrics::default();
+        let (reader, mut writer) = reflector::store::<EcsService>();
+        m.count_objects(reader);
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(service(
+            "a",
+            &[("Ready", "True"), ("Stalled", "False")],
+        )));
+        writer.apply_watcher_event(&Event::InitApply(service(
+            "b",
+            &[("Ready", "False"), ("Stalled", "True")],
+        )));
+        writer.apply_watcher_event(&Event::InitApply(service("c", &[])));
+        writer.apply_watcher_event(&Event::InitDone);
+        let text = m.encode().unwrap();
+        for line in [
+            r#"ecs_operator_objects{kind="EcsService",condition="Ready",status="True"} 1"#,
+            r#"ecs_operator_objects{kind="EcsService",condition="Ready",status="False"} 1"#,
+            r#"ecs_operator_objects{kind="EcsService",condition="Ready",status="Unknown"} 1"#,
+            r#"ecs_operator_objects{kind="EcsService",condition="Stalled",status="True"} 1"#,
+            r#"ecs_operator_objects{kind="EcsService",condition="Reconciling",status="Unknown"} 3"#,
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        writer.apply_watcher_event(&Event::Delete(service("b", &[])));
+        let text = m.encode().unwrap();
+        let zero = r#"ecs_operator_objects{kind="EcsService",condition="Stalled",status="True"} 0"#;
+        assert!(text.contains(zero), "{text}");
+    }
+
+    #[test]
+    fn bucket_budget_is_sampled_from_the_limiters() {
+        let m = Metrics::default();
+        let limiter = Arc::new(RateLimiter::new(0.5));
+        assert!(limiter.start_tracking());
+        m.track_limiter(&limiter);
+        for _ in 0..3 {
+            limiter.reserve(Bucket::EcsServiceRead, Instant::now());
+        }
+        let text = m.encode().unwrap();
+        for line in [
+            r#"ecs_operator_aws_bucket_calls_total{bucket="ecs_service_read"} 3"#,
+            r#"ecs_operator_aws_bucket_calls_total{bucket="elb_create"} 0"#,
+            r#"ecs_operator_aws_bucket_throttles_total{bucket="ecs_service_read"} 0"#,
+            r#"ecs_operator_aws_bucket_capacity{bucket="ecs_service_read"} 50.0"#,
+            r#"ecs_operator_aws_bucket_refill_per_second{bucket="ecs_service_read"} 10.0"#,
+            r#"ecs_operator_aws_bucket_tokens{bucket="ecs_task_def_modify"} 10.0"#,
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        // Tokens: 50 minus 3, plus what refilled since (10 per second).
+        let tokens: f64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(r#"ecs_operator_aws_bucket_tokens{bucket="ecs_service_read"} "#)
+            })
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((47.0..=50.0).contains(&tokens), "{tokens}");
+        // Counters only move forward, once per call, however often it is scraped.
+        limiter.reserve(Bucket::EcsServiceRead, Instant::now());
+        m.encode().unwrap();
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains(r#"ecs_operator_aws_bucket_calls_total{bucket="ecs_service_read"} 4"#)
+        );
+        // A second region's limiter adds its calls.
+        let other = Arc::new(RateLimiter::new(0.5));
+        m.track_limiter(&other);
+        other.reserve(Bucket::EcsServiceRead, Instant::now());
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains(r#"ecs_operator_aws_bucket_calls_total{bucket="ecs_service_read"} 5"#)
+        );
+    }
+
+    #[test]
+    fn controller_runtime_metrics_of_a_reconcile() {
+        let m = Metrics::default();
+        m.controller_started("EcsService", 4);
+        m.controller_started("EcsService", 4);
+        m.reconcile_requested("EcsService", Some("team"), "web");
+        let timer = m.reconcile_started("EcsService", Some("team"), "web");
+        let text = m.encode().unwrap();
+        assert!(text.contains(r#"controller_runtime_active_workers{controller="ecsservice"} 1"#));
+        timer.finish(false, Some(&Action::requeue(Duration::from_secs(600))));
+        m.reconcile_started("EcsService", Some("team"), "web")
+            .finish(true, Some(&Action::requeue(Duration::from_secs(5))));
+        m.reconcile_started("EcsService", Some("team"), "web")
+            .finish(false, Some(&Action::await_change()));
+        m.reconcile_started("EcsService", Some("team"), "web")
+            .finish(true, None);
+        m.reconcile_requeued(
+            "EcsService",
+            Some("team"),
+            "web",
+            &Action::requeue(Duration::from_secs(2)),
+        );
+        // Cancelled: the worker is freed, no result.
+        drop(m.reconcile_started("EcsService", Some("team"), "api"));
+        let text = m.encode().unwrap();
+        for line in [
+            r#"controller_runtime_reconcile_total{controller="ecsservice",result="requeue_after"} 1"#,
+            r#"controller_runtime_reconcile_total{controller="ecsservice",result="error"} 2"#,
+            r#"controller_runtime_reconcile_total{controller="ecsservice",result="success"} 1"#,
+            r#"controller_runtime_reconcile_total{controller="ecsservice",result="requeue"} 0"#,
+            r#"controller_runtime_reconcile_errors_total{controller="ecsservice"} 2"#,
+            r#"controller_runtime_reconcile_time_seconds_count{controller="ecsservice"} 4"#,
+            r#"controller_runtime_reconcile_time_seconds_bucket{le="60.0",controller="ecsservice"} 4"#,
+            r#"controller_runtime_max_concurrent_reconciles{controller="ecsservice"} 8"#,
+            r#"controller_runtime_active_workers{controller="ecsservice"} 0"#,
+            r#"workqueue_adds_total{name="ecsservice",controller="ecsservice"} 5"#,
+            r#"workqueue_retries_total{name="ecsservice",controller="ecsservice"} 2"#,
+            r#"workqueue_depth{name="ecsservice",controller="ecsservice"} 0"#,
+            r#"workqueue_work_duration_seconds_count{name="ecsservice",controller="ecsservice"} 4"#,
+            // The first start waited since the watch event, the two next since their
+            // requeues (here at once), the last had no request seen.
+            r#"workqueue_queue_duration_seconds_count{name="ecsservice",controller="ecsservice"} 3"#,
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        assert!(!text.contains("ecs_operator_controller_runtime"), "{text}");
+        assert!(!text.contains("ecs_operator_workqueue"), "{text}");
+    }
+
+    /// Names of the samples in `text` (Prometheus text format), and of its histograms
+    /// (as the dashboard's descriptions name them).
+    fn sample_names(text: &str) -> std::collections::BTreeSet<String> {
+        let histograms = text.lines().filter_map(|l| {
+            l.strip_prefix("# TYPE ")?
+                .strip_suffix(" histogram")
+                .map(str::to_string)
+        });
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
+            .chain(histograms)
+            .collect()
+    }
+
+    /// Our metric names mentioned in `text`: words starting with one of our prefixes.
+    fn referenced_names(text: &str) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let bytes = text.as_bytes();
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let mut i = 0;
+        while i < bytes.len() {
+            if word(bytes[i]) && (i == 0 || !word(bytes[i - 1])) {
+                let end = (i..bytes.len())
+                    .find(|&j| !word(bytes[j]))
+                    .unwrap_or(bytes.len());
+                let w = &text[i..end];
+                if ["ecs_operator_", "controller_runtime_", "workqueue_"]
+                    .iter()
+                    .any(|p| w.starts_with(p))
+                {
+                    names.insert(w.to_string());
+                }
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+        names
+    }
+
+    /// Every family with one series, as a running operator has them (and the limiter
+    /// they sample, which must live).
+    fn touched() -> (Metrics, Arc<RateLimiter>) {
+        let m = Metrics::default();
+        m.controller_started("EcsService", 4);
+        m.reconcile_requested("EcsService", Some("a"), "b");
+        m.reconcile_started("EcsService", Some("a"), "b")
+            .finish(true, Some(&Action::requeue(Duration::from_secs(1))));
+        m.reconciles
+            .get_or_create(&KindLabels { kind: "EcsService" })
+            .inc();
+        m.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                kind: "EcsService",
+                error: "conflict",
+            })
+            .inc();
+        m.reconcile_duration
+            .get_or_create(&KindLabels { kind: "EcsService" })
+            .observe(0.1);
+        let op = OperationLabels {
+            operation: "ecs:CreateService",
+        };
+        m.aws_calls
+            .get_or_create(&AwsCallLabels {
+                operation: "ecs:CreateService",
+                outcome: "throttled",
+            })
+            .inc();
+        m.aws_throttles.get_or_create(&op).inc();
+        m.rate_limit_wait.get_or_create(&op).observe(0.0);
+        let limiter = Arc::new(RateLimiter::new(0.8));
+        m.track_limiter(&limiter);
+        m.aws_bucket_throttles
+            .get_or_create(&BucketLabels {
+                bucket: "ecs_service_modify",
+            })
+            .inc();
+        m.drift_corrections
+            .get_or_create(&KindLabels { kind: "EcsService" })
+            .inc();
+        let (reader, _writer) = reflector::store::<EcsService>();
+        m.count_objects(reader);
+        (m, limiter)
+    }
+
+    #[test]
+    fn every_family_is_exposed_under_its_name() {
+        let (m, _limiter) = touched();
+        let names = sample_names(&m.encode().unwrap());
+        let expected = [
+            "ecs_operator_reconciles_total",
+            "ecs_operator_reconcile_errors_total",
+            "ecs_operator_reconcile_duration_seconds_bucket",
+            "ecs_operator_reconcile_duration_seconds_sum",
+            "ecs_operator_reconcile_duration_seconds_count",
+            "ecs_operator_aws_calls_total",
+            "ecs_operator_aws_throttles_total",
+            "ecs_operator_aws_rate_limit_wait_seconds_bucket",
+            "ecs_operator_aws_bucket_calls_total",
+            "ecs_operator_aws_bucket_throttles_total",
+            "ecs_operator_aws_bucket_tokens",
+            "ecs_operator_aws_bucket_capacity",
+            "ecs_operator_aws_bucket_refill_per_second",
+            "ecs_operator_drift_corrections_total",
+            "ecs_operator_objects",
+            "controller_runtime_reconcile_total",
+            "controller_runtime_reconcile_errors_total",
+            "controller_runtime_reconcile_time_seconds_bucket",
+            "controller_runtime_reconcile_time_seconds_sum",
+            "controller_runtime_reconcile_time_seconds_count",
+            "controller_runtime_max_concurrent_reconciles",
+            "controller_runtime_active_workers",
+            "workqueue_depth",
+            "workqueue_adds_total",
+            "workqueue_queue_duration_seconds_bucket",
+            "workqueue_work_duration_seconds_bucket",
+            "workqueue_unfinished_work_seconds",
+            "workqueue_longest_running_processor_seconds",
+            "workqueue_retries_total",
+        ];
+        for name in expected {
+            assert!(
+                names.contains(name),
+                "{name} not exposed; exposed: {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dashboard_and_the_alerts_query_only_exposed_metrics() {
+        let (m, _limiter) = touched();
+        let exposed = sample_names(&m.encode().unwrap());
+        for (file, text) in [("dashboard", DASHBOARD), ("PrometheusRule", RULES)] {
+            let referenced = referenced_names(text);
+            assert!(referenced.len() >= 5, "{file}: {referenced:?}");
+            let unknown: Vec<_> = referenced.difference(&exposed).collect();
+            assert!(
+                unknown.is_empty(),
+                "{file} queries {unknown:?}, not exposed"
+            );
+        }
     }
 }

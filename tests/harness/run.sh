@@ -520,7 +520,7 @@ missing_go() {
   bin=$(new_dir bin-nogo)
   make_bin "$bin" python3
   ! on_path "$bin" go || fail "go is still on the PATH $bin"
-  for t in etcd kube-apiserver helm kstatus; do
+  for t in etcd kube-apiserver helm kstatus promtool; do
     tdir=$(new_dir tools-nogo)
     run "nogo-$t" env "PATH=$bin" "ECS_TOOLS_DIR=$tdir" "$HACK/tools.sh" "$t"
     expect_fail "tools.sh $t without go"
@@ -630,7 +630,7 @@ check "crash leftovers (kill -9; stale pid files, recycled pid, old data dir): u
 check "up interrupted (TERM) while kube-apiserver starts: everything stopped" interrupted_up
 check "failed build: unknown etcd version, nothing installed" build_unknown_version
 check "failed build: go build fails after a partial binary, nothing installed; retry builds" build_step_fails
-check "missing go: tools.sh etcd, kube-apiserver, helm, kstatus" missing_go
+check "missing go: tools.sh etcd, kube-apiserver, helm, kstatus, promtool" missing_go
 check "missing python3 / python3 without venv: tools.sh moto" missing_python
 check "missing python3: sandbox.sh up" sandbox_missing_python
 check "missing go, tools not built: sandbox.sh up" sandbox_missing_go

@@ -23,6 +23,14 @@ Every subcommand prints what it found and exits non-zero with a message on a pro
   manifests.py expect-rules FILE KIND NAME-SUFFIX GROUP:RESOURCE:NAME:VERB...
                                                      exactly these grants (GROUP empty: core;
                                                      NAME *: any)
+  manifests.py rule-spec FILE OUT                    the PrometheusRule's spec as a Prometheus
+                                                     rules file (for promtool)
+  manifests.py dashboard FILE [--namespace NS] [--label K=V]... [--same-as JSON-FILE]
+                                                     the Grafana dashboard ConfigMap: labels,
+                                                     namespace, its JSON parses and is a
+                                                     dashboard whose panels query our metrics
+  manifests.py exposed METRICS SOURCE...             every metric name of ours that SOURCE
+                                                     files mention is in the scraped METRICS
 """
 
 import json
@@ -297,9 +305,141 @@ def nondefault(path):
     lease = one(ds, "Role", "-leader-election")
     if ("coordination.k8s.io", "leases", "ecs-operator-eu-1", "update") not in rule_set(lease["rules"]):
         problems.append("leader election Role on the Lease ecs-operator-eu-1")
+    pr = one(ds, "PrometheusRule")
+    if pr["metadata"]["labels"].get("release") != "prometheus":
+        problems.append("PrometheusRule label release: prometheus")
+    rules = {r["alert"]: r for g in pr["spec"]["groups"] for r in g["rules"]}
+    selector = 'job="ecs-operator-eu",namespace="platform"'
+    for name, r in rules.items():
+        if selector not in r["expr"] or "-metrics" in r["expr"]:
+            problems.append(f"{name}: the selector {selector} in every query")
+        if r.get("labels") != {"severity": "critical", "team": "platform"}:
+            problems.append(f"{name}: alertLabels severity critical, team platform")
+    for name, text, want_for in (
+        ("EcsOperatorReconcileQueueGrowing", "> 100", "30m"),
+        ("EcsOperatorReconcileErrorsHigh", "> 0.25", "1h"),
+        ("EcsOperatorDriftCorrectedRepeatedly", "> 12", "0m"),
+        ("EcsOperatorObjectsStalled", "> 0", "5m"),
+        ("EcsOperatorAwsThrottling", "> 0", "30m"),
+    ):
+        r = rules.get(name)
+        if r is None or text not in r["expr"] or r.get("for") != want_for:
+            problems.append(f"{name}: {text!r} and for {want_for} from values")
+    cm = one(ds, "ConfigMap", "-dashboard")
+    if cm["metadata"]["labels"].get("grafana_dashboard") != "1" or cm["metadata"]["labels"].get("team") != "platform":
+        problems.append("dashboard ConfigMap labels grafana_dashboard: 1, team: platform")
+    if (cm["metadata"].get("annotations") or {}).get("grafana_folder") != "Operators":
+        problems.append("dashboard ConfigMap annotation grafana_folder")
     if problems:
         die(f"{path}: missing: " + "; ".join(problems))
-    print("replicas 2 + PDB, ServiceMonitor, IRSA annotation, extraEnv, flags from values")
+    print("replicas 2 + PDB, ServiceMonitor, PrometheusRule, dashboard, IRSA annotation, extraEnv, flags from values")
+
+
+# ---------------------------------------------------------------- monitoring
+
+# Our metric names: the operator's own, and controller-runtime's it exposes too.
+METRIC_NAME = re.compile(r"\b(?:ecs_operator|controller_runtime|workqueue)_[a-z0-9_]*[a-z0-9]")
+
+
+def rule_spec(path, out):
+    pr = one(docs(path), "PrometheusRule")
+    if pr["apiVersion"] != "monitoring.coreos.com/v1":
+        die(f"PrometheusRule apiVersion {pr['apiVersion']}, want monitoring.coreos.com/v1")
+    spec = pr["spec"]
+    with open(out, "w") as f:
+        yaml.safe_dump(spec, f, sort_keys=False)
+    alerts = [r["alert"] for g in spec["groups"] for r in g["rules"] if "alert" in r]
+    print(f"{len(spec['groups'])} group(s), alerts: {', '.join(alerts)}")
+
+
+DASHBOARD_KEY = "ecs-operator.json"
+
+
+def dashboard(path, namespace=None, labels=(), same_as=None):
+    cm = one(docs(path), "ConfigMap", "-dashboard")
+    meta = cm["metadata"]
+    problems = []
+    for kv in labels:
+        k, _, v = kv.partition("=")
+        if (meta.get("labels") or {}).get(k) != v:
+            problems.append(f"label {k}={v!r} (has {meta.get('labels')})")
+    if namespace and meta.get("namespace") != namespace:
+        problems.append(f"namespace {namespace} (has {meta.get('namespace')})")
+    text = (cm.get("data") or {}).get(DASHBOARD_KEY)
+    if text is None:
+        die(f"ConfigMap {meta['name']} has no data key {DASHBOARD_KEY}")
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        die(f"{DASHBOARD_KEY} in ConfigMap {meta['name']} is not JSON: {e}")
+    if same_as:
+        with open(same_as) as f:
+            if json.load(f) != d:
+                problems.append(f"the JSON of {same_as} unchanged")
+    for key in ("uid", "title", "panels", "schemaVersion"):
+        if key not in d:
+            problems.append(f"dashboard key {key}")
+    ids, exprs = set(), []
+    panels = [p for p in d.get("panels", []) if p.get("type") != "row"]
+    for p in d.get("panels", []):
+        if p.get("id") in ids:
+            problems.append(f"duplicate panel id {p.get('id')}")
+        ids.add(p.get("id"))
+        g = p.get("gridPos") or {}
+        if g.get("x", 0) + g.get("w", 0) > 24:
+            problems.append(f"panel {p.get('title')!r} wider than the grid")
+    for p in panels:
+        targets = p.get("targets") or []
+        if not targets or not all(t.get("expr") for t in targets):
+            problems.append(f"panel {p.get('title')!r} without a query")
+        if (p.get("datasource") or {}).get("uid") != "${datasource}":
+            problems.append(f"panel {p.get('title')!r} not on the $datasource variable")
+        exprs += [t.get("expr", "") for t in targets]
+    variables = {v.get("name") for v in d.get("templating", {}).get("list", [])}
+    for v in ("datasource", "job"):
+        if v not in variables:
+            problems.append(f"variable ${v}")
+    names = sorted({n for e in exprs for n in METRIC_NAME.findall(e)})
+    if len(names) < 5:
+        problems.append(f"queries of our metrics (found {names})")
+    if problems:
+        die(f"{path}: dashboard: " + "; ".join(problems))
+    print(f"{len(panels)} panels, {len(exprs)} queries of {len(names)} metrics: {' '.join(names)}")
+
+
+def exposed_names(metrics_text):
+    """Names a scrape exposes: sample names, and histogram family names."""
+    names = set()
+    for line in metrics_text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            if kind.strip() == "histogram":
+                names.add(name)
+        elif line and not line.startswith("#"):
+            names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    return names
+
+
+def exposed(metrics_path, sources):
+    with open(metrics_path) as f:
+        have = exposed_names(f.read())
+    problems, total = [], set()
+    for src in sources:
+        with open(src) as f:
+            text = f.read()
+        if src.endswith((".yaml", ".yml")) and "kind: ConfigMap" in text:
+            # A rendered dashboard ConfigMap: its JSON.
+            text = "\n".join(
+                d["data"][DASHBOARD_KEY] for d in yaml.safe_load_all(text)
+                if d and d.get("kind") == "ConfigMap" and DASHBOARD_KEY in (d.get("data") or {}))
+        want = set(METRIC_NAME.findall(text))
+        total |= want
+        missing = sorted(want - have)
+        if missing:
+            problems.append(f"{src}: {' '.join(missing)}")
+    if problems:
+        die("queried but not exposed by the operator:\n  " + "\n  ".join(problems))
+    print(f"{len(total)} metric names queried, all exposed")
 
 
 def drop_kind(path, kind, out):
@@ -449,6 +589,25 @@ def main(argv):
         sys.stdout.write(argocd_cm(a[0]))
     elif cmd == "iam":
         iam(*a)
+    elif cmd == "rule-spec":
+        rule_spec(*a)
+    elif cmd == "dashboard":
+        opts = a[1:]
+        ns = same_as = None
+        labels = []
+        while opts:
+            flag, value, opts = opts[0], opts[1], opts[2:]
+            if flag == "--namespace":
+                ns = value
+            elif flag == "--label":
+                labels.append(value)
+            elif flag == "--same-as":
+                same_as = value
+            else:
+                die(f"dashboard: unknown option {flag}")
+        dashboard(a[0], ns, labels, same_as)
+    elif cmd == "exposed":
+        exposed(a[0], a[1:])
     else:
         die(f"unknown command {cmd}\n{__doc__}")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317  # check bodies are called indirectly
 # Packaging checks: the Helm chart, the kustomize config, their RBAC (against a real
-# kube-apiserver with RBAC on), the Argo CD health checks, the IAM policy, the Dockerfile.
+# kube-apiserver with RBAC on), the Argo CD health checks, the IAM policy, the Dockerfile,
+# the chart's PrometheusRule (promtool check rules / test rules) and Grafana dashboard.
 #
 #   tests/packaging/run.sh          run every check: one line each, stop at the first failure
 #   tests/packaging/run.sh --sync   rewrite the generated copies, then exit:
@@ -21,7 +22,8 @@
 #   PACKAGING_CRDS        CRD file the copies must equal (default: crds/ecs-operator.yaml).
 #
 # Needs: kubectl, python3 with PyYAML (else moto's virtualenv python), lua5.1 (installed
-# with apt-get when missing and running as root), helm (built by hack/tools.sh helm).
+# with apt-get when missing and running as root), helm and promtool (built by
+# hack/tools.sh helm promtool).
 # Everything it creates in the apiserver (namespaces pkgtest-*, releases, CRDs it had to
 # create) is removed at exit.
 set -euo pipefail
@@ -61,7 +63,7 @@ REL_CW=pkg${RAND}c           # cluster-wide release
 REL_NS=pkg${RAND}n           # namespaced release (watchNamespaces)
 OWN_SANDBOX=0
 NAMESPACES_CREATED=0
-HELM="" PY=python3 TOOLS_SUMMARY=""
+HELM="" PROMTOOL="" PY=python3 TOOLS_SUMMARY=""
 RELEASES=("$REL_CW" "$REL_NS" "pkg${RAND}bad")
 export HELM_CONFIG_HOME=$WORK/helm/config HELM_CACHE_HOME=$WORK/helm/cache HELM_DATA_HOME=$WORK/helm/data
 
@@ -189,7 +191,9 @@ need_tools() {
   fi
   "$ROOT/hack/tools.sh" helm >&2 || die "building helm failed (hack/tools.sh helm)"
   HELM=$("$ROOT/hack/tools.sh" path helm)
-  TOOLS_SUMMARY="helm $("$HELM" version --template '{{.Version}}'), $(kubectl version --client 2>/dev/null | head -n 1), $(lua5.1 -v 2>&1 | cut -d' ' -f1-2), $PY"
+  "$ROOT/hack/tools.sh" promtool >&2 || die "building promtool failed (hack/tools.sh promtool)"
+  PROMTOOL=$("$ROOT/hack/tools.sh" path promtool)
+  TOOLS_SUMMARY="helm $("$HELM" version --template '{{.Version}}'), $("$PROMTOOL" --version 2>&1 | sed -n '1s/^promtool, version \([^ ]*\).*/promtool \1/p'), $(kubectl version --client 2>/dev/null | head -n 1), $(lua5.1 -v 2>&1 | cut -d' ' -f1-2), $PY"
 }
 
 find_operator_bin() {
@@ -235,7 +239,8 @@ template_default() {
   # ClusterRoles: -manager and -cluster-id.
   "$PY" "$m" expect-kinds "$f" \
     ServiceAccount=1 ClusterRole=2 ClusterRoleBinding=2 Role=1 RoleBinding=1 Service=1 \
-    Deployment=1 PodDisruptionBudget=0 ServiceMonitor=0 CustomResourceDefinition=0
+    Deployment=1 PodDisruptionBudget=0 ServiceMonitor=0 PrometheusRule=0 ConfigMap=0 \
+    CustomResourceDefinition=0
   # clusterId empty: no --cluster-id (the operator reads kube-system's UID), and RBAC to
   # read it, bound to the ServiceAccount.
   "$PY" "$m" expect-args "$f" --lacks --cluster-id --has --lease-duration=15s \
@@ -284,7 +289,7 @@ template_nondefault() {
     --set "watchNamespaces={$NS_W1,$NS_W2}"
   "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-nondefault.yaml" \
     ServiceAccount=1 ClusterRole=0 ClusterRoleBinding=0 Role=3 RoleBinding=3 Service=1 \
-    Deployment=1 PodDisruptionBudget=1 ServiceMonitor=1
+    Deployment=1 PodDisruptionBudget=1 ServiceMonitor=1 PrometheusRule=1 ConfigMap=1
   "$PY" "$HERE/manifests.py" namespaced "$WORK/chart-nondefault.yaml" "$NS_W1" "$NS_W2"
   "$PY" "$HERE/manifests.py" deployment "$WORK/chart-nondefault.yaml" "${help[@]}"
   "$PY" "$HERE/manifests.py" nondefault "$WORK/chart-nondefault.yaml"
@@ -317,6 +322,12 @@ BAD_VALUES=(
   "--set replica=2|additional properties 'replica'"
   "--set metrics.port=70000|/metrics/port"
   "--set replicas=2,leaderElection.enabled=false|needs leaderElection.enabled=true"
+  "--set prometheusRule.errors.ratio=2|/prometheusRule/errors/ratio"
+  "--set prometheusRule.queue.depth=-1|/prometheusRule/queue/depth"
+  "--set prometheusRule.stalled.for=soon|/prometheusRule/stalled/for"
+  "--set-string prometheusRule.selector=job=x|/prometheusRule/selector"
+  "--set prometheusRule.alert=x|additional properties 'alert'"
+  "--set grafanaDashboard.namespace=Not_A_Namespace|/grafanaDashboard/namespace"
 )
 
 schema_rejects() {
@@ -344,6 +355,36 @@ schema_rejects() {
   "$PY" "$HERE/manifests.py" expect-args "$WORK/chart-durations.yaml" --has --lease-duration=1m \
     --has --renew-deadline=45 --has --retry-period=1500ms
   echo "$n bad value sets rejected"
+}
+
+# prometheusRule.enabled: the PrometheusRule's spec is a valid rules file (promtool check
+# rules) whose alerts fire when and only when tests/packaging/prometheus/alerts-test.yaml
+# says (promtool test rules, on the rules rendered with the default values and release
+# name ecs-operator: job="ecs-operator-metrics").
+prometheus_rule() {
+  local dir=$WORK/prometheus
+  mkdir -p "$dir"
+  render "$WORK/chart-rule.yaml" --set prometheusRule.enabled=true
+  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-rule.yaml" PrometheusRule=1 ConfigMap=0 ServiceMonitor=0
+  "$PY" "$HERE/manifests.py" rule-spec "$WORK/chart-rule.yaml" "$dir/ecs-operator-rules.yaml"
+  "$PROMTOOL" check rules "$dir/ecs-operator-rules.yaml"
+  cp "$HERE/prometheus/alerts-test.yaml" "$dir/alerts-test.yaml"
+  "$PROMTOOL" test rules "$dir/alerts-test.yaml"
+  # The non-default values' rules (selector, thresholds, labels) are valid too.
+  "$PY" "$HERE/manifests.py" rule-spec "$WORK/chart-nondefault.yaml" "$dir/nondefault-rules.yaml"
+  "$PROMTOOL" check rules "$dir/nondefault-rules.yaml"
+  echo "promtool check rules (default and non-default values), promtool test rules: $(grep -c 'alertname:' "$dir/alerts-test.yaml") cases"
+}
+
+# grafanaDashboard.enabled: a ConfigMap with the sidecar's label carrying the dashboard
+# JSON unchanged; the JSON is a dashboard whose panels query our metrics (that the
+# operator exposes them is checked by the Rust unit tests of src/telemetry/metrics.rs and,
+# against a real scrape, by the live operator check below).
+grafana_dashboard() {
+  render "$WORK/chart-dashboard.yaml" --set grafanaDashboard.enabled=true
+  "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-dashboard.yaml" ConfigMap=1 PrometheusRule=0
+  "$PY" "$HERE/manifests.py" dashboard "$WORK/chart-dashboard.yaml" --namespace "$NS_OP" \
+    --label grafana_dashboard=1 --same-as "$CHART/dashboards/ecs-operator.json"
 }
 
 kustomize_build() {
@@ -449,8 +490,11 @@ dry_run_chart_default() {
 }
 
 dry_run_chart_nondefault() {
+  # No Prometheus Operator CRDs in the sandbox: without its ServiceMonitor and PrometheusRule
+  # (the dashboard ConfigMap stays).
   "$PY" "$HERE/manifests.py" drop-kind "$WORK/chart-nondefault.yaml" ServiceMonitor "$WORK/chart-nondefault-nosm.yaml"
-  kc apply --dry-run=server -f "$WORK/chart-nondefault-nosm.yaml"
+  "$PY" "$HERE/manifests.py" drop-kind "$WORK/chart-nondefault-nosm.yaml" PrometheusRule "$WORK/chart-nondefault-nomon.yaml"
+  kc apply --dry-run=server -f "$WORK/chart-nondefault-nomon.yaml"
 }
 
 dry_run_kustomize() {
@@ -678,6 +722,16 @@ show_status() {
   kc get -n "$NS_W1" "$1.ecsoperator.io" "$2" -o yaml | sed -n '/^status:/,$p' | head -n 40
 }
 
+# metrics_show PORT REGEX...: GET /metrics into $WORK/metrics.txt has a line matching each.
+metrics_show() {
+  local port=$1 re
+  shift
+  curl -sf "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt" || return 1
+  for re in "$@"; do
+    grep -Eq "$re" "$WORK/metrics.txt" || return 1
+  done
+}
+
 wait_http() {
   local url=$1 i
   for ((i = 0; i < 150; i++)); do
@@ -739,7 +793,24 @@ EOF
   [[ $holder == "$pod" ]] || { echo "Lease $lease held by '$holder', want $pod"; return 1; }
   n=$(kc get events.events.k8s.io -n "$NS_W1" -o jsonpath='{range .items[?(@.reportingController=="ecs-operator")]}{.reason}{"\n"}{end}' | grep -c . || true)
   ((n > 0)) || { echo "no events.k8s.io Events from ecs-operator in $NS_W1"; return 1; }
-  curl -sf "http://127.0.0.1:$mport/metrics" | grep -q . || { echo "GET /metrics returned nothing"; return 1; }
+  # /metrics after a real run, in both watched namespaces: controller-runtime's names and
+  # ours, the objects from the caches, the AWS budget; every name the dashboard and the
+  # alerts query is exposed.
+  wait_for "/metrics to show the Ready EcsCluster and TaskDef" 30 metrics_show "$mport" \
+    '^ecs_operator_objects\{kind="EcsCluster",condition="Ready",status="True"\} 1$' \
+    '^ecs_operator_objects\{kind="EcsTaskDef",condition="Ready",status="True"\} 1$' ||
+    { tail -n 40 "$WORK/metrics.txt"; return 1; }
+  for re in '^controller_runtime_reconcile_total\{controller="ecscluster",result="requeue_after"\} [1-9]' \
+    '^controller_runtime_reconcile_time_seconds_count\{controller="ecsservice"\} [1-9]' \
+    '^controller_runtime_max_concurrent_reconciles\{controller="ecstaskdef"\} 8$' \
+    '^workqueue_adds_total\{name="ecscluster",controller="ecscluster"\} [1-9]' \
+    '^workqueue_depth\{name="ecsservice",controller="ecsservice"\} [0-9]' \
+    '^ecs_operator_aws_bucket_calls_total\{bucket="ecs_cluster_modify"\} [1-9]' \
+    '^ecs_operator_aws_bucket_tokens\{bucket="ecs_task_def_modify"\} -?[0-9][0-9.e+-]*$'; do
+    grep -Eq "$re" "$WORK/metrics.txt" || { echo "/metrics has no line matching $re"; grep -E "${re%%\\*}" "$WORK/metrics.txt" | head; return 1; }
+  done
+  "$PY" "$HERE/manifests.py" exposed "$WORK/metrics.txt" "$WORK/chart-dashboard.yaml" \
+    "$WORK/prometheus/ecs-operator-rules.yaml" || return 1
   # Deletion: the service first (the cluster waits for its services).
   for o in "${objs[@]:2:1}" "${objs[@]:1:1}" "${objs[@]:0:1}"; do
     read -r kind name <<<"$o"
@@ -756,7 +827,7 @@ EOF
   stop_operator
   holder=$(kc get lease "$lease" -n "$NS_OP" -o jsonpath='{.spec.holderIdentity}')
   [[ -z $holder ]] || { echo "Lease still held by '$holder' after a clean shutdown"; return 1; }
-  echo "3 kinds synced and deleted, $n events, Lease acquired and released, cluster id = kube-system UID, no forbidden answer"
+  echo "3 kinds synced and deleted, $n events, metrics, Lease acquired and released, cluster id = kube-system UID, no forbidden answer"
 }
 
 # ------------------------------------------------------------------- main
@@ -777,9 +848,11 @@ check "CRDs: config/crd/ equals ${CRDS#"$ROOT"/}" crd_copy_equal "$ROOT/config/c
 check "helm lint --strict (default values)" helm_lint
 check "helm lint --strict (non-default values)" helm_lint -f "$HERE/values-nondefault.yaml"
 check "helm template (default values)$FLAGS_NOTE" template_default
-check "helm template (watchNamespaces, replicas 2, serviceMonitor, ...)$FLAGS_NOTE" template_nondefault
+check "helm template (watchNamespaces, replicas 2, serviceMonitor, prometheusRule, dashboard, ...)$FLAGS_NOTE" template_nondefault
 check "helm template: clusterId set / empty / empty with watchNamespaces" template_cluster_id
 check "values.schema.json rejects bad values" schema_rejects
+check "PrometheusRule: promtool check rules + promtool test rules (alerts-test.yaml)" prometheus_rule
+check "Grafana dashboard ConfigMap: label, JSON, panels and queries" grafana_dashboard
 check "kustomize build config/default" kustomize_build
 check "RBAC: chart and kustomize rules equal (as sets)" rbac_equal
 check "Argo CD health checks (lua5.1)" argocd_lua
@@ -797,7 +870,7 @@ NAMESPACES_CREATED=1
 check "test namespaces created" create_namespaces
 check "CRDs accepted by the apiserver" crds_apply
 check "chart (default values): kubectl apply --dry-run=server" dry_run_chart_default
-check "chart (non-default values, without ServiceMonitor): kubectl apply --dry-run=server" dry_run_chart_nondefault
+check "chart (non-default values, without ServiceMonitor and PrometheusRule): kubectl apply --dry-run=server" dry_run_chart_nondefault
 check "kustomize config/default: kubectl apply -k --dry-run=server" dry_run_kustomize
 check "helm install with bad values fails" install_bad_values_fails
 check "helm install (all namespaces)" install_cluster_wide

@@ -1,0 +1,164 @@
+//! What AWS was last seen to hold, shared by every reconcile: filled by bulk sweeps (per
+//! cluster and resync period, ListServices plus one DescribeServices per 10 services) and
+//! by the answers to writes, read by resync reconciles instead of one call per object.
+//!
+//! Only what was seen is trusted: a service missing from the cache (or from a sweep) is
+//! read directly before anything is created, so a sweep racing a create can never cause a
+//! second one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::types::ServiceInfo;
+use super::{EcsApi, DESCRIBE_SERVICES_MAX};
+use crate::aws::AwsError;
+
+/// The cache key of a cluster: ECS takes a cluster's name or ARN alike.
+pub fn cluster_key(cluster: &str) -> &str {
+    cluster.rsplit('/').next().unwrap_or(cluster)
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    info: ServiceInfo,
+    at: Instant,
+}
+
+/// What was seen of one region.
+#[derive(Debug, Default)]
+pub struct RegionCache {
+    services: Mutex<HashMap<(String, String), Seen>>,
+}
+
+impl RegionCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Seen>> {
+        // A poisoned lock only means a panicking writer; every entry is whole.
+        self.services.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The service `name` of `cluster` as seen no longer than `max_age` ago.
+    pub fn service(&self, cluster: &str, name: &str, max_age: Duration) -> Option<ServiceInfo> {
+        let key = (cluster_key(cluster).to_string(), name.to_string());
+        self.lock()
+            .get(&key)
+            .filter(|s| s.at.elapsed() <= max_age)
+            .map(|s| s.info.clone())
+    }
+
+    /// Remember `info`, just seen (a write's answer or a targeted read).
+    pub fn record_service(&self, cluster: &str, info: &ServiceInfo) {
+        self.record(cluster, info, Instant::now());
+    }
+
+    fn record(&self, cluster: &str, info: &ServiceInfo, at: Instant) {
+        let key = (cluster_key(cluster).to_string(), info.name.clone());
+        let mut services = self.lock();
+        // A sweep that started before a write must not overwrite what the write saw.
+        if services.get(&key).is_some_and(|s| s.at > at) {
+            return;
+        }
+        services.insert(
+            key,
+            Seen {
+                info: info.clone(),
+                at,
+            },
+        );
+    }
+
+    /// Forget a service (deleted): the next reconcile reads it directly.
+    pub fn forget_service(&self, cluster: &str, name: &str) {
+        self.lock()
+            .remove(&(cluster_key(cluster).to_string(), name.to_string()));
+    }
+
+    /// Sweep one cluster: every ACTIVE or DRAINING service, 10 per DescribeServices call.
+    /// Entries count from when the sweep started. Returns what was seen.
+    pub async fn sweep(
+        &self,
+        ecs: &dyn EcsApi,
+        cluster: &str,
+    ) -> Result<Vec<ServiceInfo>, AwsError> {
+        let started = Instant::now();
+        let names: Vec<String> = ecs
+            .list_services(cluster)
+            .await?
+            .iter()
+            .map(|arn| cluster_key(arn).to_string())
+            .collect();
+        let mut seen = Vec::with_capacity(names.len());
+        for chunk in names.chunks(DESCRIBE_SERVICES_MAX) {
+            seen.extend(ecs.describe_services(cluster, chunk).await?);
+        }
+        for info in &seen {
+            self.record(cluster, info, started);
+        }
+        Ok(seen)
+    }
+}
+
+/// What was seen, per region.
+#[derive(Debug, Default)]
+pub struct Observed {
+    regions: Mutex<HashMap<String, Arc<RegionCache>>>,
+}
+
+impl Observed {
+    /// The cache of `region`.
+    pub fn region(&self, region: &str) -> Arc<RegionCache> {
+        self.regions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(region.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, desired: i32) -> ServiceInfo {
+        ServiceInfo {
+            name: name.into(),
+            desired_count: desired,
+            status: "ACTIVE".into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_expire_and_names_and_arns_share_a_cluster() {
+        let cache = RegionCache::default();
+        cache.record_service("arn:aws:ecs:us-east-1:1:cluster/c", &service("s", 2));
+        let max = Duration::from_secs(60);
+        assert_eq!(
+            cache.service("c", "s", max).map(|s| s.desired_count),
+            Some(2)
+        );
+        assert!(cache.service("c", "other", max).is_none());
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(cache.service("c", "s", max).is_none(), "too old");
+        cache.record_service("c", &service("s", 3));
+        cache.forget_service("c", "s");
+        assert!(cache.service("c", "s", max).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_never_overwrites_a_newer_write() {
+        let cache = RegionCache::default();
+        let sweep_started = Instant::now();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        cache.record_service("c", &service("s", 5));
+        cache.record("c", &service("s", 1), sweep_started);
+        let max = Duration::from_secs(60);
+        assert_eq!(
+            cache.service("c", "s", max).map(|s| s.desired_count),
+            Some(5)
+        );
+    }
+}

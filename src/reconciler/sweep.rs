@@ -1,0 +1,162 @@
+//! The bulk sweep: once per resync period, every ECS cluster the EcsServices run in is read
+//! in bulk (ListServices, then DescribeServices 10 at a time) into the shared cache that
+//! resync reconciles read, and services whose deployment is still rolling are woken so
+//! their status follows ECS without per-object polling.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::future::{BoxFuture, Shared};
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::context::Context;
+use crate::api::EcsService;
+use crate::aws::types::{ServiceInfo, Tags};
+use crate::planning::ownership::OWNER_TAG;
+use crate::planning::service::{rollout, Rollout};
+
+/// The (region, cluster) pairs the services run in, as their statuses record them.
+pub fn sweep_targets(
+    services: &[Arc<EcsService>],
+    default_region: &str,
+) -> BTreeSet<(String, String)> {
+    services
+        .iter()
+        .filter_map(|s| {
+            let cluster = s.status.as_ref()?.cluster_arn.clone()?;
+            let region = s
+                .spec
+                .region
+                .clone()
+                .unwrap_or_else(|| default_region.to_string());
+            Some((region, cluster))
+        })
+        .collect()
+}
+
+/// The EcsService an ECS service belongs to, from its owner tag, if this management
+/// cluster owns it.
+pub fn owning_service(tags: &Tags, cluster_id: &str) -> Option<ObjectRef<EcsService>> {
+    let owner = tags.get(OWNER_TAG)?;
+    let rest = owner.strip_prefix(cluster_id)?.strip_prefix('/')?;
+    match rest.split('/').collect::<Vec<_>>()[..] {
+        [namespace, "EcsService", name] => Some(ObjectRef::new(name).within(namespace)),
+        _ => None,
+    }
+}
+
+/// Of what a sweep saw, the EcsServices to reconcile now: those whose deployment rolls.
+pub fn to_wake(seen: &[ServiceInfo], cluster_id: &str) -> Vec<ObjectRef<EcsService>> {
+    seen.iter()
+        .filter(|s| !matches!(rollout(s), Rollout::Steady))
+        .filter_map(|s| owning_service(&s.tags, cluster_id))
+        .collect()
+}
+
+/// Sweep every resync period until `shutdown`; wake services through `wake` (one sender
+/// per watched scope; a scope ignores objects it does not hold).
+pub async fn run(
+    ctx: Arc<Context>,
+    wake: Vec<mpsc::Sender<ObjectRef<EcsService>>>,
+    shutdown: Shared<BoxFuture<'static, ()>>,
+) {
+    let period = ctx.settings.resync_period;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.clone() => return,
+        }
+        let services = match ctx.stores.all_services() {
+            Ok(s) => s,
+            // Still loading: the next period sweeps.
+            Err(_) => continue,
+        };
+        for (region, cluster) in sweep_targets(&services, &ctx.aws.default_region()) {
+            let clients = ctx.aws.clients(Some(&region));
+            let cache = ctx.observed.region(&region);
+            match cache.sweep(clients.ecs.as_ref(), &cluster).await {
+                Ok(seen) => {
+                    let woken = to_wake(&seen, &ctx.settings.cluster_id);
+                    debug!(%cluster, services = seen.len(), woken = woken.len(), "swept");
+                    for r in woken {
+                        for tx in &wake {
+                            // A full queue only means a wake-up is already pending.
+                            let _ = tx.try_send(r.clone());
+                        }
+                    }
+                }
+                // The next sweep tries again; until then reconciles read AWS directly.
+                Err(e) => warn!(%cluster, error = %e, "bulk sweep failed"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::service::EcsServiceStatus;
+    use crate::aws::types::Deployment;
+
+    #[test]
+    fn owner_tags_map_back_to_this_clusters_services_only() {
+        let tags = |v: &str| Tags::from([(OWNER_TAG.to_string(), v.to_string())]);
+        assert_eq!(
+            owning_service(&tags("mc/ns/EcsService/web"), "mc"),
+            Some(ObjectRef::new("web").within("ns"))
+        );
+        assert_eq!(owning_service(&tags("other/ns/EcsService/web"), "mc"), None);
+        assert_eq!(owning_service(&tags("mc2/ns/EcsService/web"), "mc"), None);
+        assert_eq!(owning_service(&tags("mc/ns/EcsCluster/web"), "mc"), None);
+        assert_eq!(owning_service(&Tags::new(), "mc"), None);
+    }
+
+    #[test]
+    fn sweeps_cover_each_region_and_cluster_once_and_wake_rollouts() {
+        let service = |region: Option<&str>, arn: Option<&str>| {
+            let mut s = EcsService::new("s", Default::default());
+            s.spec.region = region.map(str::to_string);
+            s.status = Some(EcsServiceStatus {
+                cluster_arn: arn.map(str::to_string),
+                ..Default::default()
+            });
+            Arc::new(s)
+        };
+        let targets = sweep_targets(
+            &[
+                service(None, Some("arn:c1")),
+                service(Some("us-east-1"), Some("arn:c1")),
+                service(Some("eu-west-1"), Some("arn:c1")),
+                service(None, None),
+            ],
+            "us-east-1",
+        );
+        assert_eq!(targets.len(), 2);
+        let owned = Tags::from([(OWNER_TAG.to_string(), "mc/ns/EcsService/a".to_string())]);
+        let deployment = |status: &str, state: &str| Deployment {
+            status: status.into(),
+            rollout_state: Some(state.into()),
+            desired_count: 2,
+            running_count: 2,
+            ..Default::default()
+        };
+        let steady = ServiceInfo {
+            tags: owned.clone(),
+            desired_count: 2,
+            running_count: 2,
+            deployments: vec![deployment("PRIMARY", "COMPLETED")],
+            ..Default::default()
+        };
+        let rolling = ServiceInfo {
+            deployments: vec![deployment("PRIMARY", "IN_PROGRESS")],
+            ..steady.clone()
+        };
+        assert!(to_wake(&[steady], "mc").is_empty());
+        assert_eq!(
+            to_wake(&[rolling], "mc"),
+            vec![ObjectRef::new("a").within("ns")]
+        );
+    }
+}
