@@ -24,7 +24,7 @@ use ecs_operator::api::task_def::{
 use ecs_operator::aws::fake::FakeAws;
 use ecs_operator::aws::types::{
     CreateLoadBalancerInput, CreateServiceInput, RegisterTaskDefinitionInput,
-    ServiceLoadBalancerRef, Tags,
+    ServiceLoadBalancerRef, Tags, UpdateServiceInput,
 };
 use ecs_operator::aws::{AwsErrorKind, AwsProvider};
 use ecs_operator::planning::ownership::{owner_value, MANAGED_BY_TAG, OWNER_TAG};
@@ -2427,4 +2427,94 @@ async fn immutable_fields_that_differ_from_the_live_service_stall_with_what_to_d
         "{err}"
     );
     assert!(err.to_string().contains("new name"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Bulk observation
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn resyncs_of_converged_objects_read_the_sweep_instead_of_aws() {
+    use ecs_operator::aws::observed::RegionCache;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let fake = FakeAws::new();
+    let (cluster, mut td, svc) = steady_plain(&fake, Some(2)).await;
+    let cluster_arn = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.cluster_arn.clone())
+        .expect("cluster arn");
+    let seen = Arc::new(RegionCache::default());
+    let ecs = fake.clients(None).ecs;
+    let sweep = || async {
+        seen.sweep(ecs.as_ref(), &cluster_arn).await.expect("sweep");
+        seen.sweep_task_definitions(ecs.as_ref())
+            .await
+            .expect("sweep task definitions");
+    };
+    let trusting = |obj: &dyn Fn() -> String, kind: &str| {
+        let mut cx = AwsContext::new(fake.clients(None), owner(kind, &obj()), false, MC.into());
+        cx.seen = seen.clone();
+        cx.trust_seen = true;
+        cx.seen_max_age = Duration::from_secs(600);
+        cx
+    };
+    sweep().await;
+
+    fake.clear_calls();
+    let svc_name = svc.name_any();
+    let s = svc
+        .sync(
+            &deps_for(&cluster, &td),
+            &trusting(&|| svc_name.clone(), "EcsService"),
+        )
+        .await
+        .expect("service resync");
+    assert!(is_ready(&s));
+    let td_name = td.name_any();
+    let t = td
+        .sync(&no_deps(), &trusting(&|| td_name.clone(), "EcsTaskDef"))
+        .await
+        .expect("task definition resync");
+    assert!(is_ready(&t));
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+    // Drift made in AWS is seen by the next sweep and corrected at the next resync.
+    fake.clients(None)
+        .ecs
+        .update_service(&UpdateServiceInput {
+            cluster: cluster_arn.clone(),
+            name: svc_name.clone(),
+            desired_count: Some(5),
+            ..Default::default()
+        })
+        .await
+        .expect("drift");
+    sweep().await;
+    fake.clear_calls();
+    svc.sync(
+        &deps_for(&cluster, &td),
+        &trusting(&|| svc_name.clone(), "EcsService"),
+    )
+    .await
+    .expect("service resync");
+    assert_eq!(fake.mutating_calls(), ["ecs:UpdateService"]);
+    assert_eq!(fake.services()[0].desired_count, 2);
+
+    // A new spec is never taken from the cache: the task definition reads AWS and registers.
+    td.spec.container_definitions[0].image = "training/webapp:v2".into();
+    bump(&mut td);
+    fake.clear_calls();
+    let mut plain = AwsContext::new(
+        fake.clients(None),
+        owner("EcsTaskDef", &td_name),
+        false,
+        MC.into(),
+    );
+    plain.seen = seen.clone();
+    let t = td.sync(&no_deps(), &plain).await.expect("new revision");
+    assert_eq!(t.status.latest_revision, Some(2));
+    assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 1);
 }

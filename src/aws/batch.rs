@@ -206,6 +206,9 @@ impl EcsApi for BatchingEcs {
     async fn list_services(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
         self.inner.list_services(cluster).await
     }
+    async fn list_active_task_definitions(&self) -> Result<Vec<String>, AwsError> {
+        self.inner.list_active_task_definitions().await
+    }
     async fn deregister_task_definition(&self, arn: &str) -> Result<(), AwsError> {
         self.inner.deregister_task_definition(arn).await
     }
@@ -295,6 +298,9 @@ mod tests {
             unused()
         }
         async fn list_services(&self, _: &str) -> Result<Vec<String>, AwsError> {
+            unused()
+        }
+        async fn list_active_task_definitions(&self) -> Result<Vec<String>, AwsError> {
             unused()
         }
         async fn deregister_task_definition(&self, _: &str) -> Result<(), AwsError> {

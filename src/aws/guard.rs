@@ -196,6 +196,12 @@ impl EcsApi for Guarded<dyn EcsApi> {
             .call("ecs:ListServices", Bucket::EcsServiceRead, f)
             .await
     }
+    async fn list_active_task_definitions(&self) -> Result<Vec<String>, AwsError> {
+        let f = self.inner.list_active_task_definitions();
+        self.guard
+            .call("ecs:ListTaskDefinitions", Bucket::EcsTaskDefRead, f)
+            .await
+    }
     async fn create_service(&self, input: &CreateServiceInput) -> Result<ServiceInfo, AwsError> {
         let f = self.inner.create_service(input);
         self.guard

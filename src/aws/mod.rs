@@ -52,6 +52,8 @@ pub trait EcsApi: Send + Sync {
     ) -> Result<Option<TaskDefRevision>, AwsError>;
     /// ListTaskDefinitions of one family with status ACTIVE, oldest first, all pages.
     async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>, AwsError>;
+    /// ListTaskDefinitions of every family with status ACTIVE, all pages (the bulk sweep).
+    async fn list_active_task_definitions(&self) -> Result<Vec<String>, AwsError>;
     /// DeregisterTaskDefinition.
     async fn deregister_task_definition(&self, arn: &str) -> Result<(), AwsError>;
     /// DescribeServices with tags for up to [`DESCRIBE_SERVICES_MAX`] names in one cluster;

@@ -31,6 +31,8 @@ struct Seen {
 #[derive(Debug, Default)]
 pub struct RegionCache {
     services: Mutex<HashMap<(String, String), Seen>>,
+    /// ACTIVE revisions per task definition family (ascending) and when they were listed.
+    families: Mutex<HashMap<String, (Vec<i32>, Instant)>>,
 }
 
 impl RegionCache {
@@ -75,6 +77,39 @@ impl RegionCache {
             .remove(&(cluster_key(cluster).to_string(), name.to_string()));
     }
 
+    /// The ACTIVE revisions of `family` (ascending) as listed no longer than `max_age` ago;
+    /// `None` when not listed (or the family had none then).
+    pub fn family_revisions(&self, family: &str, max_age: Duration) -> Option<Vec<i32>> {
+        self.families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(family)
+            .filter(|(_, at)| at.elapsed() <= max_age)
+            .map(|(revs, _)| revs.clone())
+    }
+
+    /// Forget what was listed of `family` (a revision was registered or deregistered).
+    pub fn forget_family(&self, family: &str) {
+        self.families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(family);
+    }
+
+    /// Sweep the task definitions: every ACTIVE revision of every family, 100 per call.
+    pub async fn sweep_task_definitions(&self, ecs: &dyn EcsApi) -> Result<usize, AwsError> {
+        let started = Instant::now();
+        let arns = ecs.list_active_task_definitions().await?;
+        let listed = group_revisions(&arns);
+        let count = listed.len();
+        let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        families.retain(|_, (_, at)| *at > started);
+        for (family, revs) in listed {
+            families.entry(family).or_insert((revs, started));
+        }
+        Ok(count)
+    }
+
     /// Sweep one cluster: every ACTIVE or DRAINING service, 10 per DescribeServices call.
     /// Entries count from when the sweep started. Returns what was seen.
     pub async fn sweep(
@@ -98,6 +133,23 @@ impl RegionCache {
         }
         Ok(seen)
     }
+}
+
+/// ACTIVE revisions per family, ascending, from task definition ARNs.
+pub fn group_revisions(arns: &[String]) -> HashMap<String, Vec<i32>> {
+    let mut out: HashMap<String, Vec<i32>> = HashMap::new();
+    for arn in arns {
+        let Some((family, rev)) = cluster_key(arn).rsplit_once(':') else {
+            continue;
+        };
+        if let Ok(rev) = rev.parse() {
+            out.entry(family.to_string()).or_default().push(rev);
+        }
+    }
+    for revs in out.values_mut() {
+        revs.sort_unstable();
+    }
+    out
 }
 
 /// What was seen, per region.
@@ -146,6 +198,18 @@ mod tests {
         cache.record_service("c", &service("s", 3));
         cache.forget_service("c", "s");
         assert!(cache.service("c", "s", max).is_none());
+    }
+
+    #[test]
+    fn revisions_are_grouped_by_family() {
+        let arns: Vec<String> = ["web:3", "web:1", "api:7", "bad"]
+            .iter()
+            .map(|r| format!("arn:aws:ecs:us-east-1:1:task-definition/{r}"))
+            .collect();
+        let g = group_revisions(&arns);
+        assert_eq!(g.get("web"), Some(&vec![1, 3]));
+        assert_eq!(g.get("api"), Some(&vec![7]));
+        assert_eq!(g.len(), 2);
     }
 
     #[tokio::test(start_paused = true)]

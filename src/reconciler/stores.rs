@@ -123,6 +123,14 @@ impl Stores {
             .collect())
     }
 
+    /// Every EcsTaskDef of every watched scope.
+    pub fn all_task_defs(&self) -> Result<Vec<Arc<EcsTaskDef>>, Error> {
+        Ok(ready(&stores_of(&self.task_defs))?
+            .iter()
+            .flat_map(|s| s.state())
+            .collect())
+    }
+
     /// Every EcsService of `namespace`.
     pub fn services_in(&self, namespace: &str) -> Result<Vec<Arc<EcsService>>, Error> {
         in_namespace(&self.services, namespace)

@@ -1,7 +1,8 @@
 //! The bulk sweep: once per resync period, every ECS cluster the EcsServices run in is read
-//! in bulk (ListServices, then DescribeServices 10 at a time) into the shared cache that
-//! resync reconciles read, and services whose deployment is still rolling are woken so
-//! their status follows ECS without per-object polling.
+//! in bulk (ListServices, then DescribeServices 10 at a time), and the ACTIVE task
+//! definition revisions of every region with EcsTaskDefs (ListTaskDefinitions, 100 a
+//! page), into the shared cache that resync reconciles read; services whose deployment is
+//! still rolling are woken so their status follows ECS without per-object polling.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::context::Context;
-use crate::api::EcsService;
+use crate::api::{EcsService, EcsTaskDef};
 use crate::aws::types::{ServiceInfo, Tags};
 use crate::planning::ownership::OWNER_TAG;
 use crate::planning::service::{rollout, Rollout};
@@ -32,6 +33,19 @@ pub fn sweep_targets(
                 .clone()
                 .unwrap_or_else(|| default_region.to_string());
             Some((region, cluster))
+        })
+        .collect()
+}
+
+/// The regions the EcsTaskDefs live in.
+pub fn task_def_regions(task_defs: &[Arc<EcsTaskDef>], default_region: &str) -> BTreeSet<String> {
+    task_defs
+        .iter()
+        .map(|t| {
+            t.spec
+                .region
+                .clone()
+                .unwrap_or_else(|| default_region.to_string())
         })
         .collect()
 }
@@ -68,12 +82,25 @@ pub async fn run(
             _ = tokio::time::sleep(period) => {}
             _ = shutdown.clone() => return,
         }
-        let services = match ctx.stores.all_services() {
-            Ok(s) => s,
+        let (services, task_defs) = match (ctx.stores.all_services(), ctx.stores.all_task_defs()) {
+            (Ok(s), Ok(t)) => (s, t),
             // Still loading: the next period sweeps.
-            Err(_) => continue,
+            _ => continue,
         };
-        for (region, cluster) in sweep_targets(&services, &ctx.aws.default_region()) {
+        let default_region = ctx.aws.default_region();
+        for region in task_def_regions(&task_defs, &default_region) {
+            let clients = ctx.aws.clients(Some(&region));
+            match ctx
+                .observed
+                .region(&region)
+                .sweep_task_definitions(clients.ecs.as_ref())
+                .await
+            {
+                Ok(families) => debug!(%region, families, "swept task definitions"),
+                Err(e) => warn!(%region, error = %e, "bulk sweep of task definitions failed"),
+            }
+        }
+        for (region, cluster) in sweep_targets(&services, &default_region) {
             let clients = ctx.aws.clients(Some(&region));
             let cache = ctx.observed.region(&region);
             match cache.sweep(clients.ecs.as_ref(), &cluster).await {

@@ -118,6 +118,41 @@ fn read_deps(stores: &Stores, td: &EcsTaskDef) -> Result<TaskDefDeps, Error> {
     })
 }
 
+impl EcsTaskDef {
+    /// On the resync of a converged generation: when the last sweep listed the revision
+    /// status names as the family's latest ACTIVE one (revisions are immutable, and this
+    /// generation's spec was checked against it by hash) and nothing is to be pruned, the
+    /// status stands without a call to AWS.
+    fn unchanged_since_sweep(
+        &self,
+        deps: &TaskDefDeps,
+        cx: &AwsContext,
+    ) -> Option<Synced<EcsTaskDefStatus>> {
+        if !cx.trust_seen {
+            return None;
+        }
+        let status = self.status.as_ref()?;
+        let revision = status.latest_revision?;
+        let family = self.family();
+        let active = cx.seen.family_revisions(&family, cx.seen_max_age)?;
+        if active.last() != Some(&revision) || status.family.as_deref() != Some(family.as_str()) {
+            return None;
+        }
+        let limit = self.spec.revision_history_limit;
+        if !revisions_to_prune(&active, revision, limit, &deps.in_use).is_empty() {
+            return None;
+        }
+        let mut status = status.clone();
+        status.active_revisions = active;
+        Some(Synced {
+            status,
+            readiness: Readiness::Ready(format!("{family}:{revision} is registered")),
+            conditions: Vec::new(),
+            notes: Vec::new(),
+        })
+    }
+}
+
 #[async_trait]
 impl ManagedResource for EcsTaskDef {
     type Status = EcsTaskDefStatus;
@@ -146,6 +181,9 @@ impl ManagedResource for EcsTaskDef {
     ) -> Result<Synced<EcsTaskDefStatus>, Error> {
         let ecs = &cx.aws.ecs;
         let family = self.family();
+        if let Some(synced) = self.unchanged_since_sweep(deps, cx) {
+            return Ok(synced);
+        }
         let hash = spec_hash(&self.spec);
         let mut tags = desired_tags(&cx.owner, &self.spec.tags);
         tags.insert(SPEC_HASH_TAG.to_string(), hash.clone());
@@ -228,6 +266,8 @@ impl ManagedResource for EcsTaskDef {
             }
         }
         active.sort_unstable();
+        // The listing is stale now: the next resync reads AWS, not the last sweep.
+        cx.seen.forget_family(&family);
         Ok(Synced {
             status: EcsTaskDefStatus {
                 common: Default::default(),

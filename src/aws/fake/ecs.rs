@@ -848,6 +848,20 @@ impl EcsApi for FakeAws {
         })
     }
 
+    async fn list_active_task_definitions(&self) -> Result<Vec<String>, AwsError> {
+        self.call("ecs:ListTaskDefinitions", |s| {
+            let mut out = Vec::new();
+            for t in s.task_defs.values_mut().flat_map(|revs| revs.iter_mut()) {
+                if t.unlisted_for > 0 {
+                    t.unlisted_for -= 1;
+                } else if t.revision.status == "ACTIVE" {
+                    out.push(t.revision.arn.clone());
+                }
+            }
+            Ok(out)
+        })
+    }
+
     async fn list_services(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
         const OP: &str = "ecs:ListServices";
         self.call(OP, |s| {

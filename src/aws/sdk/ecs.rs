@@ -233,6 +233,23 @@ impl EcsApi for SdkEcs {
         Ok(out)
     }
 
+    async fn list_active_task_definitions(&self) -> Result<Vec<String>, AwsError> {
+        const OP: &str = "ecs:ListTaskDefinitions";
+        let mut pages = self
+            .client
+            .list_task_definitions()
+            .status(ecs::TaskDefinitionStatus::Active)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(arn) = pages.next().await {
+            out.push(arn.map_err(|e| sdk_error(OP, e))?);
+        }
+        Ok(out)
+    }
+
     async fn list_services(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
         const OP: &str = "ecs:ListServices";
         let mut pages = self
