@@ -30,18 +30,20 @@
 //! recorded); once every object has its expected outcome, the AWS calls naming each bad
 //! object over the next two minutes are counted and bounded (no retry storm).
 
+#[path = "../e2e/fault_proxy.rs"]
+mod fault_proxy;
 #[allow(dead_code)] // the harness has more than this suite uses
 #[path = "../e2e/harness.rs"]
 mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use harness::{http_request, root, stderr, Operator, Sandbox};
+use fault_proxy::FaultProxy;
+use harness::{root, stderr, Operator, Sandbox};
 use serde_json::Value;
 
 /// Namespace of the manifests the apiserver must refuse (no operator watches it).
@@ -304,121 +306,6 @@ fn header_and_call_attribution() {
     assert!(names_resource("hello-world-task:99", &pinned));
     assert!(!names_resource("hello-world-task", &pinned));
     assert!(!names_resource("hello-world-task:1", &pinned));
-}
-
-// ------------------------------------------------------------------------- the proxy
-
-/// tools/aws-fault-proxy in front of moto, with no rules: every call is forwarded and
-/// recorded. SIGTERMed when dropped.
-struct RecordingProxy {
-    child: Child,
-    port: u16,
-    record: PathBuf,
-}
-
-impl RecordingProxy {
-    fn start(sb: &Sandbox) -> RecordingProxy {
-        let record = sb.dir.join("proxy-bad-input.jsonl");
-        let log = std::fs::File::create(sb.dir.join("proxy-bad-input.log")).expect("proxy log");
-        let mut child = Command::new(proxy_binary())
-            .args(["--listen", "127.0.0.1:0", "--upstream", sb.aws_endpoint()])
-            .arg("--record")
-            .arg(&record)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start aws-fault-proxy");
-        let mut stdout = BufReader::new(child.stdout.take().expect("proxy stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read proxy stdout");
-        let port = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("aws-fault-proxy did not say `listening on ADDR`: {line:?}")
-            });
-        // The table it prints at exit goes to a file.
-        let out = sb.dir.join("proxy-bad-input.out");
-        std::thread::spawn(move || {
-            if let Ok(mut f) = std::fs::File::create(out) {
-                let _ = std::io::copy(&mut stdout, &mut f);
-            }
-        });
-        RecordingProxy {
-            child,
-            port,
-            record,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Every call so far (`--record`).
-    fn record(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn summary(&self) -> Value {
-        let (code, body) =
-            http_request(self.port, "GET", "/__proxy/summary", "").expect("GET /__proxy/summary");
-        assert_eq!(code, 200, "GET /__proxy/summary: {body}");
-        serde_json::from_str(&body).expect("proxy summary JSON")
-    }
-}
-
-impl Drop for RecordingProxy {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The proxy binary next to this test's (`<target>/<profile>/aws-fault-proxy`, which
-/// `cargo test --workspace` builds); built here when missing, e.g. when only this test
-/// target was built.
-fn proxy_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut dir = exe.parent().expect("test binary directory").to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let bin = dir.join("aws-fault-proxy");
-    if !bin.exists() {
-        let target_dir = dir.parent().expect("target dir");
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo
-            .args(["build", "-p", "aws-fault-proxy", "--bin", "aws-fault-proxy"])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(root());
-        if dir.ends_with("release") {
-            cargo.arg("--release");
-        }
-        eprintln!("bad_input: building {} ({cargo:?})", bin.display());
-        let status = cargo.status().expect("run cargo build");
-        assert!(status.success(), "cargo build -p aws-fault-proxy failed");
-    }
-    bin
 }
 
 /// Whether the call record's `resource` (a name, an ARN, or names joined by commas) names
@@ -873,7 +760,8 @@ async fn bad_input() {
         stderr(&prereqs)
     );
     create_foreign_resources(&sb, &subnet_a).await;
-    let proxy = RecordingProxy::start(&sb);
+    // No rules: every call is forwarded and recorded.
+    let proxy = FaultProxy::start(&sb, "bad-input", &serde_json::json!({}), 1);
     let _operator = Operator::start(
         &sb,
         "bad-input",
