@@ -1404,3 +1404,53 @@ async fn update_service_replaces_and_removes_load_balancers() {
         .await
         .expect("cluster");
 }
+
+/// An endpoint that reads each request and closes the connection without an answer (a
+/// lost response): the SDK retries a read, but never a write, which may have taken
+/// effect; the reconciler observes before it tries the write again.
+#[tokio::test]
+async fn writes_whose_answer_was_lost_are_not_retried_by_the_sdk() {
+    use tokio::io::AsyncReadExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let received = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = received.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            let target = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-amz-target:"))
+                .map(|t| t.trim().rsplit('.').next().unwrap_or_default().to_string())
+                .unwrap_or_default();
+            seen.lock().expect("lock").push(target);
+            drop(socket);
+        }
+    });
+    let sdk = provider(&format!("http://{addr}")).await;
+    let ecs = sdk.clients(None).ecs;
+
+    let err = ecs
+        .create_cluster("c", &Tags::new())
+        .await
+        .expect_err("no answer");
+    assert_eq!(err.kind, AwsErrorKind::Transient, "{err}");
+    let writes = received.lock().expect("lock").clone();
+    assert_eq!(writes, ["createcluster"], "a lost write is sent once");
+
+    received.lock().expect("lock").clear();
+    ecs.describe_clusters(&["c".to_string()])
+        .await
+        .expect_err("no answer");
+    let reads = received.lock().expect("lock").len();
+    server.abort();
+    assert_eq!(reads, 3, "a read is retried by the SDK (3 attempts)");
+}

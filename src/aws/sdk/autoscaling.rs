@@ -13,12 +13,21 @@ use crate::aws::AutoScalingApi;
 #[derive(Clone, Debug)]
 pub struct SdkAutoScaling {
     client: aws_sdk_autoscaling::Client,
+    /// The same client for writes: no blind retries (see [`super::retry::NoBlindRetry`]).
+    writer: aws_sdk_autoscaling::Client,
 }
 
 impl SdkAutoScaling {
     /// Wraps an SDK client.
     pub fn new(client: aws_sdk_autoscaling::Client) -> Self {
-        Self { client }
+        let writer = aws_sdk_autoscaling::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_classifier(super::retry::NoBlindRetry)
+                .build(),
+        );
+        Self { client, writer }
     }
 }
 
@@ -42,7 +51,7 @@ impl AutoScalingApi for SdkAutoScaling {
 
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:CreateAutoScalingGroup";
-        self.client
+        self.writer
             .create_auto_scaling_group()
             .auto_scaling_group_name(&input.name)
             .launch_template(launch_template_spec(
@@ -63,7 +72,7 @@ impl AutoScalingApi for SdkAutoScaling {
 
     async fn update_group(&self, input: &UpdateGroupInput) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:UpdateAutoScalingGroup";
-        self.client
+        self.writer
             .update_auto_scaling_group()
             .auto_scaling_group_name(&input.name)
             .set_launch_template(
@@ -87,7 +96,7 @@ impl AutoScalingApi for SdkAutoScaling {
         if elbs.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .attach_load_balancers()
             .auto_scaling_group_name(name)
             .set_load_balancer_names(Some(elbs.to_vec()))
@@ -102,7 +111,7 @@ impl AutoScalingApi for SdkAutoScaling {
         if elbs.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .detach_load_balancers()
             .auto_scaling_group_name(name)
             .set_load_balancer_names(Some(elbs.to_vec()))
@@ -117,7 +126,7 @@ impl AutoScalingApi for SdkAutoScaling {
         if tags.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .create_or_update_tags()
             .set_tags(Some(asg_tags(name, tags)))
             .send()
@@ -139,7 +148,7 @@ impl AutoScalingApi for SdkAutoScaling {
                 .key(k)
                 .build()
         });
-        self.client
+        self.writer
             .delete_tags()
             .set_tags(Some(tags.collect()))
             .send()
@@ -150,7 +159,7 @@ impl AutoScalingApi for SdkAutoScaling {
 
     async fn delete_group(&self, name: &str) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:DeleteAutoScalingGroup";
-        self.client
+        self.writer
             .delete_auto_scaling_group()
             .auto_scaling_group_name(name)
             .force_delete(true)

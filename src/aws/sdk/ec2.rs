@@ -13,12 +13,21 @@ use crate::aws::Ec2Api;
 #[derive(Clone, Debug)]
 pub struct SdkEc2 {
     client: aws_sdk_ec2::Client,
+    /// The same client for writes: no blind retries (see [`super::retry::NoBlindRetry`]).
+    writer: aws_sdk_ec2::Client,
 }
 
 impl SdkEc2 {
     /// Wraps an SDK client.
     pub fn new(client: aws_sdk_ec2::Client) -> Self {
-        Self { client }
+        let writer = aws_sdk_ec2::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_classifier(super::retry::NoBlindRetry)
+                .build(),
+        );
+        Self { client, writer }
     }
 }
 
@@ -84,7 +93,7 @@ impl Ec2Api for SdkEc2 {
                 .build()]
         });
         let resp = self
-            .client
+            .writer
             .create_launch_template()
             .launch_template_name(name)
             .version_description(description)
@@ -111,7 +120,7 @@ impl Ec2Api for SdkEc2 {
     ) -> Result<i64, AwsError> {
         const OP: &str = "ec2:CreateLaunchTemplateVersion";
         let resp = self
-            .client
+            .writer
             .create_launch_template_version()
             .launch_template_id(id)
             .version_description(description)
@@ -129,7 +138,7 @@ impl Ec2Api for SdkEc2 {
         if tags.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .create_tags()
             .resources(id)
             .set_tags(Some(ec2_tags(tags)))
@@ -147,7 +156,7 @@ impl Ec2Api for SdkEc2 {
         }
         // A tag without a value deletes the key whatever its value.
         let tags = keys.iter().map(|k| ec2::Tag::builder().key(k).build());
-        self.client
+        self.writer
             .delete_tags()
             .resources(id)
             .set_tags(Some(tags.collect()))
@@ -159,7 +168,7 @@ impl Ec2Api for SdkEc2 {
 
     async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DeleteLaunchTemplate";
-        self.client
+        self.writer
             .delete_launch_template()
             .launch_template_id(id)
             .send()

@@ -18,12 +18,21 @@ use crate::aws::{EcsApi, DESCRIBE_CLUSTERS_MAX, DESCRIBE_SERVICES_MAX};
 #[derive(Clone, Debug)]
 pub struct SdkEcs {
     client: aws_sdk_ecs::Client,
+    /// The same client for writes: no blind retries (see [`super::retry::NoBlindRetry`]).
+    writer: aws_sdk_ecs::Client,
 }
 
 impl SdkEcs {
     /// Wraps an SDK client.
     pub fn new(client: aws_sdk_ecs::Client) -> Self {
-        Self { client }
+        let writer = aws_sdk_ecs::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_classifier(super::retry::NoBlindRetry)
+                .build(),
+        );
+        Self { client, writer }
     }
 }
 
@@ -51,7 +60,7 @@ impl EcsApi for SdkEcs {
     async fn create_cluster(&self, name: &str, tags: &Tags) -> Result<ClusterInfo, AwsError> {
         const OP: &str = "ecs:CreateCluster";
         let resp = self
-            .client
+            .writer
             .create_cluster()
             .cluster_name(name)
             .set_tags(non_empty(ecs_tags(tags)))
@@ -69,7 +78,7 @@ impl EcsApi for SdkEcs {
 
     async fn delete_cluster(&self, name: &str) -> Result<(), AwsError> {
         const OP: &str = "ecs:DeleteCluster";
-        self.client
+        self.writer
             .delete_cluster()
             .cluster(name)
             .send()
@@ -83,7 +92,7 @@ impl EcsApi for SdkEcs {
         if tags.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .tag_resource()
             .resource_arn(arn)
             .set_tags(Some(ecs_tags(tags)))
@@ -99,7 +108,7 @@ impl EcsApi for SdkEcs {
         if keys.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .untag_resource()
             .resource_arn(arn)
             .set_tag_keys(Some(keys.to_vec()))
@@ -122,7 +131,7 @@ impl EcsApi for SdkEcs {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| build_error(OP, e))?;
         let resp = self
-            .client
+            .writer
             .register_task_definition()
             .family(&input.family)
             .set_container_definitions(Some(containers))
@@ -269,7 +278,7 @@ impl EcsApi for SdkEcs {
 
     async fn deregister_task_definition(&self, arn: &str) -> Result<(), AwsError> {
         const OP: &str = "ecs:DeregisterTaskDefinition";
-        self.client
+        self.writer
             .deregister_task_definition()
             .task_definition(arn)
             .send()
@@ -304,7 +313,7 @@ impl EcsApi for SdkEcs {
     async fn create_service(&self, input: &CreateServiceInput) -> Result<ServiceInfo, AwsError> {
         const OP: &str = "ecs:CreateService";
         let resp = self
-            .client
+            .writer
             .create_service()
             .cluster(&input.cluster)
             .service_name(&input.name)
@@ -360,7 +369,7 @@ impl EcsApi for SdkEcs {
     async fn update_service(&self, input: &UpdateServiceInput) -> Result<ServiceInfo, AwsError> {
         const OP: &str = "ecs:UpdateService";
         let resp = self
-            .client
+            .writer
             .update_service()
             .cluster(&input.cluster)
             .service(&input.name)
@@ -411,7 +420,7 @@ impl EcsApi for SdkEcs {
 
     async fn delete_service(&self, cluster: &str, name: &str) -> Result<(), AwsError> {
         const OP: &str = "ecs:DeleteService";
-        self.client
+        self.writer
             .delete_service()
             .cluster(cluster)
             .service(name)

@@ -14,12 +14,21 @@ use crate::aws::ElbApi;
 #[derive(Clone, Debug)]
 pub struct SdkElb {
     client: aws_sdk_elasticloadbalancing::Client,
+    /// The same client for writes: no blind retries (see [`super::retry::NoBlindRetry`]).
+    writer: aws_sdk_elasticloadbalancing::Client,
 }
 
 impl SdkElb {
     /// Wraps an SDK client.
     pub fn new(client: aws_sdk_elasticloadbalancing::Client) -> Self {
-        Self { client }
+        let writer = aws_sdk_elasticloadbalancing::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_classifier(super::retry::NoBlindRetry)
+                .build(),
+        );
+        Self { client, writer }
     }
 }
 
@@ -88,7 +97,7 @@ impl ElbApi for SdkElb {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| build_error(OP, e))?;
         let resp = self
-            .client
+            .writer
             .create_load_balancer()
             .load_balancer_name(&input.name)
             .set_listeners(Some(listeners))
@@ -118,7 +127,7 @@ impl ElbApi for SdkElb {
             .unhealthy_threshold(health_check.unhealthy_threshold)
             .build()
             .map_err(|e| build_error(OP, e))?;
-        self.client
+        self.writer
             .configure_health_check()
             .load_balancer_name(name)
             .health_check(check)
@@ -138,7 +147,7 @@ impl ElbApi for SdkElb {
             .map(elb_listener)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| build_error(OP, e))?;
-        self.client
+        self.writer
             .create_load_balancer_listeners()
             .load_balancer_name(name)
             .set_listeners(Some(listeners))
@@ -153,7 +162,7 @@ impl ElbApi for SdkElb {
         if ports.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .delete_load_balancer_listeners()
             .load_balancer_name(name)
             .set_load_balancer_ports(Some(ports.to_vec()))
@@ -168,7 +177,7 @@ impl ElbApi for SdkElb {
         if subnets.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .attach_load_balancer_to_subnets()
             .load_balancer_name(name)
             .set_subnets(Some(subnets.to_vec()))
@@ -183,7 +192,7 @@ impl ElbApi for SdkElb {
         if subnets.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .detach_load_balancer_from_subnets()
             .load_balancer_name(name)
             .set_subnets(Some(subnets.to_vec()))
@@ -195,7 +204,7 @@ impl ElbApi for SdkElb {
 
     async fn apply_security_groups(&self, name: &str, groups: &[String]) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer";
-        self.client
+        self.writer
             .apply_security_groups_to_load_balancer()
             .load_balancer_name(name)
             .set_security_groups(Some(groups.to_vec()))
@@ -210,7 +219,7 @@ impl ElbApi for SdkElb {
         if tags.is_empty() {
             return Ok(());
         }
-        self.client
+        self.writer
             .add_tags()
             .load_balancer_names(name)
             .set_tags(Some(elb_tags(tags).map_err(|e| build_error(OP, e))?))
@@ -229,7 +238,7 @@ impl ElbApi for SdkElb {
         let tags = keys
             .iter()
             .map(|k| elb::TagKeyOnly::builder().key(k).build());
-        self.client
+        self.writer
             .remove_tags()
             .load_balancer_names(name)
             .set_tags(Some(tags.collect()))
@@ -241,7 +250,7 @@ impl ElbApi for SdkElb {
 
     async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:DeleteLoadBalancer";
-        self.client
+        self.writer
             .delete_load_balancer()
             .load_balancer_name(name)
             .send()

@@ -10,6 +10,7 @@ mod convert;
 mod ec2;
 mod ecs;
 mod elb;
+mod retry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
