@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
-#   formatting, clippy, unit + controller + moto adapter + CRD drift + end-to-end tests
+#   formatting, clippy, unit + controller + moto adapter + CRD drift + end-to-end + chaos
+#   tests (tests/chaos: ~100 objects through tools/aws-fault-proxy, ~7 minutes)
 #   (real kube-apiserver, etcd and moto built/installed by hack/tools.sh), then the
 #   harness fault checks and the packaging checks (Helm, kustomize, RBAC, Argo CD health,
 #   IAM policy, the chart's PrometheusRule with promtool and its Grafana dashboard).
@@ -27,7 +28,7 @@ cargo fmt --all -- --check || fail fmt
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || fail clippy
 
-step "cargo test --workspace (unit, controller, AWS adapters on moto, CRD drift, end to end, aws-fault-proxy)"
+step "cargo test --workspace (unit, controller, AWS adapters on moto, CRD drift, end to end, chaos, aws-fault-proxy)"
 cargo test --workspace || fail "cargo test"
 
 step "harness: faults of the control plane scripts (ports taken, crashes, failed builds, missing Go/Python)"

@@ -493,3 +493,11 @@ impl Operator {
         self.child.try_wait().ok().flatten()
     }
 }
+
+impl Operator {
+    /// Whether the process is still running (false once it exited, whatever the cause).
+    #[allow(dead_code)] // the harness is compiled into test crates that may not call it
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
