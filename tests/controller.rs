@@ -221,17 +221,23 @@ trait Stored: ManagedResource {
     fn store(&mut self, status: Self::Status);
 }
 impl Stored for EcsCluster {
-    fn store(&mut self, status: Self::Status) {
+    fn store(&mut self, mut status: Self::Status) {
+        // As the reconciler's write after a successful sync: this generation is reconciled.
+        status.common.observed_generation = self.metadata.generation;
         self.status = Some(status);
     }
 }
 impl Stored for EcsTaskDef {
-    fn store(&mut self, status: Self::Status) {
+    fn store(&mut self, mut status: Self::Status) {
+        // As the reconciler's write after a successful sync: this generation is reconciled.
+        status.common.observed_generation = self.metadata.generation;
         self.status = Some(status);
     }
 }
 impl Stored for EcsService {
-    fn store(&mut self, status: Self::Status) {
+    fn store(&mut self, mut status: Self::Status) {
+        // As the reconciler's write after a successful sync: this generation is reconciled.
+        status.common.observed_generation = self.metadata.generation;
         self.status = Some(status);
     }
 }
@@ -2157,7 +2163,7 @@ async fn managed_elb_subnet_and_security_group_drift_is_corrected_and_spec_chang
     assert!(
         has_note(
             &s.notes,
-            "DriftCorrected",
+            "Updated",
             "subnetIds [subnet-a, subnet-b] → [subnet-c, subnet-d]"
         ),
         "{:?}",
@@ -2209,7 +2215,7 @@ async fn renaming_the_managed_elb_moves_the_service_then_deletes_the_old_one() {
     assert!(
         has_note(
             &s.notes,
-            "DriftCorrected",
+            "Updated",
             "loadBalancers [ecs-load-balancer → hello-world-container:5000] → \
              [ecs-load-balancer-2 → hello-world-container:5000]"
         ),

@@ -100,6 +100,22 @@ impl Note {
     }
 }
 
+/// How to report a correction of AWS: the spec changed since the last reconcile
+/// (`Updated`, applying the user's edit) or AWS moved away from an unchanged spec
+/// (`DriftCorrected`: someone or something changed AWS). Spec edits are never drift.
+pub fn change_reason(spec_changed: bool) -> &'static str {
+    if spec_changed {
+        "Updated"
+    } else {
+        "DriftCorrected"
+    }
+}
+
+/// Whether the spec changed since the last fully reconciled generation.
+pub fn spec_changed<K: kube::Resource>(obj: &K, observed_generation: Option<i64>) -> bool {
+    observed_generation != obj.meta().generation
+}
+
 /// Whether the object is where its spec wants it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Readiness {
@@ -187,4 +203,21 @@ pub trait ManagedResource:
     async fn cleanup_deps(&self, stores: &Stores) -> Result<Self::CleanupDeps, Error>;
     /// Delete the owned AWS resources, one step at a time.
     async fn cleanup(&self, deps: &Self::CleanupDeps, cx: &AwsContext) -> Result<Cleanup, Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::EcsService;
+
+    #[test]
+    fn spec_edits_are_updates_and_unchanged_specs_drift() {
+        let mut s = EcsService::new("s", Default::default());
+        s.metadata.generation = Some(3);
+        assert!(spec_changed(&s, Some(2)));
+        assert!(spec_changed(&s, None));
+        assert!(!spec_changed(&s, Some(3)));
+        assert_eq!(change_reason(true), "Updated");
+        assert_eq!(change_reason(false), "DriftCorrected");
+    }
 }

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use super::conditions::{Cond, PROGRESSING, READY};
 use super::error::Error;
 use super::managed::{
-    AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
+    change_reason, spec_changed, AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note,
+    Readiness, Synced,
 };
 use super::stores::Stores;
 use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
@@ -109,11 +110,13 @@ impl EcsService {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // each is a different input of one ELB sync
 async fn sync_managed_elb(
     name: &str,
     spec: &ManagedLoadBalancer,
     tags: &Tags,
     applied: &[String],
+    spec_edited: bool,
     cx: &AwsContext,
     notes: &mut Vec<Note>,
 ) -> Result<Option<String>, Error> {
@@ -183,7 +186,7 @@ async fn sync_managed_elb(
             }
             if !p.is_empty() {
                 notes.push(Note::normal(
-                    "DriftCorrected",
+                    change_reason(spec_edited),
                     format!(
                         "corrected classic load balancer {name}: {}",
                         describe_changes(&p.changes)
@@ -373,6 +376,12 @@ impl ManagedResource for EcsService {
             .map(|s| s.applied_tag_keys.as_slice())
             .unwrap_or_default();
         let mut notes = Vec::new();
+        let spec_edited = spec_changed(
+            self,
+            self.status
+                .as_ref()
+                .and_then(|s| s.common.observed_generation),
+        );
 
         // The task definition as an ARN, the form ECS reports back.
         let task_definition = if deps.task_definition.starts_with("arn:") {
@@ -406,8 +415,16 @@ impl ManagedResource for EcsService {
                         "classic ELB name {elb_name} is longer than 32 characters; set loadBalancer.managed.name"
                     )));
                 }
-                let dns =
-                    sync_managed_elb(&elb_name, managed, &tags, applied, cx, &mut notes).await?;
+                let dns = sync_managed_elb(
+                    &elb_name,
+                    managed,
+                    &tags,
+                    applied,
+                    spec_edited,
+                    cx,
+                    &mut notes,
+                )
+                .await?;
                 lb_status = Some(LoadBalancerStatus {
                     name: elb_name.clone(),
                     dns_name: dns,
@@ -517,7 +534,7 @@ impl ManagedResource for EcsService {
                     .unwrap_or_default();
                 let s = cx.aws.ecs.update_service(&input).await?;
                 cx.seen.record_service(&deps.cluster, &s);
-                describe_update(&input, &drifted, &before, &mut notes);
+                describe_update(&input, &drifted, &before, spec_edited, &mut notes);
                 let restarted_at = if input.force_new_deployment { restart } else { acted_restart };
                 (s, restarted_at)
             }
@@ -688,6 +705,7 @@ fn describe_update(
     input: &UpdateServiceInput,
     drifted: &[&'static str],
     load_balancers_before: &[ServiceLoadBalancerRef],
+    spec_edited: bool,
     notes: &mut Vec<Note>,
 ) {
     if let Some(td) = &input.task_definition {
@@ -706,9 +724,14 @@ fn describe_update(
         })
         .collect();
     if !others.is_empty() {
+        let verb = if spec_edited {
+            "applied the spec's"
+        } else {
+            "set back to the spec:"
+        };
         notes.push(Note::normal(
-            "DriftCorrected",
-            format!("set {} back to the spec", others.join(", ")),
+            change_reason(spec_edited),
+            format!("{verb} {}", others.join(", ")),
         ));
     }
     if input.force_new_deployment {
