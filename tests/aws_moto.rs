@@ -1454,3 +1454,47 @@ async fn writes_whose_answer_was_lost_are_not_retried_by_the_sdk() {
     server.abort();
     assert_eq!(reads, 3, "a read is retried by the SDK (3 attempts)");
 }
+
+/// The bulk reads of the sweep against moto: every classic ELB in one paged listing, and
+/// the tags of several in one DescribeTags call.
+#[tokio::test]
+async fn classic_elbs_are_read_in_bulk() {
+    let env = env().await;
+    let elb = &env.clients.elb;
+    let (subnets, sg) = default_network(&env.endpoint).await;
+    let listener = Listener {
+        protocol: ListenerProtocol::Http,
+        load_balancer_port: 80,
+        instance_port: 5000,
+        instance_protocol: None,
+    };
+    let names: Vec<String> = (0..3).map(|i| format!("bulk-elb-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        elb.create_load_balancer(&CreateLoadBalancerInput {
+            name: name.clone(),
+            scheme: LoadBalancerScheme::Internal,
+            subnet_ids: subnets[..1].to_vec(),
+            security_group_ids: vec![sg.clone()],
+            listeners: vec![listener.clone()],
+            tags: tags(&[("n", &i.to_string())]),
+        })
+        .await
+        .expect("create");
+    }
+    let all = elb
+        .describe_all_load_balancers()
+        .await
+        .expect("describe all");
+    for name in &names {
+        assert!(all.iter().any(|lb| &lb.name == name), "{name} listed");
+    }
+    let found = elb
+        .describe_tags_of(&names[..2])
+        .await
+        .expect("describe tags");
+    assert_eq!(found.len(), 2);
+    assert_eq!(found["bulk-elb-1"].get("n").map(String::as_str), Some("1"));
+    for name in &names {
+        elb.delete_load_balancer(name).await.expect("delete");
+    }
+}

@@ -2524,3 +2524,67 @@ async fn resyncs_of_converged_objects_read_the_sweep_instead_of_aws() {
     assert_eq!(t.status.latest_revision, Some(2));
     assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 1);
 }
+
+#[tokio::test]
+async fn a_resync_of_a_service_with_a_managed_elb_reads_the_swept_elb() {
+    use ecs_operator::aws::observed::RegionCache;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let fake = FakeAws::new();
+    let (cluster, td, svc) = steady_tutorial(&fake).await;
+    let cluster_arn = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.cluster_arn.clone())
+        .expect("cluster arn");
+    let managed = svc
+        .status
+        .as_ref()
+        .map(|s| s.managed_load_balancers.clone())
+        .unwrap_or_default();
+    assert_eq!(managed, [ELB], "the managed ELB is recorded in status");
+    let seen = Arc::new(RegionCache::default());
+    let clients = fake.clients(None);
+    seen.sweep(clients.ecs.as_ref(), &cluster_arn)
+        .await
+        .expect("sweep services");
+    seen.sweep_elbs(clients.elb.as_ref(), &managed)
+        .await
+        .expect("sweep ELBs");
+    let mut cx = AwsContext::new(
+        fake.clients(None),
+        owner("EcsService", &svc.name_any()),
+        false,
+        MC.into(),
+    );
+    cx.seen = seen.clone();
+    cx.trust_seen = true;
+    cx.seen_max_age = Duration::from_secs(600);
+
+    fake.clear_calls();
+    let s = svc
+        .sync(&deps_for(&cluster, &td), &cx)
+        .await
+        .expect("resync");
+    assert!(is_ready(&s));
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+    // Changed in AWS after the sweep: the next sweep sees it, the next resync corrects it.
+    fake.clients(None)
+        .elb
+        .delete_listeners(ELB, &[80])
+        .await
+        .expect("drift");
+    seen.sweep_elbs(clients.elb.as_ref(), &managed)
+        .await
+        .expect("sweep ELBs");
+    fake.clear_calls();
+    svc.sync(&deps_for(&cluster, &td), &cx)
+        .await
+        .expect("resync");
+    assert_eq!(
+        fake.mutating_calls(),
+        ["elasticloadbalancing:CreateLoadBalancerListeners"]
+    );
+}

@@ -367,6 +367,25 @@ impl ElbApi for Guarded<dyn ElbApi> {
             .call("elasticloadbalancing:DescribeTags", Bucket::ElbRead, f)
             .await
     }
+    async fn describe_all_load_balancers(&self) -> Result<Vec<ClassicLoadBalancer>, AwsError> {
+        let f = self.inner.describe_all_load_balancers();
+        self.guard
+            .call(
+                "elasticloadbalancing:DescribeLoadBalancers",
+                Bucket::ElbRead,
+                f,
+            )
+            .await
+    }
+    async fn describe_tags_of(
+        &self,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, Tags>, AwsError> {
+        let f = self.inner.describe_tags_of(names);
+        self.guard
+            .call("elasticloadbalancing:DescribeTags", Bucket::ElbRead, f)
+            .await
+    }
     async fn create_load_balancer(
         &self,
         input: &CreateLoadBalancerInput,

@@ -23,6 +23,8 @@ use types::*;
 
 /// Largest number of services one DescribeServices call accepts.
 pub const DESCRIBE_SERVICES_MAX: usize = 10;
+/// Largest number of load balancers one classic ELB DescribeTags call accepts.
+pub const DESCRIBE_ELB_TAGS_MAX: usize = 20;
 /// Largest number of clusters one DescribeClusters call accepts.
 pub const DESCRIBE_CLUSTERS_MAX: usize = 100;
 
@@ -141,6 +143,14 @@ pub trait ElbApi: Send + Sync {
     ) -> Result<Option<ClassicLoadBalancer>, AwsError>;
     /// DescribeTags of one load balancer.
     async fn describe_tags(&self, name: &str) -> Result<Tags, AwsError>;
+    /// DescribeLoadBalancers of every classic ELB of the region, all pages (the bulk sweep).
+    async fn describe_all_load_balancers(&self) -> Result<Vec<ClassicLoadBalancer>, AwsError>;
+    /// DescribeTags of up to [`DESCRIBE_ELB_TAGS_MAX`] load balancers in one call; those
+    /// that do not exist are left out.
+    async fn describe_tags_of(
+        &self,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, Tags>, AwsError>;
     /// CreateLoadBalancer; returns the DNS name.
     async fn create_load_balancer(
         &self,

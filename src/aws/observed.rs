@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::types::ServiceInfo;
-use super::{EcsApi, DESCRIBE_SERVICES_MAX};
+use super::types::{ClassicLoadBalancer, ServiceInfo, Tags};
+use super::{EcsApi, ElbApi, DESCRIBE_ELB_TAGS_MAX, DESCRIBE_SERVICES_MAX};
 use crate::aws::AwsError;
 
 /// The cache key of a cluster: ECS takes a cluster's name or ARN alike.
@@ -33,6 +33,8 @@ pub struct RegionCache {
     services: Mutex<HashMap<(String, String), Seen>>,
     /// ACTIVE revisions per task definition family (ascending) and when they were listed.
     families: Mutex<HashMap<String, (Vec<i32>, Instant)>>,
+    /// Classic ELBs with their tags, by name.
+    elbs: Mutex<HashMap<String, (ClassicLoadBalancer, Tags, Instant)>>,
 }
 
 impl RegionCache {
@@ -94,6 +96,57 @@ impl RegionCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(family);
+    }
+
+    /// The classic ELB `name` and its tags, as seen no longer than `max_age` ago.
+    pub fn elb(&self, name: &str, max_age: Duration) -> Option<(ClassicLoadBalancer, Tags)> {
+        self.elbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .filter(|(_, _, at)| at.elapsed() <= max_age)
+            .map(|(lb, tags, _)| (lb.clone(), tags.clone()))
+    }
+
+    /// Forget what was seen of the ELB `name` (it was just changed or deleted).
+    pub fn forget_elb(&self, name: &str) {
+        self.elbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    /// Sweep the classic ELBs named in `names`: every ELB of the region (400 a page), then
+    /// the tags of those named, 20 per call. Returns how many were seen.
+    pub async fn sweep_elbs(&self, elb: &dyn ElbApi, names: &[String]) -> Result<usize, AwsError> {
+        let started = Instant::now();
+        let wanted: std::collections::BTreeSet<&String> = names.iter().collect();
+        let found: Vec<ClassicLoadBalancer> = elb
+            .describe_all_load_balancers()
+            .await?
+            .into_iter()
+            .filter(|lb| wanted.contains(&lb.name))
+            .collect();
+        let mut seen = Vec::with_capacity(found.len());
+        for chunk in found.chunks(DESCRIBE_ELB_TAGS_MAX) {
+            let chunk_names: Vec<String> = chunk.iter().map(|lb| lb.name.clone()).collect();
+            let mut tags = elb.describe_tags_of(&chunk_names).await?;
+            for lb in chunk {
+                if let Some(t) = tags.remove(&lb.name) {
+                    seen.push((lb.clone(), t));
+                }
+            }
+        }
+        let count = seen.len();
+        let mut elbs = self.elbs.lock().unwrap_or_else(|p| p.into_inner());
+        for (lb, tags) in seen {
+            // A write since the sweep started forgot the entry; never restore an older view.
+            if elbs.get(&lb.name).is_some_and(|(_, _, at)| *at > started) {
+                continue;
+            }
+            elbs.insert(lb.name.clone(), (lb, tags, started));
+        }
+        Ok(count)
     }
 
     /// Sweep the task definitions: every ACTIVE revision of every family, 100 per call.

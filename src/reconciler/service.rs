@@ -121,7 +121,17 @@ async fn sync_managed_elb(
     notes: &mut Vec<Note>,
 ) -> Result<Option<String>, Error> {
     let elb = &cx.aws.elb;
-    match elb.describe_load_balancer(name).await? {
+    // A resync of a converged service reads what the last sweep saw of its ELB; anything
+    // else (and an ELB the sweep did not see) is read directly.
+    let swept = cx
+        .trust_seen
+        .then(|| cx.seen.elb(name, cx.seen_max_age))
+        .flatten();
+    let (found, swept_tags) = match swept {
+        Some((lb, tags)) => (Some(lb), Some(tags)),
+        None => (elb.describe_load_balancer(name).await?, None),
+    };
+    match found {
         None => {
             let dns = elb
                 .create_load_balancer(&CreateLoadBalancerInput {
@@ -143,7 +153,10 @@ async fn sync_managed_elb(
             Ok(dns)
         }
         Some(observed) => {
-            let current_tags = elb.describe_tags(name).await?;
+            let current_tags = match swept_tags {
+                Some(tags) => tags,
+                None => elb.describe_tags(name).await?,
+            };
             cx.claim(
                 &format!("classic load balancer {name}"),
                 &current_tags,
@@ -183,6 +196,10 @@ async fn sync_managed_elb(
             }
             if let Some(groups) = &p.security_groups {
                 elb.apply_security_groups(name, groups).await?;
+            }
+            if !p.is_empty() || !stale.is_empty() || !missing.is_empty() {
+                // Changed just now: the next resync reads it again.
+                cx.seen.forget_elb(name);
             }
             if !p.is_empty() {
                 notes.push(Note::normal(
@@ -237,6 +254,7 @@ async fn settle_owned_elbs(
             continue;
         }
         elb.delete_load_balancer(&name).await?;
+        cx.seen.forget_elb(&name);
         notes.push(Note::normal(
             "Deleted",
             format!("deleted classic load balancer {name}, which the service no longer uses"),

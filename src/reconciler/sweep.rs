@@ -37,6 +37,29 @@ pub fn sweep_targets(
         .collect()
 }
 
+/// The managed classic ELBs the services own, per region, as their statuses record them.
+pub fn managed_elbs(
+    services: &[Arc<EcsService>],
+    default_region: &str,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for s in services {
+        let Some(status) = s.status.as_ref() else {
+            continue;
+        };
+        let region = s
+            .spec
+            .region
+            .clone()
+            .unwrap_or_else(|| default_region.to_string());
+        out.entry(region)
+            .or_default()
+            .extend(status.managed_load_balancers.iter().cloned());
+    }
+    out.retain(|_, names| !names.is_empty());
+    out
+}
+
 /// The regions the EcsTaskDefs live in.
 pub fn task_def_regions(task_defs: &[Arc<EcsTaskDef>], default_region: &str) -> BTreeSet<String> {
     task_defs
@@ -98,6 +121,18 @@ pub async fn run(
             {
                 Ok(families) => debug!(%region, families, "swept task definitions"),
                 Err(e) => warn!(%region, error = %e, "bulk sweep of task definitions failed"),
+            }
+        }
+        for (region, names) in managed_elbs(&services, &default_region) {
+            let clients = ctx.aws.clients(Some(&region));
+            match ctx
+                .observed
+                .region(&region)
+                .sweep_elbs(clients.elb.as_ref(), &names)
+                .await
+            {
+                Ok(n) => debug!(%region, elbs = n, "swept classic load balancers"),
+                Err(e) => warn!(%region, error = %e, "bulk sweep of load balancers failed"),
             }
         }
         for (region, cluster) in sweep_targets(&services, &default_region) {

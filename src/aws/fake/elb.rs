@@ -141,6 +141,24 @@ impl ElbApi for FakeAws {
         })
     }
 
+    async fn describe_all_load_balancers(&self) -> Result<Vec<ClassicLoadBalancer>, AwsError> {
+        self.call("elasticloadbalancing:DescribeLoadBalancers", |s| {
+            Ok(s.elbs.values().map(|e| e.lb.clone()).collect())
+        })
+    }
+
+    async fn describe_tags_of(
+        &self,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, Tags>, AwsError> {
+        self.call("elasticloadbalancing:DescribeTags", |s| {
+            Ok(names
+                .iter()
+                .filter_map(|n| s.elbs.get(n).map(|e| (n.clone(), e.tags.clone())))
+                .collect())
+        })
+    }
+
     async fn create_load_balancer(
         &self,
         input: &CreateLoadBalancerInput,

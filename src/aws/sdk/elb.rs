@@ -85,6 +85,56 @@ impl ElbApi for SdkElb {
             .collect())
     }
 
+    async fn describe_all_load_balancers(&self) -> Result<Vec<ClassicLoadBalancer>, AwsError> {
+        const OP: &str = "elasticloadbalancing:DescribeLoadBalancers";
+        let mut pages = self
+            .client
+            .describe_load_balancers()
+            .page_size(400)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(d) = pages.next().await {
+            out.push(load_balancer(&d.map_err(|e| sdk_error(OP, e))?));
+        }
+        Ok(out)
+    }
+
+    async fn describe_tags_of(
+        &self,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, Tags>, AwsError> {
+        const OP: &str = "elasticloadbalancing:DescribeTags";
+        if names.is_empty() {
+            return Ok(Default::default());
+        }
+        let resp = self
+            .client
+            .describe_tags()
+            .set_load_balancer_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(resp
+            .tag_descriptions()
+            .iter()
+            .filter_map(|d| {
+                let tags = d
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+                Some((d.load_balancer_name()?.to_string(), tags))
+            })
+            .collect())
+    }
+
     async fn create_load_balancer(
         &self,
         input: &CreateLoadBalancerInput,
