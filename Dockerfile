@@ -9,8 +9,10 @@ FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-# The workspace's dev tools: cargo needs every member's manifest (only the operator is built).
+# The workspace's dev tools and benchmark: cargo needs every member's manifest (only the
+# operator is built).
 COPY tools ./tools
+COPY bench ./bench
 # Cache mounts keep the registry and build artifacts between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
