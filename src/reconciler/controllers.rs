@@ -227,7 +227,7 @@ pub async fn run(
             });
         // Rollouts the bulk sweep sees moving are reconciled at once.
         let (wake_tx, wake_rx) = tokio::sync::mpsc::channel(1024);
-        wake_senders.push(wake_tx);
+        wake_senders.push((ns.map(str::to_string), wake_tx));
         let woken =
             futures::stream::unfold(
                 wake_rx,

@@ -92,11 +92,17 @@ pub fn to_wake(seen: &[ServiceInfo], cluster_id: &str) -> Vec<ObjectRef<EcsServi
         .collect()
 }
 
+/// Whether the controller of a watched scope (one namespace, or all when `None`) holds
+/// the object `r`.
+pub fn in_scope(scope: Option<&str>, r: &ObjectRef<EcsService>) -> bool {
+    scope.is_none_or(|ns| r.namespace.as_deref() == Some(ns))
+}
+
 /// Sweep every resync period until `shutdown`; wake services through `wake` (one sender
-/// per watched scope; a scope ignores objects it does not hold).
+/// per watched scope, which only gets the objects it holds).
 pub async fn run(
     ctx: Arc<Context>,
-    wake: Vec<mpsc::Sender<ObjectRef<EcsService>>>,
+    wake: Vec<(Option<String>, mpsc::Sender<ObjectRef<EcsService>>)>,
     shutdown: Shared<BoxFuture<'static, ()>>,
 ) {
     let period = ctx.settings.resync_period;
@@ -143,7 +149,10 @@ pub async fn run(
                     let woken = to_wake(&seen, &ctx.settings.cluster_id);
                     debug!(%cluster, services = seen.len(), woken = woken.len(), "swept");
                     for r in woken {
-                        for tx in &wake {
+                        for (scope, tx) in &wake {
+                            if !in_scope(scope.as_deref(), &r) {
+                                continue;
+                            }
                             // A full queue only means a wake-up is already pending.
                             let _ = tx.try_send(r.clone());
                         }
@@ -161,6 +170,14 @@ mod tests {
     use super::*;
     use crate::api::service::EcsServiceStatus;
     use crate::aws::types::Deployment;
+
+    #[test]
+    fn wake_ups_go_only_to_the_scope_that_holds_the_object() {
+        let r = ObjectRef::<EcsService>::new("a").within("ns");
+        assert!(in_scope(None, &r));
+        assert!(in_scope(Some("ns"), &r));
+        assert!(!in_scope(Some("other"), &r));
+    }
 
     #[test]
     fn owner_tags_map_back_to_this_clusters_services_only() {
