@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Upper bound of any retry delay.
-pub const MAX_DELAY: Duration = Duration::from_secs(300);
+/// Upper bound of any retry delay: a minute keeps an object that failed a streak of
+/// throttled calls from sitting idle for long once AWS has capacity again, while the
+/// client-side rate limiter (not the backoff) is what keeps retries from storming.
+pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// Consecutive failures per object key.
 #[derive(Debug, Default)]

@@ -262,6 +262,8 @@ async fn delete<K: ManagedResource>(
             })
         }
         Ok(Cleanup::Waiting { message, notes }) => {
+            // The step went through: earlier failures no longer count toward the backoff.
+            ctx.backoff.success(key);
             publish(ctx, obj, &notes).await;
             let deleting_for = since(obj.meta().deletion_timestamp.as_ref().map(|t| t.0));
             let poll = outcome::recheck_delay(deleting_for, ctx.settings.poll_interval);
