@@ -28,7 +28,7 @@ cargo fmt --all -- --check || fail fmt
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || fail clippy
 
-step "cargo test --workspace (unit, controller, AWS adapters on moto, CRD drift, end to end, chaos, aws-fault-proxy)"
+step "cargo test --workspace (unit, controller, AWS adapters on moto, CRD drift, end to end, chaos, aws-fault-proxy, benchmark smoke run)"
 cargo test --workspace || fail "cargo test"
 
 step "harness: faults of the control plane scripts (ports taken, crashes, failed builds, missing Go/Python)"

@@ -121,6 +121,9 @@ pub struct RunResult {
     pub mode: String,
     /// Wall-clock seconds of the whole run (sandbox to teardown).
     pub wall_seconds: f64,
+    /// 1-minute load average of the machine when the run started.
+    #[serde(default)]
+    pub load_at_start: f64,
     /// Why the run stopped early, if it did.
     pub error: Option<String>,
     /// Apply → all ready and in AWS.
@@ -514,10 +517,14 @@ fn rows(runs: &[&RunResult], mode: &str, restarts: u32) -> Vec<Row> {
         ratio: None,
     });
     rows.push(Row {
-        figure: "wall time of the run".into(),
+        figure: "wall time of the run (load average at its start)".into(),
         cells: cells(&|r| {
             let m = (r.wall_seconds / 60.0).floor();
-            format!("{m:.0} min {:.0} s", r.wall_seconds - m * 60.0)
+            format!(
+                "{m:.0} min {:.0} s ({:.2})",
+                r.wall_seconds - m * 60.0,
+                r.load_at_start
+            )
         }),
         ratio: None,
     });
@@ -570,6 +577,7 @@ mod tests {
             objects: 111,
             mode: "unlimited".into(),
             wall_seconds: 125.0,
+            load_at_start: 0.0,
             error: None,
             converge: Some(Converge {
                 converged: true,
@@ -647,7 +655,9 @@ mod tests {
         assert!(text
             .contains("| AWS calls to converge (per object) | 111 (1.00) | 222 (2.00) | 0.50 |"));
         assert!(text.contains("| 0.5 s / 0.5 s | never within 60 s | – |"));
-        assert!(text.contains("| wall time of the run | 2 min 5 s | 2 min 5 s |"));
+        assert!(text.contains(
+            "| wall time of the run (load average at its start) | 2 min 5 s (0.00) | 2 min 5 s (0.00) |"
+        ));
     }
 
     #[test]

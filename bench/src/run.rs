@@ -87,6 +87,7 @@ pub async fn run(
         ..RunResult::default()
     };
     let start = Instant::now();
+    result.load_at_start = crate::report::load_average();
     if let Err(e) = phases(tools, settings, op, &w, limits, dir, &mut result).await {
         progress(&format!("{op} N={n} {}: failed: {e:#}", limits.name()));
         result.error = Some(format!("{e:#}"));
