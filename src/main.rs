@@ -89,9 +89,14 @@ struct RunArgs {
     /// Log level or tracing filter, e.g. info or ecs_operator=debug.
     #[arg(long, env = "ECS_OPERATOR_LOG_LEVEL", default_value = "info")]
     log_level: String,
-    /// Share (0–1] of every AWS API token bucket this operator may use.
-    #[arg(long, env = "ECS_OPERATOR_AWS_RATE_SHARE", default_value = "0.8", value_parser = parse_share)]
+    /// Share (0–1] of every AWS API token bucket this operator may use in all.
+    #[arg(long, env = "ECS_OPERATOR_AWS_RATE_SHARE", default_value = "1", value_parser = parse_share)]
     aws_rate_share: f64,
+    /// Share (0–1] of every AWS API token bucket for work nobody waits for (resyncs, drift
+    /// checks, bulk sweeps); the rest is kept for spec changes and deletions and for the
+    /// account's other clients.
+    #[arg(long, env = "ECS_OPERATOR_AWS_BACKGROUND_SHARE", default_value = "0.5", value_parser = parse_share)]
+    aws_background_share: f64,
     /// Only the holder of a Lease runs controllers (for several replicas).
     #[arg(long, env = "ECS_OPERATOR_LEADER_ELECTION", default_value_t = false)]
     leader_election: bool,
@@ -237,6 +242,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("configuring the AWS SDK")?;
     let aws: Arc<dyn AwsProvider> = Arc::new(
         GuardedProvider::new(Arc::new(sdk), metrics.clone(), args.aws_rate_share)
+            .with_background_share(args.aws_background_share)
             .with_fence(fence.clone()),
     );
     info!(region = %aws.default_region(), cluster_id = %cluster_id, namespaces = ?args.watch_namespaces, "starting");

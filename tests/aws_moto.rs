@@ -1238,6 +1238,15 @@ async fn throttling_is_retried_then_classified_and_counted() {
         ),
         "{text}"
     );
+    // AWS's bucket was charged for every attempt the SDK sent, not once per call.
+    assert!(
+        text.contains(r#"ecs_operator_aws_requests_total{operation="ecs:DescribeClusters"} 6"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ecs_operator_aws_bucket_calls_total{bucket="ecs_cluster_read"} 6"#),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -1497,4 +1506,37 @@ async fn classic_elbs_are_read_in_bulk() {
     for name in &names {
         elb.delete_load_balancer(name).await.expect("delete");
     }
+}
+
+/// AWS charges its buckets per HTTP request: one DescribeServices call of 25 names is three
+/// requests of 10, and the client-side bucket is charged three tokens, not one.
+#[tokio::test]
+async fn rate_limiter_charges_every_http_request_of_a_call() {
+    use ecs_operator::aws::guard::GuardedProvider;
+    use ecs_operator::telemetry::metrics::Metrics;
+    let env = env().await;
+    env.clients
+        .ecs
+        .create_cluster("it-charge-pages", &Tags::new())
+        .await
+        .expect("cluster");
+    let metrics = Metrics::default();
+    let sdk = Arc::new(provider(&env.endpoint).await);
+    let guarded = GuardedProvider::new(sdk, metrics.clone(), 1.0);
+    let ecs = guarded.clients(None).ecs;
+    let names: Vec<String> = (0..25).map(|i| format!("absent-{i}")).collect();
+    let found = ecs
+        .describe_services("it-charge-pages", &names)
+        .await
+        .expect("describe");
+    assert!(found.is_empty());
+    let text = metrics.encode().expect("metrics");
+    assert!(
+        text.contains(r#"ecs_operator_aws_requests_total{operation="ecs:DescribeServices"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ecs_operator_aws_bucket_calls_total{bucket="ecs_service_read"} 3"#),
+        "{text}"
+    );
 }

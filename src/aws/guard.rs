@@ -8,7 +8,9 @@ use async_trait::async_trait;
 
 use super::batch::BatchingEcs;
 use super::fence::{is_read_only, WriteFence};
+use super::priority::Priority;
 use super::rate_limit::{Bucket, RateLimiter};
+use super::requests;
 use super::types::*;
 use super::{AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi};
 use crate::api::service::{ElbHealthCheck, Listener};
@@ -44,7 +46,8 @@ impl Guard {
         if self.limiter.start_tracking() {
             self.metrics.track_limiter(&self.limiter);
         }
-        let waited = self.limiter.acquire(bucket).await;
+        let priority = Priority::current();
+        let waited = self.limiter.acquire(bucket, priority).await;
         // Checked after the rate limiter's wait, which can be long: leadership may have
         // ended meanwhile. A write still running at the deadline is cut off (no more SDK
         // retries); one sent before it reaches AWS well before the lease can be taken.
@@ -65,7 +68,14 @@ impl Guard {
             .rate_limit_wait
             .get_or_create(&OperationLabels { operation })
             .observe(waited.as_secs_f64());
-        let result = fut.await;
+        let (result, requests) = requests::counting(fut).await;
+        // The token waited for paid for the first request; pages and retries are charged now.
+        self.limiter
+            .charge_extra(bucket, priority, requests.saturating_sub(1));
+        self.metrics
+            .aws_requests
+            .get_or_create(&OperationLabels { operation })
+            .inc_by(u64::from(requests.max(1)));
         let outcome = match &result {
             Ok(_) => "success",
             Err(e) => e.kind.label(),
@@ -468,6 +478,7 @@ pub struct GuardedProvider {
     inner: Arc<dyn super::AwsProvider>,
     metrics: Metrics,
     share: f64,
+    background_share: f64,
     fence: Arc<WriteFence>,
     regions: std::sync::Mutex<std::collections::HashMap<String, AwsClients>>,
 }
@@ -479,9 +490,16 @@ impl GuardedProvider {
             inner,
             metrics,
             share,
+            background_share: share,
             fence: Arc::new(WriteFence::open()),
             regions: Default::default(),
         }
+    }
+
+    /// Limit background work (resyncs, sweeps) to `share` of every AWS bucket.
+    pub fn with_background_share(mut self, share: f64) -> Self {
+        self.background_share = share;
+        self
     }
 
     /// Allow writes only while `fence` does (leader election).
@@ -501,7 +519,9 @@ impl super::AwsProvider for GuardedProvider {
             .entry(region.clone())
             .or_insert_with(|| {
                 let guard = Guard::new(
-                    Arc::new(RateLimiter::new(self.share)),
+                    Arc::new(
+                        RateLimiter::new(self.share).with_background_share(self.background_share),
+                    ),
                     self.metrics.clone(),
                     self.fence.clone(),
                 );

@@ -12,7 +12,9 @@ pub mod fake;
 pub mod fence;
 pub mod guard;
 pub mod observed;
+pub mod priority;
 pub mod rate_limit;
+pub mod requests;
 pub mod sdk;
 pub mod types;
 

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::priority::Priority;
+
 /// The AWS token buckets the operator's calls fall into (per account and region).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Bucket {
@@ -151,43 +153,97 @@ pub struct BucketSnapshot {
     pub calls: u64,
 }
 
+/// One bucket's client-side state: every call charges `all`; background calls must also
+/// fit in `background`, a smaller bucket, so work nobody waits for never uses the tokens
+/// kept for the user's own changes.
+#[derive(Debug)]
+struct BucketState {
+    all: TokenBucket,
+    background: TokenBucket,
+    calls: u64,
+}
+
 /// One token bucket per [`Bucket`], sized at a fraction of AWS's bucket so other clients of
-/// the account keep some room.
+/// the account keep some room, with a smaller share of it for background work.
 #[derive(Debug)]
 pub struct RateLimiter {
     share: f64,
-    buckets: Mutex<HashMap<Bucket, (TokenBucket, u64)>>,
+    background_share: f64,
+    buckets: Mutex<HashMap<Bucket, BucketState>>,
     tracked: AtomicBool,
 }
 
 impl RateLimiter {
-    /// A limiter using `share` (0 < share ≤ 1) of every AWS bucket.
+    /// A limiter using `share` (0 < share ≤ 1) of every AWS bucket, for all work alike.
     pub fn new(share: f64) -> Self {
+        let share = share.clamp(0.01, 1.0);
         Self {
-            share: share.clamp(0.01, 1.0),
+            share,
+            background_share: share,
             buckets: Mutex::new(HashMap::new()),
             tracked: AtomicBool::new(false),
         }
     }
 
-    /// (burst, refill per second) of the client-side `bucket`.
-    fn limits(&self, bucket: Bucket) -> (f64, f64) {
-        let (burst, refill) = bucket.aws_limits();
-        ((burst * self.share).max(1.0), refill * self.share)
+    /// Limit background work (resyncs, sweeps) to `share` of every AWS bucket (at most the
+    /// limiter's own share): the rest stays free for spec changes and deletions.
+    pub fn with_background_share(mut self, share: f64) -> Self {
+        self.background_share = share.clamp(0.01, self.share);
+        self
     }
 
-    /// How long a call in `bucket` has to wait, reserving its token.
-    pub fn reserve(&self, bucket: Bucket, now: Instant) -> Duration {
+    /// (burst, refill per second) of the client-side `bucket` at `share` of AWS's.
+    fn limits(bucket: Bucket, share: f64) -> (f64, f64) {
+        let (burst, refill) = bucket.aws_limits();
+        ((burst * share).max(1.0), refill * share)
+    }
+
+    fn state<'a>(
+        &self,
+        buckets: &'a mut HashMap<Bucket, BucketState>,
+        bucket: Bucket,
+        now: Instant,
+    ) -> &'a mut BucketState {
+        buckets.entry(bucket).or_insert_with(|| {
+            let (capacity, refill) = Self::limits(bucket, self.share);
+            let (bg_capacity, bg_refill) = Self::limits(bucket, self.background_share);
+            BucketState {
+                all: TokenBucket::new(capacity, refill, now),
+                background: TokenBucket::new(bg_capacity, bg_refill, now),
+                calls: 0,
+            }
+        })
+    }
+
+    /// How long a call in `bucket` has to wait, reserving its token (or `requests` tokens:
+    /// a call is charged for every HTTP request it made, pages and retries included).
+    pub fn reserve_n(
+        &self,
+        bucket: Bucket,
+        priority: Priority,
+        requests: u32,
+        now: Instant,
+    ) -> Duration {
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (capacity, refill) = self.limits(bucket);
-        let (tokens, calls) = buckets
-            .entry(bucket)
-            .or_insert_with(|| (TokenBucket::new(capacity, refill, now), 0));
-        *calls += 1;
-        tokens.reserve(now)
+        let state = self.state(&mut buckets, bucket, now);
+        let mut wait = Duration::ZERO;
+        for _ in 0..requests {
+            state.calls += 1;
+            let all = state.all.reserve(now);
+            wait = match priority {
+                Priority::UserInitiated => all,
+                Priority::Background => all.max(state.background.reserve(now)),
+            };
+        }
+        wait
+    }
+
+    /// How long one call in `bucket` has to wait, reserving its token.
+    pub fn reserve(&self, bucket: Bucket, priority: Priority, now: Instant) -> Duration {
+        self.reserve_n(bucket, priority, 1, now)
     }
 
     /// Every bucket's tokens left at `now` and calls so far.
@@ -199,10 +255,10 @@ impl RateLimiter {
         Bucket::ALL
             .iter()
             .map(|&bucket| {
-                let (capacity, refill_per_sec) = self.limits(bucket);
+                let (capacity, refill_per_sec) = Self::limits(bucket, self.share);
                 let (tokens, calls) = buckets
                     .get(&bucket)
-                    .map_or((capacity, 0), |(b, calls)| (b.tokens_at(now), *calls));
+                    .map_or((capacity, 0), |s| (s.all.tokens_at(now), s.calls));
                 BucketSnapshot {
                     bucket,
                     tokens,
@@ -221,18 +277,26 @@ impl RateLimiter {
     }
 
     /// Wait until a call in `bucket` may go; returns the time waited.
-    pub async fn acquire(&self, bucket: Bucket) -> Duration {
-        let wait = self.reserve(bucket, Instant::now());
+    pub async fn acquire(&self, bucket: Bucket, priority: Priority) -> Duration {
+        let wait = self.reserve(bucket, priority, Instant::now());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
         wait
     }
+
+    /// Charge requests a call made beyond the one it waited for (more pages, SDK retries):
+    /// they went out already, so later calls wait for them instead.
+    pub fn charge_extra(&self, bucket: Bucket, priority: Priority, requests: u32) {
+        if requests > 0 {
+            self.reserve_n(bucket, priority, requests, Instant::now());
+        }
+    }
 }
 
 impl Default for RateLimiter {
     fn default() -> Self {
-        Self::new(0.8)
+        Self::new(1.0).with_background_share(0.5)
     }
 }
 
@@ -271,7 +335,7 @@ mod tests {
         let limiter = RateLimiter::new(0.8);
         let t0 = Instant::now();
         let waits: Vec<Duration> = (0..40)
-            .map(|_| limiter.reserve(Bucket::EcsTaskDefModify, t0))
+            .map(|_| limiter.reserve(Bucket::EcsTaskDefModify, Priority::UserInitiated, t0))
             .collect();
         // 16 burst tokens (80% of 20), then 0.8 per second.
         assert!(waits[..16].iter().all(|w| w.is_zero()));
@@ -285,7 +349,7 @@ mod tests {
         let limiter = RateLimiter::new(0.5);
         let t0 = Instant::now();
         for _ in 0..12 {
-            limiter.reserve(Bucket::EcsTaskDefModify, t0);
+            limiter.reserve(Bucket::EcsTaskDefModify, Priority::UserInitiated, t0);
         }
         let snap = limiter.snapshot(t0);
         assert_eq!(snap.len(), Bucket::ALL.len());
@@ -321,9 +385,73 @@ mod tests {
         let limiter = RateLimiter::new(1.0);
         let t0 = Instant::now();
         for _ in 0..20 {
-            limiter.reserve(Bucket::EcsTaskDefModify, t0);
+            limiter.reserve(Bucket::EcsTaskDefModify, Priority::UserInitiated, t0);
         }
-        assert!(limiter.reserve(Bucket::EcsTaskDefModify, t0) > Duration::ZERO);
-        assert_eq!(limiter.reserve(Bucket::EcsServiceRead, t0), Duration::ZERO);
+        assert!(
+            limiter.reserve(Bucket::EcsTaskDefModify, Priority::UserInitiated, t0) > Duration::ZERO
+        );
+        assert_eq!(
+            limiter.reserve(Bucket::EcsServiceRead, Priority::UserInitiated, t0),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn background_work_keeps_to_its_share_and_leaves_the_rest_to_the_user() {
+        let limiter = RateLimiter::new(1.0).with_background_share(0.5);
+        let t0 = Instant::now();
+        // CreateService's bucket: 50 burst, 5/s. Background gets 25 burst, 2.5/s.
+        let background: Vec<Duration> = (0..26)
+            .map(|_| limiter.reserve(Bucket::EcsServiceModify, Priority::Background, t0))
+            .collect();
+        assert!(background[..25].iter().all(|w| w.is_zero()));
+        assert_eq!(background[25], Duration::from_secs_f64(1.0 / 2.5));
+        // The user's changes still find the other half of the burst at once.
+        let user: Vec<Duration> = (0..24)
+            .map(|_| limiter.reserve(Bucket::EcsServiceModify, Priority::UserInitiated, t0))
+            .collect();
+        assert!(user.iter().all(|w| w.is_zero()), "{user:?}");
+        assert!(
+            limiter.reserve(Bucket::EcsServiceModify, Priority::UserInitiated, t0) > Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn user_initiated_work_may_use_the_whole_share_background_never_more_than_its_own() {
+        let limiter = RateLimiter::new(1.0).with_background_share(0.5);
+        let t0 = Instant::now();
+        for _ in 0..50 {
+            assert_eq!(
+                limiter.reserve(Bucket::EcsServiceModify, Priority::UserInitiated, t0),
+                Duration::ZERO
+            );
+        }
+        // The bucket is empty: background work waits as long as anyone (the overall bucket).
+        let bg = limiter.reserve(Bucket::EcsServiceModify, Priority::Background, t0);
+        assert_eq!(bg, Duration::from_secs_f64(1.0 / 5.0));
+        // The background share can never exceed the overall one.
+        let capped = RateLimiter::new(0.5).with_background_share(0.9);
+        assert_eq!(capped.background_share, 0.5);
+    }
+
+    #[test]
+    fn extra_requests_of_a_call_are_charged_to_whoever_comes_next() {
+        let limiter = RateLimiter::new(1.0);
+        let t0 = Instant::now();
+        // One DescribeLoadBalancers call that went through 45 pages of a 40-token bucket.
+        assert_eq!(
+            limiter.reserve(Bucket::ElbRead, Priority::UserInitiated, t0),
+            Duration::ZERO
+        );
+        limiter.charge_extra(Bucket::ElbRead, Priority::UserInitiated, 44);
+        let snap = limiter.snapshot(Instant::now());
+        let elb = snap.iter().find(|s| s.bucket == Bucket::ElbRead).unwrap();
+        assert_eq!(elb.calls, 45);
+        assert!(elb.tokens < -4.0, "{}", elb.tokens);
+        assert!(
+            limiter.reserve(Bucket::ElbRead, Priority::UserInitiated, Instant::now())
+                > Duration::from_millis(400)
+        );
+        limiter.charge_extra(Bucket::ElbRead, Priority::UserInitiated, 0);
     }
 }

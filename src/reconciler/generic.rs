@@ -19,6 +19,7 @@ use super::error::{Error, Treatment};
 use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness};
 use super::outcome::{self, ObjectState, Outcome, Requeue};
 use crate::api::common::{DeletionPolicy, ADOPT_ANNOTATION, FINALIZER, PAUSED_ANNOTATION};
+use crate::aws::priority::Priority;
 use crate::planning::ownership::owner_value;
 use crate::telemetry::metrics::{ErrorLabels, KindLabels};
 
@@ -176,15 +177,17 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
         seen_max_age: ctx.settings.resync_period + ctx.settings.resync_period / 2,
     };
 
+    // The user's own changes go before resync work when AWS's buckets run short.
+    let priority = Priority::of_reconcile(deleting, aws_cx.trust_seen);
     if deleting {
-        return delete(obj, ctx, &api, &key, &aws_cx).await;
+        return priority.scope(delete(obj, ctx, &api, &key, &aws_cx)).await;
     }
 
     if !has_finalizer(obj) {
         add_finalizer(obj, &api).await?;
     }
     let synced = match obj.dereference(&ctx.stores).await {
-        Ok(deps) => obj.sync(&deps, &aws_cx).await,
+        Ok(deps) => priority.scope(obj.sync(&deps, &aws_cx)).await,
         Err(e) => Err(e),
     };
     match synced {

@@ -526,6 +526,9 @@ pub struct Metrics {
     pub reconcile_duration: Family<KindLabels, Histogram>,
     /// AWS calls per operation and outcome.
     pub aws_calls: Family<AwsCallLabels, Counter>,
+    /// HTTP requests sent to AWS per operation: pagination pages and SDK retries included
+    /// (what AWS's buckets charge).
+    pub aws_requests: Family<OperationLabels, Counter>,
     /// Throttled AWS calls per operation (AWS said so).
     pub aws_throttles: Family<OperationLabels, Counter>,
     /// Time spent waiting on the client-side rate limiter.
@@ -560,6 +563,7 @@ impl Default for Metrics {
                 Histogram::new(exponential_buckets(0.01, 2.0, 12))
             }),
             aws_calls: Family::default(),
+            aws_requests: Family::default(),
             aws_throttles: Family::default(),
             rate_limit_wait: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.001, 4.0, 8))
@@ -604,6 +608,11 @@ impl Metrics {
             "aws_calls",
             "AWS API calls by outcome",
             self.aws_calls.clone(),
+        );
+        r.register(
+            "aws_requests",
+            "HTTP requests sent to AWS (pagination pages and SDK retries included)",
+            self.aws_requests.clone(),
         );
         r.register(
             "aws_throttles",
@@ -1166,7 +1175,11 @@ mod tests {
         assert!(limiter.start_tracking());
         m.track_limiter(&limiter);
         for _ in 0..3 {
-            limiter.reserve(Bucket::EcsServiceRead, Instant::now());
+            limiter.reserve(
+                Bucket::EcsServiceRead,
+                crate::aws::priority::Priority::UserInitiated,
+                Instant::now(),
+            );
         }
         let text = m.encode().unwrap();
         for line in [
@@ -1190,7 +1203,11 @@ mod tests {
             .unwrap();
         assert!((47.0..=50.0).contains(&tokens), "{tokens}");
         // Counters only move forward, once per call, however often it is scraped.
-        limiter.reserve(Bucket::EcsServiceRead, Instant::now());
+        limiter.reserve(
+            Bucket::EcsServiceRead,
+            crate::aws::priority::Priority::UserInitiated,
+            Instant::now(),
+        );
         m.encode().unwrap();
         let text = m.encode().unwrap();
         assert!(
@@ -1199,7 +1216,11 @@ mod tests {
         // A second region's limiter adds its calls.
         let other = Arc::new(RateLimiter::new(0.5));
         m.track_limiter(&other);
-        other.reserve(Bucket::EcsServiceRead, Instant::now());
+        other.reserve(
+            Bucket::EcsServiceRead,
+            crate::aws::priority::Priority::UserInitiated,
+            Instant::now(),
+        );
         let text = m.encode().unwrap();
         assert!(
             text.contains(r#"ecs_operator_aws_bucket_calls_total{bucket="ecs_service_read"} 5"#)

@@ -10,6 +10,7 @@ mod convert;
 mod ec2;
 mod ecs;
 mod elb;
+mod request_counter;
 mod retry;
 
 use std::collections::HashMap;
@@ -122,15 +123,28 @@ impl SdkProvider {
                 .region(Region::new(region.to_string()))
                 .build()
         };
+        // Every client counts its HTTP requests so the rate limiter charges each one.
+        let ecs = aws_sdk_ecs::config::Builder::from(&config)
+            .interceptor(request_counter::CountRequests)
+            .build();
+        let ec2 = aws_sdk_ec2::config::Builder::from(&config)
+            .interceptor(request_counter::CountRequests)
+            .build();
+        let autoscaling = aws_sdk_autoscaling::config::Builder::from(&config)
+            .interceptor(request_counter::CountRequests)
+            .build();
+        let elb = aws_sdk_elasticloadbalancing::config::Builder::from(&config)
+            .interceptor(request_counter::CountRequests)
+            .build();
         AwsClients {
-            ecs: Arc::new(SdkEcs::new(aws_sdk_ecs::Client::new(&config))),
-            ec2: Arc::new(SdkEc2::new(aws_sdk_ec2::Client::new(&config))),
-            autoscaling: Arc::new(SdkAutoScaling::new(aws_sdk_autoscaling::Client::new(
-                &config,
+            ecs: Arc::new(SdkEcs::new(aws_sdk_ecs::Client::from_conf(ecs))),
+            ec2: Arc::new(SdkEc2::new(aws_sdk_ec2::Client::from_conf(ec2))),
+            autoscaling: Arc::new(SdkAutoScaling::new(aws_sdk_autoscaling::Client::from_conf(
+                autoscaling,
             ))),
-            elb: Arc::new(SdkElb::new(aws_sdk_elasticloadbalancing::Client::new(
-                &config,
-            ))),
+            elb: Arc::new(SdkElb::new(
+                aws_sdk_elasticloadbalancing::Client::from_conf(elb),
+            )),
         }
     }
 }
