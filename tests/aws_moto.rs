@@ -1540,3 +1540,70 @@ async fn rate_limiter_charges_every_http_request_of_a_call() {
         "{text}"
     );
 }
+
+/// The capacity sweep's bulk reads: launch templates and Auto Scaling groups by tag key,
+/// those without the tag left out.
+#[tokio::test]
+async fn launch_templates_and_groups_are_listed_by_tag_key() {
+    let env = env().await;
+    let AwsClients {
+        ec2, autoscaling, ..
+    } = &env.clients;
+    let (subnets, sg) = default_network(&env.endpoint).await;
+    let data = LaunchTemplateData {
+        image_id: some_image(&env.endpoint).await,
+        instance_type: "t3.micro".into(),
+        instance_profile: None,
+        security_group_ids: vec![sg],
+        key_name: None,
+        user_data_base64: "IyEvYmluL3NoCg==".into(),
+    };
+    let key = "it-bulk-owner";
+    let mut ids = Vec::new();
+    for (name, tagged) in [("it-bulk-lt-a", true), ("it-bulk-lt-b", false)] {
+        let t = if tagged {
+            tags(&[(key, "x")])
+        } else {
+            Tags::new()
+        };
+        let lt = ec2
+            .create_launch_template(name, &data, "h", &t)
+            .await
+            .expect("launch template");
+        ids.push(lt.id);
+    }
+    for (name, tagged) in [("it-bulk-asg-a", true), ("it-bulk-asg-b", false)] {
+        autoscaling
+            .create_group(&CreateGroupInput {
+                name: name.into(),
+                launch_template_id: ids[0].clone(),
+                launch_template_version: "1".into(),
+                min_size: 0,
+                max_size: 1,
+                desired_capacity: 0,
+                subnet_ids: subnets.clone(),
+                load_balancer_names: vec![],
+                tags: if tagged {
+                    tags(&[(key, "x")])
+                } else {
+                    tags(&[("other", "y")])
+                },
+            })
+            .await
+            .expect("create group");
+    }
+    let templates = ec2
+        .describe_launch_templates_tagged(key)
+        .await
+        .expect("templates");
+    let names: Vec<&str> = templates.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["it-bulk-lt-a"]);
+    assert_eq!(templates[0].latest_version, 1);
+    let groups = autoscaling
+        .describe_groups_tagged(key)
+        .await
+        .expect("groups");
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["it-bulk-asg-a"]);
+    assert_eq!(groups[0].tags.get(key).map(String::as_str), Some("x"));
+}

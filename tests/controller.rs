@@ -2588,3 +2588,64 @@ async fn a_resync_of_a_service_with_a_managed_elb_reads_the_swept_elb() {
         ["elasticloadbalancing:CreateLoadBalancerListeners"]
     );
 }
+
+#[tokio::test]
+async fn a_resync_of_a_cluster_with_capacity_reads_the_sweep_instead_of_aws() {
+    use ecs_operator::aws::observed::RegionCache;
+    use ecs_operator::planning::ownership::OWNER_TAG;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let fake = FakeAws::new();
+    let mut cluster = tutorial_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    let seen = Arc::new(RegionCache::default());
+    let clients = fake.clients(None);
+    let sweep = || async {
+        seen.sweep_clusters(clients.ecs.as_ref(), &[CLUSTER.to_string()])
+            .await
+            .expect("sweep clusters");
+        seen.sweep_capacity(
+            clients.ec2.as_ref(),
+            clients.autoscaling.as_ref(),
+            OWNER_TAG,
+        )
+        .await
+        .expect("sweep capacity");
+    };
+    let mut cx = AwsContext::new(
+        fake.clients(None),
+        owner("EcsCluster", &cluster.name_any()),
+        false,
+        MC.into(),
+    );
+    cx.seen = seen.clone();
+    cx.trust_seen = true;
+    cx.seen_max_age = Duration::from_secs(600);
+    sweep().await;
+    // The first resync reads the launch template version's description once: versions
+    // never change, so it is kept for good.
+    cluster.sync(&(), &cx).await.expect("resync");
+    fake.clear_calls();
+    let s = cluster.sync(&(), &cx).await.expect("resync");
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+    // Changed in AWS after the sweep: the next sweep sees it, the next resync corrects it.
+    let group = "my-ecs-cluster-ecs-capacity";
+    fake.set_group_desired_capacity(group, 2);
+    sweep().await;
+    fake.clear_calls();
+    cluster.sync(&(), &cx).await.expect("resync");
+    assert_eq!(
+        fake.mutating_calls(),
+        ["autoscaling:UpdateAutoScalingGroup"]
+    );
+    assert_eq!(fake.group(group).expect("group").desired_capacity, 5);
+    // What was corrected is read again, not taken from the sweep.
+    fake.clear_calls();
+    cluster.sync(&(), &cx).await.expect("resync");
+    assert_eq!(fake.calls(), ["autoscaling:DescribeAutoScalingGroups"]);
+}

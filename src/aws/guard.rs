@@ -243,6 +243,15 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
             .call("ec2:DescribeLaunchTemplates", Bucket::Ec2Read, f)
             .await
     }
+    async fn describe_launch_templates_tagged(
+        &self,
+        tag_key: &str,
+    ) -> Result<Vec<LaunchTemplate>, AwsError> {
+        let f = self.inner.describe_launch_templates_tagged(tag_key);
+        self.guard
+            .call("ec2:DescribeLaunchTemplates", Bucket::Ec2Read, f)
+            .await
+    }
     async fn launch_template_version_description(
         &self,
         id: &str,
@@ -304,6 +313,19 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
 impl AutoScalingApi for Guarded<dyn AutoScalingApi> {
     async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
         let f = self.inner.describe_group(name);
+        self.guard
+            .call(
+                "autoscaling:DescribeAutoScalingGroups",
+                Bucket::AutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn describe_groups_tagged(
+        &self,
+        tag_key: &str,
+    ) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        let f = self.inner.describe_groups_tagged(tag_key);
         self.guard
             .call(
                 "autoscaling:DescribeAutoScalingGroups",

@@ -85,6 +85,11 @@ pub trait Ec2Api: Send + Sync {
         &self,
         name: &str,
     ) -> Result<Option<LaunchTemplate>, AwsError>;
+    /// Every launch template carrying the tag `tag_key`, all pages (the bulk sweep).
+    async fn describe_launch_templates_tagged(
+        &self,
+        tag_key: &str,
+    ) -> Result<Vec<LaunchTemplate>, AwsError>;
     /// The description of one version (where the operator keeps the spec hash).
     async fn launch_template_version_description(
         &self,
@@ -119,6 +124,11 @@ pub trait Ec2Api: Send + Sync {
 pub trait AutoScalingApi: Send + Sync {
     /// DescribeAutoScalingGroups for one name; `None` when it does not exist.
     async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError>;
+    /// Every Auto Scaling group carrying the tag `tag_key`, 100 a page (the bulk sweep).
+    async fn describe_groups_tagged(
+        &self,
+        tag_key: &str,
+    ) -> Result<Vec<AutoScalingGroup>, AwsError>;
     /// CreateAutoScalingGroup.
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError>;
     /// UpdateAutoScalingGroup.

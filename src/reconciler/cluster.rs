@@ -12,7 +12,7 @@ use super::managed::{
 use super::stores::Stores;
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
-use crate::aws::types::{ClusterInfo, Tags, UpdateGroupInput};
+use crate::aws::types::{AutoScalingGroup, ClusterInfo, LaunchTemplate, Tags, UpdateGroupInput};
 use crate::aws::AwsErrorKind;
 use crate::planning::cluster as plan;
 use crate::planning::ownership::{
@@ -35,14 +35,74 @@ impl HasCommonStatus for EcsClusterStatus {
     }
 }
 
+/// The ECS cluster `name`, from the last sweep on a resync of a converged generation.
 async fn find_cluster(cx: &AwsContext, name: &str) -> Result<Option<ClusterInfo>, Error> {
-    Ok(cx
+    if let Some(c) = cx
+        .trust_seen
+        .then(|| cx.seen.cluster(name, cx.seen_max_age))
+        .flatten()
+    {
+        if c.status != "INACTIVE" {
+            return Ok(Some(c));
+        }
+    }
+    let found = cx
         .aws
         .ecs
         .describe_clusters(&[name.to_string()])
         .await?
         .into_iter()
-        .find(|c| c.name == name && c.status != "INACTIVE"))
+        .find(|c| c.name == name && c.status != "INACTIVE");
+    if let Some(c) = &found {
+        cx.seen.record_cluster(c);
+    }
+    Ok(found)
+}
+
+/// The launch template `name`, from the last sweep on a resync of a converged generation
+/// (a template missing from it is read: it may be newer than the sweep).
+async fn find_launch_template(
+    cx: &AwsContext,
+    name: &str,
+) -> Result<Option<LaunchTemplate>, Error> {
+    if let Some(lt) = cx
+        .trust_seen
+        .then(|| cx.seen.launch_template(name, cx.seen_max_age))
+        .flatten()
+    {
+        return Ok(Some(lt));
+    }
+    Ok(cx.aws.ec2.describe_launch_template(name).await?)
+}
+
+/// The description of a launch template version: read once, since versions never change.
+async fn version_description(
+    cx: &AwsContext,
+    id: &str,
+    version: i64,
+) -> Result<Option<String>, Error> {
+    if let Some(known) = cx.seen.version_description(id, version) {
+        return Ok(known);
+    }
+    let d = cx
+        .aws
+        .ec2
+        .launch_template_version_description(id, version)
+        .await?;
+    cx.seen.record_version_description(id, version, d.clone());
+    Ok(d)
+}
+
+/// The Auto Scaling group `name`, from the last sweep on a resync of a converged generation.
+async fn find_group(cx: &AwsContext, name: &str) -> Result<Option<AutoScalingGroup>, Error> {
+    if let Some(g) = cx
+        .trust_seen
+        .then(|| cx.seen.group(name, cx.seen_max_age))
+        .flatten()
+    {
+        return Ok(Some(g));
+    }
+    Ok(cx.aws.autoscaling.describe_group(name).await?)
 }
 
 async fn sync_capacity(
@@ -56,13 +116,18 @@ async fn sync_capacity(
     let lt_name = plan::launch_template_name(cluster_name);
     let data = plan::launch_template_data(cluster_name, cap);
     let description = plan::version_description(&data);
-    let (lt_id, version) = match cx.aws.ec2.describe_launch_template(&lt_name).await? {
+    let (lt_id, version) = match find_launch_template(cx, &lt_name).await? {
         None => {
             let lt = cx
                 .aws
                 .ec2
                 .create_launch_template(&lt_name, &data, &description, tags)
                 .await?;
+            cx.seen.record_version_description(
+                &lt.id,
+                lt.latest_version,
+                Some(description.clone()),
+            );
             notes.push(Note::normal(
                 "Created",
                 format!("created launch template {lt_name}"),
@@ -73,23 +138,24 @@ async fn sync_capacity(
             cx.claim(&format!("launch template {lt_name}"), &lt.tags, notes)?;
             let stale = tags_to_remove(&lt.tags, tags, applied);
             if !stale.is_empty() {
+                cx.seen.forget_launch_template(&lt_name);
                 cx.aws.ec2.untag_launch_template(&lt.id, &stale).await?;
             }
             let missing = tags_to_set(&lt.tags, tags);
             if !missing.is_empty() {
+                cx.seen.forget_launch_template(&lt_name);
                 cx.aws.ec2.tag_launch_template(&lt.id, &missing).await?;
             }
-            let latest = cx
-                .aws
-                .ec2
-                .launch_template_version_description(&lt.id, lt.latest_version)
-                .await?;
+            let latest = version_description(cx, &lt.id, lt.latest_version).await?;
             if plan::needs_new_version(latest.as_deref(), &description) {
                 let v = cx
                     .aws
                     .ec2
                     .create_launch_template_version(&lt.id, &data, &description)
                     .await?;
+                cx.seen.forget_launch_template(&lt_name);
+                cx.seen
+                    .record_version_description(&lt.id, v, Some(description.clone()));
                 notes.push(Note::normal(
                     "Updated",
                     format!("created launch template {lt_name} version {v}"),
@@ -102,9 +168,10 @@ async fn sync_capacity(
     };
     let group_name = plan::group_name(cluster_name);
     let asg = &cx.aws.autoscaling;
-    let (desired, in_service) = match asg.describe_group(&group_name).await? {
+    let (desired, in_service) = match find_group(cx, &group_name).await? {
         None => {
             let input = plan::create_group(&group_name, cap, &lt_id, version, tags);
+            cx.seen.forget_group(&group_name);
             asg.create_group(&input).await?;
             notes.push(Note::normal(
                 "Created",
@@ -120,15 +187,24 @@ async fn sync_capacity(
         }
         Some(g) => {
             cx.claim(&format!("Auto Scaling group {group_name}"), &g.tags, notes)?;
+            let p = plan::plan_group(cap, &g, &lt_id, version);
             let stale = tags_to_remove(&g.tags, tags, applied);
+            let missing = tags_to_set(&g.tags, tags);
+            // Whatever is about to change is read again next time.
+            if !(stale.is_empty()
+                && missing.is_empty()
+                && p.update.is_empty()
+                && p.attach.is_empty()
+                && p.detach.is_empty())
+            {
+                cx.seen.forget_group(&group_name);
+            }
             if !stale.is_empty() {
                 asg.untag_group(&group_name, &stale).await?;
             }
-            let missing = tags_to_set(&g.tags, tags);
             if !missing.is_empty() {
                 asg.tag_group(&group_name, &missing).await?;
             }
-            let p = plan::plan_group(cap, &g, &lt_id, version);
             if !p.update.is_empty() {
                 asg.update_group(&p.update).await?;
             }
@@ -182,6 +258,7 @@ async fn delete_capacity(
     let group_name = plan::group_name(cluster_name);
     if let Some(g) = cx.aws.autoscaling.describe_group(&group_name).await? {
         if g.tags.get(OWNER_TAG) == Some(&cx.owner) {
+            cx.seen.forget_group(&group_name);
             match plan::capacity_removal_step(&g) {
                 plan::RemovalStep::ScaleIn => {
                     cx.aws
@@ -216,6 +293,7 @@ async fn delete_capacity(
     let lt_name = plan::launch_template_name(cluster_name);
     if let Some(lt) = cx.aws.ec2.describe_launch_template(&lt_name).await? {
         if lt.tags.get(OWNER_TAG) == Some(&cx.owner) {
+            cx.seen.forget_launch_template(&lt_name);
             match cx.aws.ec2.delete_launch_template(&lt.id).await {
                 Ok(()) => notes.push(Note::normal(
                     "Deleted",
@@ -263,16 +341,19 @@ impl ManagedResource for EcsCluster {
                 // Removals first: a replaced key must not count against a tag limit.
                 let stale = tags_to_remove(&c.tags, &tags, applied);
                 if !stale.is_empty() {
+                    cx.seen.forget_cluster(&name);
                     cx.aws.ecs.untag_resource(&c.arn, &stale).await?;
                 }
                 let missing = tags_to_set(&c.tags, &tags);
                 if !missing.is_empty() {
+                    cx.seen.forget_cluster(&name);
                     cx.aws.ecs.tag_resource(&c.arn, &missing).await?;
                 }
                 c
             }
             None => {
                 let c = cx.aws.ecs.create_cluster(&name, &tags).await?;
+                cx.seen.record_cluster(&c);
                 notes.push(Note::normal(
                     "Created",
                     format!("created ECS cluster {name}"),
@@ -283,6 +364,9 @@ impl ManagedResource for EcsCluster {
         let mut removing = None;
         let capacity = match &self.spec.capacity {
             Some(cap) => Some(sync_capacity(&name, cap, &tags, applied, cx, &mut notes).await?),
+            // A converged generation without capacity already removed any an earlier spec
+            // created: nothing to look for on its resyncs.
+            None if cx.trust_seen => None,
             None => {
                 // No capacity in the spec: remove any an earlier spec created, whether or
                 // not status remembers it.
@@ -381,6 +465,7 @@ impl ManagedResource for EcsCluster {
             });
         }
         if let Some(c) = cluster {
+            cx.seen.forget_cluster(&name);
             match cx.aws.ecs.delete_cluster(&c.arn).await {
                 Ok(()) => notes.push(Note::normal(
                     "Deleted",

@@ -172,7 +172,10 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
         adopt: annotation_true(obj, ADOPT_ANNOTATION),
         cluster_id: ctx.settings.cluster_id.clone(),
         seen: ctx.observed.region(&region),
-        trust_seen: state.ready_for_generation && state.observed_generation == state.generation,
+        // Deletions always read AWS: a stale view would only make them wait longer.
+        trust_seen: !deleting
+            && state.ready_for_generation
+            && state.observed_generation == state.generation,
         // A sweep runs every resync period; allow for its own duration.
         seen_max_age: ctx.settings.resync_period + ctx.settings.resync_period / 2,
     };

@@ -1,10 +1,11 @@
-//! The bulk sweep: once per resync period, every ECS cluster the EcsServices run in is read
-//! in bulk (ListServices, then DescribeServices 10 at a time), and the ACTIVE task
+//! The bulk sweep: once per resync period, the EcsClusters' ECS clusters are described 100
+//! a call and their launch templates and Auto Scaling groups listed by the owner tag; every
+//! ECS cluster the EcsServices run in is read in bulk (ListServices, then DescribeServices 10 at a time), and the ACTIVE task
 //! definition revisions of every region with EcsTaskDefs (ListTaskDefinitions, 100 a
 //! page), into the shared cache that resync reconciles read; services whose deployment is
 //! still rolling are woken so their status follows ECS without per-object polling.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
@@ -13,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::context::Context;
-use crate::api::{EcsService, EcsTaskDef};
+use crate::api::{EcsCluster, EcsService, EcsTaskDef};
 use crate::aws::types::{ServiceInfo, Tags};
 use crate::planning::ownership::OWNER_TAG;
 use crate::planning::service::{rollout, Rollout};
@@ -98,6 +99,31 @@ pub fn in_scope(scope: Option<&str>, r: &ObjectRef<EcsService>) -> bool {
     scope.is_none_or(|ns| r.namespace.as_deref() == Some(ns))
 }
 
+/// Per region, the ECS cluster names of the EcsClusters and whether any of them has
+/// capacity (launch template and Auto Scaling group) to sweep too.
+pub fn cluster_sweeps(
+    clusters: &[Arc<EcsCluster>],
+    default_region: &str,
+) -> BTreeMap<String, (Vec<String>, bool)> {
+    let mut out: BTreeMap<String, (Vec<String>, bool)> = BTreeMap::new();
+    for c in clusters {
+        let region = c
+            .spec
+            .region
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| default_region.to_string());
+        let entry = out.entry(region).or_default();
+        entry.0.push(c.cluster_name());
+        entry.1 |= c.spec.capacity.is_some();
+    }
+    for (names, _) in out.values_mut() {
+        names.sort_unstable();
+        names.dedup();
+    }
+    out
+}
+
 /// Sweep every resync period until `shutdown`; wake services through `wake` (one sender
 /// per watched scope, which only gets the objects it holds).
 pub async fn run(
@@ -117,6 +143,31 @@ pub async fn run(
             _ => continue,
         };
         let default_region = ctx.aws.default_region();
+        // A store still loading skips the clusters this period, not the services.
+        let clusters = ctx.stores.all_clusters().unwrap_or_default();
+        for (region, (names, with_capacity)) in cluster_sweeps(&clusters, &default_region) {
+            let clients = ctx.aws.clients(Some(&region));
+            let cache = ctx.observed.region(&region);
+            match cache.sweep_clusters(clients.ecs.as_ref(), &names).await {
+                Ok(n) => debug!(%region, clusters = n, "swept ECS clusters"),
+                Err(e) => warn!(%region, error = %e, "bulk sweep of ECS clusters failed"),
+            }
+            if with_capacity {
+                match cache
+                    .sweep_capacity(
+                        clients.ec2.as_ref(),
+                        clients.autoscaling.as_ref(),
+                        OWNER_TAG,
+                    )
+                    .await
+                {
+                    Ok((templates, groups)) => {
+                        debug!(%region, templates, groups, "swept launch templates and groups")
+                    }
+                    Err(e) => warn!(%region, error = %e, "bulk sweep of capacity failed"),
+                }
+            }
+        }
         for region in task_def_regions(&task_defs, &default_region) {
             let clients = ctx.aws.clients(Some(&region));
             match ctx
@@ -170,6 +221,41 @@ mod tests {
     use super::*;
     use crate::api::service::EcsServiceStatus;
     use crate::aws::types::Deployment;
+
+    #[test]
+    fn clusters_are_swept_per_region_with_capacity_only_where_some_has_it() {
+        let cluster = |name: &str, region: Option<&str>, capacity: bool| {
+            let mut c = EcsCluster::new(name, Default::default());
+            c.spec.region = region.map(str::to_string);
+            c.spec.capacity = capacity.then(|| {
+                serde_json::from_value(serde_json::json!({
+                    "instanceType": "t3.micro",
+                    "minSize": 0,
+                    "maxSize": 1,
+                    "desiredCapacity": 0,
+                    "subnetIds": ["subnet-1"],
+                    "securityGroupIds": ["sg-1"],
+                    "instanceProfile": "ecsInstanceRole"
+                }))
+                .expect("capacity")
+            });
+            Arc::new(c)
+        };
+        let sweeps = cluster_sweeps(
+            &[
+                cluster("a", None, false),
+                cluster("b", Some("us-east-1"), true),
+                cluster("c", Some("eu-west-1"), false),
+                cluster("a", Some(""), false),
+            ],
+            "us-east-1",
+        );
+        assert_eq!(sweeps.len(), 2);
+        let (names, capacity) = &sweeps["us-east-1"];
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(*capacity);
+        assert!(!sweeps["eu-west-1"].1);
+    }
 
     #[test]
     fn wake_ups_go_only_to_the_scope_that_holds_the_object() {

@@ -247,6 +247,30 @@ impl AutoScalingApi for FakeAws {
         })
     }
 
+    async fn describe_groups_tagged(
+        &self,
+        tag_key: &str,
+    ) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        self.call("autoscaling:DescribeAutoScalingGroups", |s| {
+            let names: Vec<String> = s
+                .groups
+                .iter()
+                .filter(|(_, g)| group_info(g).tags.contains_key(tag_key))
+                .map(|(name, _)| name.clone())
+                .collect();
+            if s.auto_progress {
+                s.clock += STEP_SECONDS;
+                for name in &names {
+                    s.step_group(name);
+                }
+            }
+            Ok(names
+                .iter()
+                .filter_map(|name| s.groups.get(name).map(group_info))
+                .collect())
+        })
+    }
+
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:CreateAutoScalingGroup";
         self.call(OP, |s| {

@@ -89,6 +89,19 @@ impl Ec2Api for FakeAws {
         })
     }
 
+    async fn describe_launch_templates_tagged(
+        &self,
+        tag_key: &str,
+    ) -> Result<Vec<LaunchTemplate>, AwsError> {
+        self.call("ec2:DescribeLaunchTemplates", |s| {
+            Ok(s.launch_templates
+                .values()
+                .filter(|t| t.template.tags.contains_key(tag_key))
+                .map(|t| t.template.clone())
+                .collect())
+        })
+    }
+
     async fn launch_template_version_description(
         &self,
         id: &str,

@@ -49,6 +49,34 @@ impl AutoScalingApi for SdkAutoScaling {
             .map(group))
     }
 
+    async fn describe_groups_tagged(
+        &self,
+        tag_key: &str,
+    ) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        const OP: &str = "autoscaling:DescribeAutoScalingGroups";
+        let mut pages = self
+            .client
+            .describe_auto_scaling_groups()
+            .filters(
+                aws_sdk_autoscaling::types::Filter::builder()
+                    .name("tag-key")
+                    .values(tag_key)
+                    .build(),
+            )
+            .max_records(100)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(g) = pages.next().await {
+            let g = group(&g.map_err(|e| group_error(OP, e))?);
+            if g.tags.contains_key(tag_key) {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:CreateAutoScalingGroup";
         self.writer

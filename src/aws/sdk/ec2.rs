@@ -54,6 +54,35 @@ impl Ec2Api for SdkEc2 {
         }
     }
 
+    async fn describe_launch_templates_tagged(
+        &self,
+        tag_key: &str,
+    ) -> Result<Vec<LaunchTemplate>, AwsError> {
+        const OP: &str = "ec2:DescribeLaunchTemplates";
+        let mut pages = self
+            .client
+            .describe_launch_templates()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag-key")
+                    .values(tag_key)
+                    .build(),
+            )
+            .max_results(200)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(t) = pages.next().await {
+            let t = launch_template(&t.map_err(|e| sdk_error(OP, e))?);
+            // Checked here too: the filter is the API's, the decision is ours.
+            if t.tags.contains_key(tag_key) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     async fn launch_template_version_description(
         &self,
         id: &str,

@@ -2,9 +2,15 @@
 //! cluster and resync period, ListServices plus one DescribeServices per 10 services) and
 //! by the answers to writes, read by resync reconciles instead of one call per object.
 //!
+//! ECS clusters (DescribeClusters, 100 a call), and the launch templates and Auto Scaling
+//! groups carrying the owner tag (filtered describes, 100 or more a page) are swept the
+//! same way.
+//!
 //! Only what was seen is trusted: a service missing from the cache (or from a sweep) is
 //! read directly before anything is created, so a sweep racing a create can never cause a
 //! second one.
+
+mod capacity;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +41,8 @@ pub struct RegionCache {
     families: Mutex<HashMap<String, (Vec<i32>, Instant)>>,
     /// Classic ELBs with their tags, by name.
     elbs: Mutex<HashMap<String, (ClassicLoadBalancer, Tags, Instant)>>,
+    /// ECS clusters, launch templates and Auto Scaling groups (see [`capacity`]).
+    capacity: capacity::CapacityCache,
 }
 
 impl RegionCache {
