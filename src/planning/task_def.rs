@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
+use super::drift::{Drift, Resource};
 use crate::api::task_def::{EcsTaskDefSpec, Protocol};
 use crate::aws::types::ServiceInfo;
 
@@ -61,16 +62,29 @@ pub fn spec_hash(spec: &EcsTaskDefSpec) -> String {
 pub enum RevisionPlan {
     /// The latest ACTIVE revision was registered from this spec: nothing to register.
     UpToDate,
-    /// Register a new revision.
-    Register,
+    /// Register a new revision. When the family has a latest revision, which the new one
+    /// replaces, the drift names both (the next number is expected; the caller puts in the
+    /// one ECS gives). The revisions only carry the hash of their spec, so which fields
+    /// differ is not known.
+    Register(Option<Drift>),
 }
 
-/// Compare the desired hash with the hash tag of the family's latest ACTIVE revision.
-pub fn plan_revision(desired_hash: &str, latest_hash: Option<&str>) -> RevisionPlan {
-    if latest_hash == Some(desired_hash) {
-        RevisionPlan::UpToDate
-    } else {
-        RevisionPlan::Register
+/// Compare the desired hash with the hash tag of the family's latest ACTIVE revision,
+/// `latest`: its number and spec hash tag, if any.
+pub fn plan_revision(
+    family: &str,
+    desired_hash: &str,
+    latest: Option<(i32, Option<&str>)>,
+) -> RevisionPlan {
+    match latest {
+        Some((_, hash)) if hash == Some(desired_hash) => RevisionPlan::UpToDate,
+        Some((revision, _)) => RevisionPlan::Register(Some(Drift::new(
+            Resource::TaskDefinition,
+            "revision",
+            format!("{family}:{revision}"),
+            format!("{family}:{}", revision + 1),
+        ))),
+        None => RevisionPlan::Register(None),
     }
 }
 
@@ -211,9 +225,26 @@ mod tests {
     #[test]
     fn register_only_when_latest_differs() {
         let h = spec_hash(&tutorial());
-        assert_eq!(plan_revision(&h, Some(&h)), RevisionPlan::UpToDate);
-        assert_eq!(plan_revision(&h, Some("v1-other")), RevisionPlan::Register);
-        assert_eq!(plan_revision(&h, None), RevisionPlan::Register);
+        assert_eq!(
+            plan_revision("web", &h, Some((3, Some(&h)))),
+            RevisionPlan::UpToDate
+        );
+        assert_eq!(
+            plan_revision("web", &h, Some((3, Some("v1-other")))),
+            RevisionPlan::Register(Some(Drift::new(
+                Resource::TaskDefinition,
+                "revision",
+                "web:3",
+                "web:4"
+            )))
+        );
+        // Registered outside the operator: no hash tag.
+        assert!(matches!(
+            plan_revision("web", &h, Some((3, None))),
+            RevisionPlan::Register(Some(_))
+        ));
+        // The first revision replaces nothing.
+        assert_eq!(plan_revision("web", &h, None), RevisionPlan::Register(None));
     }
 
     #[test]
