@@ -2723,3 +2723,90 @@ async fn a_resync_of_a_service_with_a_managed_elb_reads_the_swept_elb() {
         ["elasticloadbalancing:CreateLoadBalancerListeners"]
     );
 }
+
+#[tokio::test]
+async fn a_user_tag_taken_off_in_aws_is_drift_of_the_tags_field() {
+    let fake = FakeAws::new();
+    let metrics = Metrics::default();
+    let (cluster, td, mut svc) = steady_plain(&fake, Some(1)).await;
+    svc.spec.tags = tags(&[("team", "web")]);
+    bump(&mut svc);
+    let deps = deps_for(&cluster, &td);
+    let s = sync_counted(&fake, &mut svc, &deps, false, &metrics)
+        .await
+        .expect("sync");
+    assert!(
+        has_note(&s.notes, "Updated", "ECS service tags {} → {team=web}"),
+        "{:?}",
+        s.notes
+    );
+
+    let service_arn = fake.service(CLUSTER, SERVICE).unwrap().arn;
+    fake.clients(None)
+        .ecs
+        .untag_resource(&service_arn, &["team".to_string()])
+        .await
+        .unwrap();
+    let s = sync_counted(&fake, &mut svc, &deps, false, &metrics)
+        .await
+        .expect("sync");
+    assert_eq!(
+        s.drift,
+        [Drift::new(Owned::EcsService, "tags", "{}", "{team=web}")]
+    );
+    assert!(
+        has_note(
+            &s.notes,
+            "DriftCorrected",
+            "corrected drift: ECS service tags {} → {team=web}"
+        ),
+        "{:?}",
+        s.notes
+    );
+    let text = metrics.encode().expect("metrics encode");
+    assert!(
+        text.contains(
+            "ecs_operator_drift_corrections_total{kind=\"EcsService\",resource=\"ecs_service\",field=\"tags\"} 1"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_latest_revision_deregistered_behind_our_back_is_drift_named_by_revision() {
+    let fake = FakeAws::new();
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    td.spec.container_definitions[0].image = "training/webapp:v2".into();
+    bump(&mut td);
+    sync_ok(&fake, &mut td, &no_deps()).await;
+
+    fake.clients(None)
+        .ecs
+        .deregister_task_definition(&td_arn(2))
+        .await
+        .unwrap();
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.latest_revision, Some(3));
+    assert_eq!(
+        s.drift,
+        [Drift::new(
+            Owned::TaskDefinition,
+            "revision",
+            format!("{FAMILY}:1"),
+            format!("{FAMILY}:3")
+        )]
+    );
+    assert!(
+        has_note(
+            &s.notes,
+            "DriftCorrected",
+            "corrected drift: task definition revision hello-world-task:1 → hello-world-task:3"
+        ),
+        "{:?}",
+        s.notes
+    );
+    // Registered from the same spec: the next sync has nothing to correct.
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert!(s.drift.is_empty() && s.notes.is_empty(), "{:?}", s.notes);
+}

@@ -62,29 +62,40 @@ pub fn spec_hash(spec: &EcsTaskDefSpec) -> String {
 pub enum RevisionPlan {
     /// The latest ACTIVE revision was registered from this spec: nothing to register.
     UpToDate,
-    /// Register a new revision. When the family has a latest revision, which the new one
-    /// replaces, the drift names both (the next number is expected; the caller puts in the
-    /// one ECS gives). The revisions only carry the hash of their spec, so which fields
-    /// differ is not known.
+    /// Register a new revision. When it replaces one the family had, or one status says
+    /// this object registered, the drift names both (the next number is expected; the
+    /// caller puts in the one ECS gives). The revisions only carry the hash of their spec,
+    /// so which fields differ is not known.
     Register(Option<Drift>),
 }
 
 /// Compare the desired hash with the hash tag of the family's latest ACTIVE revision,
-/// `latest`: its number and spec hash tag, if any.
+/// `latest`: its number and spec hash tag, if any. `recorded`: the latest revision status
+/// records, which tells a first registration from one whose revisions were all
+/// deregistered behind our back.
 pub fn plan_revision(
     family: &str,
     desired_hash: &str,
     latest: Option<(i32, Option<&str>)>,
+    recorded: Option<i32>,
 ) -> RevisionPlan {
-    match latest {
-        Some((_, hash)) if hash == Some(desired_hash) => RevisionPlan::UpToDate,
-        Some((revision, _)) => RevisionPlan::Register(Some(Drift::new(
+    let replaced = |observed: String, next: i32| {
+        Drift::new(
             Resource::TaskDefinition,
             "revision",
-            format!("{family}:{revision}"),
-            format!("{family}:{}", revision + 1),
-        ))),
-        None => RevisionPlan::Register(None),
+            observed,
+            format!("{family}:{next}"),
+        )
+    };
+    match (latest, recorded) {
+        (Some((_, hash)), _) if hash == Some(desired_hash) => RevisionPlan::UpToDate,
+        (Some((revision, _)), _) => {
+            RevisionPlan::Register(Some(replaced(format!("{family}:{revision}"), revision + 1)))
+        }
+        (None, Some(revision)) => {
+            RevisionPlan::Register(Some(replaced("none".into(), revision + 1)))
+        }
+        (None, None) => RevisionPlan::Register(None),
     }
 }
 
@@ -226,11 +237,11 @@ mod tests {
     fn register_only_when_latest_differs() {
         let h = spec_hash(&tutorial());
         assert_eq!(
-            plan_revision("web", &h, Some((3, Some(&h)))),
+            plan_revision("web", &h, Some((3, Some(&h))), Some(3)),
             RevisionPlan::UpToDate
         );
         assert_eq!(
-            plan_revision("web", &h, Some((3, Some("v1-other")))),
+            plan_revision("web", &h, Some((3, Some("v1-other"))), Some(3)),
             RevisionPlan::Register(Some(Drift::new(
                 Resource::TaskDefinition,
                 "revision",
@@ -240,11 +251,24 @@ mod tests {
         );
         // Registered outside the operator: no hash tag.
         assert!(matches!(
-            plan_revision("web", &h, Some((3, None))),
+            plan_revision("web", &h, Some((3, None)), Some(3)),
             RevisionPlan::Register(Some(_))
         ));
+        // Every revision deregistered behind our back.
+        assert_eq!(
+            plan_revision("web", &h, None, Some(3)),
+            RevisionPlan::Register(Some(Drift::new(
+                Resource::TaskDefinition,
+                "revision",
+                "none",
+                "web:4"
+            )))
+        );
         // The first revision replaces nothing.
-        assert_eq!(plan_revision("web", &h, None), RevisionPlan::Register(None));
+        assert_eq!(
+            plan_revision("web", &h, None, None),
+            RevisionPlan::Register(None)
+        );
     }
 
     #[test]

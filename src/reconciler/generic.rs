@@ -26,6 +26,9 @@ use crate::planning::drift::truncate_bytes;
 use crate::planning::ownership::owner_value;
 use crate::telemetry::metrics::{ErrorLabels, KindLabels};
 
+/// Kubernetes refuses Event actions longer than this many bytes.
+const MAX_ACTION_BYTES: usize = 128;
+
 /// Whether an annotation is set to "true".
 pub fn annotation_true<K: Resource>(obj: &K, key: &str) -> bool {
     obj.meta()
@@ -446,8 +449,9 @@ async fn publish<K: ManagedResource>(ctx: &Context, obj: &K, notes: &[Note]) {
             reason: note.reason.to_string(),
             note: Some(truncate_bytes(&note.message, MAX_NOTE_BYTES)),
             // Recorder folds events with equal (reason, action) into one series and keeps
-            // the first note, so the action carries the specifics.
-            action: note.message.chars().take(128).collect(),
+            // the first note, so the action carries the specifics. The API server counts
+            // its 128 limit in bytes, and correction messages are full of `→`.
+            action: truncate_bytes(&note.message, MAX_ACTION_BYTES),
             secondary: None,
         };
         if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {

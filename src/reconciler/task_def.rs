@@ -205,7 +205,9 @@ impl ManagedResource for EcsTaskDef {
         let latest_seen = latest
             .as_ref()
             .map(|l| (l.revision, l.tags.get(SPEC_HASH_TAG).map(String::as_str)));
-        let (arn, revision) = match (plan_revision(&family, &hash, latest_seen), latest) {
+        let recorded = self.status.as_ref().and_then(|s| s.latest_revision);
+        let plan = plan_revision(&family, &hash, latest_seen, recorded);
+        let (arn, revision) = match (plan, latest) {
             (RevisionPlan::UpToDate, Some(l)) => {
                 // Only the latest revision follows spec.tags: older revisions are immutable
                 // history (what a rollback or a pinned service runs) and keep the tags they
