@@ -3,7 +3,8 @@
 //!
 //! The generic reconciler (Kubernetes reads and status writes) is not involved: each test
 //! feeds the status a sync returns back into the object, as the reconciler's status write
-//! would, and advances AWS time with `FakeAws::tick`.
+//! would, adds the Event the reconciler reports for the sync's corrections to its notes,
+//! and advances AWS time with `FakeAws::tick`.
 
 use std::collections::BTreeSet;
 
@@ -27,16 +28,19 @@ use ecs_operator::aws::types::{
     ServiceLoadBalancerRef, Tags, UpdateServiceInput,
 };
 use ecs_operator::aws::{AwsErrorKind, AwsProvider};
+use ecs_operator::planning::drift::{Drift, Resource as Owned};
 use ecs_operator::planning::ownership::{owner_value, MANAGED_BY_TAG, OWNER_TAG};
 use ecs_operator::planning::service::cluster_usable;
 use ecs_operator::reconciler::cluster::ClusterCleanupDeps;
 use ecs_operator::reconciler::conditions::{Cond, PROGRESSING};
 use ecs_operator::reconciler::error::{Error, Treatment};
 use ecs_operator::reconciler::managed::{
-    AwsContext, Cleanup, ManagedResource, Note, Readiness, Synced,
+    spec_changed, AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
+use ecs_operator::reconciler::report;
 use ecs_operator::reconciler::service::{ServiceCleanupDeps, ServiceDeps};
 use ecs_operator::reconciler::task_def::{revisions_in_use, TaskDefDeps};
+use ecs_operator::telemetry::metrics::Metrics;
 
 const MC: &str = "mc-test";
 const NS: &str = "default";
@@ -248,8 +252,25 @@ async fn sync<K: Stored>(
     deps: &K::Deps,
     adopt: bool,
 ) -> Result<Synced<K::Status>, Error> {
-    let result = obj.sync(deps, &cx(fake, obj, adopt)).await;
-    if let Ok(s) = &result {
+    sync_counted(fake, obj, deps, adopt, &Metrics::default()).await
+}
+
+/// A sync, with its corrections reported as the generic reconciler does: the Event joins
+/// the notes, drift is counted in `metrics`.
+async fn sync_counted<K: Stored>(
+    fake: &FakeAws,
+    obj: &mut K,
+    deps: &K::Deps,
+    adopt: bool,
+    metrics: &Metrics,
+) -> Result<Synced<K::Status>, Error> {
+    let observed_generation =
+        ManagedResource::status(obj).and_then(|s| s.common().observed_generation);
+    let edited = spec_changed(obj, observed_generation);
+    let mut result = obj.sync(deps, &cx(fake, obj, adopt)).await;
+    if let Ok(s) = &mut result {
+        s.notes
+            .extend(report::report(metrics, K::KIND, edited, &s.drift));
         obj.store(s.status.clone());
     }
     result
@@ -559,6 +580,15 @@ async fn task_def_change_registers_revision_2_and_rolls_the_service() {
     assert_eq!(s.status.task_definition_arn.as_deref(), Some(&*td_arn(2)));
     assert_eq!(s.status.active_revisions, [1, 2]);
     assert!(has_note(&s.notes, "Registered", "hello-world-task:2"));
+    assert!(
+        has_note(
+            &s.notes,
+            "Updated",
+            "task definition revision hello-world-task:1 → hello-world-task:2"
+        ),
+        "{:?}",
+        s.notes
+    );
     assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 2);
     assert_eq!(
         fake.registered_inputs()[1].definition.container_definitions[0].environment,
@@ -576,6 +606,11 @@ async fn task_def_change_registers_revision_2_and_rolls_the_service() {
     assert_eq!(update.desired_count, None);
     assert!(!update.force_new_deployment);
     assert!(has_note(&s.notes, "RollingUpdate", &td_arn(2)));
+    assert!(
+        s.drift.is_empty() && !s.notes.iter().any(|n| n.reason == "DriftCorrected"),
+        "following the EcsTaskDef is a rollout, not drift: {:?}",
+        s.notes
+    );
     assert_eq!(not_ready_reason(&s).unwrap().0, "DeploymentInProgress");
     assert!(progressing(&s).status);
     assert_eq!(s.status.deployments.len(), 2);
@@ -701,11 +736,85 @@ async fn managed_desired_count_drift_is_reverted_with_a_note() {
     assert_eq!(update.task_definition, None);
     assert!(!update.force_new_deployment);
     assert!(
-        has_note(&s.notes, "DriftCorrected", "desiredCount"),
+        has_note(&s.notes, "DriftCorrected", "desiredCount 7 → 4"),
         "{:?}",
         s.notes
     );
     assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().desired_count, 4);
+}
+
+#[tokio::test]
+async fn drift_is_one_event_with_old_and_new_values_and_counted_per_field_but_spec_edits_are_not() {
+    let fake = FakeAws::new();
+    let metrics = Metrics::default();
+    let (cluster, td, mut svc) = steady_plain(&fake, Some(4)).await;
+    let deps = deps_for(&cluster, &td);
+    let counted = |field: &str| {
+        let series = format!(
+            "ecs_operator_drift_corrections_total{{kind=\"EcsService\",resource=\"ecs_service\",field=\"{field}\"}}"
+        );
+        metrics
+            .encode()
+            .expect("metrics encode")
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series.as_str())
+                    .map(|v| v.trim().to_string())
+            })
+    };
+
+    // Changed behind the operator's back.
+    fake.set_desired_count(CLUSTER, SERVICE, 7);
+    let s = sync_counted(&fake, &mut svc, &deps, false, &metrics)
+        .await
+        .expect("sync");
+    assert_eq!(
+        s.drift,
+        [Drift::new(Owned::EcsService, "desiredCount", "7", "4")]
+    );
+    let corrections: Vec<&Note> = s
+        .notes
+        .iter()
+        .filter(|n| n.reason == "DriftCorrected" || n.reason == "Updated")
+        .collect();
+    assert_eq!(
+        corrections,
+        [&Note::normal(
+            "DriftCorrected",
+            "corrected drift: ECS service desiredCount 7 → 4"
+        )]
+    );
+    assert_eq!(counted("desiredCount").as_deref(), Some("1"));
+
+    // Converged: nothing to report, nothing counted.
+    let s = sync_counted(&fake, &mut svc, &deps, false, &metrics)
+        .await
+        .expect("sync");
+    assert!(s.drift.is_empty() && s.notes.is_empty(), "{:?}", s.notes);
+    assert_eq!(counted("desiredCount").as_deref(), Some("1"));
+
+    // The user's edit: Updated, with the same old → new wording, and not drift.
+    svc.spec.desired_count = Some(2);
+    bump(&mut svc);
+    let s = sync_counted(&fake, &mut svc, &deps, false, &metrics)
+        .await
+        .expect("sync");
+    assert!(
+        has_note(
+            &s.notes,
+            "Updated",
+            "applied the spec: ECS service desiredCount 4 → 2"
+        ),
+        "{:?}",
+        s.notes
+    );
+    assert!(
+        !s.notes.iter().any(|n| n.reason == "DriftCorrected"),
+        "{:?}",
+        s.notes
+    );
+    assert_eq!(counted("desiredCount").as_deref(), Some("1"));
+    assert_eq!(fake.service(CLUSTER, SERVICE).unwrap().desired_count, 2);
 }
 
 #[tokio::test]
@@ -765,7 +874,16 @@ async fn deleted_listener_and_health_check_drift_on_the_managed_elb_are_correcte
 
     fake.clear_calls();
     let s = sync_ok(&fake, &mut svc, &deps_for(&cluster, &td)).await;
-    assert!(has_note(&s.notes, "DriftCorrected", ELB), "{:?}", s.notes);
+    for change in [
+        "load balancer listeners [HTTP:8080→HTTP:8080] → [HTTP:80→HTTP:80]",
+        "healthCheck TCP:80 (interval 30s, timeout 5s, healthy 10, unhealthy 2) → HTTP:80/",
+    ] {
+        assert!(
+            has_note(&s.notes, "DriftCorrected", change),
+            "{change}: {:?}",
+            s.notes
+        );
+    }
     let lb = fake.load_balancer(ELB).unwrap();
     assert_eq!(lb.listeners.len(), 1);
     assert_eq!(lb.listeners[0].load_balancer_port, 80);
@@ -1341,7 +1459,20 @@ async fn instance_type_change_creates_launch_template_version_2_and_moves_the_gr
         ),
         (lt_id.as_str(), "2")
     );
-    assert!(has_note(&s.notes, "Updated", "version 2"), "{:?}", s.notes);
+    assert!(
+        has_note(&s.notes, "Updated", "launch template version 1 → 2"),
+        "{:?}",
+        s.notes
+    );
+    assert!(
+        has_note(
+            &s.notes,
+            "Updated",
+            &format!("Auto Scaling group launchTemplate {lt_id}:1 → {lt_id}:2")
+        ),
+        "{:?}",
+        s.notes
+    );
 
     // And only once.
     fake.clear_calls();
@@ -1373,7 +1504,11 @@ async fn unmanaged_desired_capacity_is_set_once_and_managed_one_is_reverted() {
     let s = sync_ok(&fake, &mut cluster, &()).await;
     assert_eq!(fake.group(group).unwrap().desired_capacity, 6);
     assert!(
-        has_note(&s.notes, "Updated", "desiredCapacity"),
+        has_note(
+            &s.notes,
+            "DriftCorrected",
+            "Auto Scaling group desiredCapacity 2 → 6"
+        ),
         "{:?}",
         s.notes
     );
@@ -2111,8 +2246,8 @@ async fn managed_elb_subnet_and_security_group_drift_is_corrected_and_spec_chang
     fake.clear_calls();
     let s = sync_ok(&fake, &mut svc, &deps).await;
     for change in [
-        "loadBalancer.managed.subnetIds [subnet-a, subnet-c] → [subnet-a, subnet-b]",
-        "loadBalancer.managed.securityGroupIds [sg-other] → [sg-0123]",
+        "load balancer subnetIds [subnet-a, subnet-c] → [subnet-a, subnet-b]",
+        "securityGroupIds [sg-other] → [sg-0123]",
     ] {
         assert!(
             has_note(&s.notes, "DriftCorrected", change),
@@ -2648,4 +2783,91 @@ async fn a_resync_of_a_cluster_with_capacity_reads_the_sweep_instead_of_aws() {
     fake.clear_calls();
     cluster.sync(&(), &cx).await.expect("resync");
     assert_eq!(fake.calls(), ["autoscaling:DescribeAutoScalingGroups"]);
+}
+
+#[tokio::test]
+async fn a_user_tag_taken_off_in_aws_is_drift_of_the_tags_field() {
+    let fake = FakeAws::new();
+    let metrics = Metrics::default();
+    let (cluster, td, mut svc) = steady_plain(&fake, Some(1)).await;
+    svc.spec.tags = tags(&[("team", "web")]);
+    bump(&mut svc);
+    let deps = deps_for(&cluster, &td);
+    let s = sync_counted(&fake, &mut svc, &deps, false, &metrics)
+        .await
+        .expect("sync");
+    assert!(
+        has_note(&s.notes, "Updated", "ECS service tags {} → {team=web}"),
+        "{:?}",
+        s.notes
+    );
+
+    let service_arn = fake.service(CLUSTER, SERVICE).unwrap().arn;
+    fake.clients(None)
+        .ecs
+        .untag_resource(&service_arn, &["team".to_string()])
+        .await
+        .unwrap();
+    let s = sync_counted(&fake, &mut svc, &deps, false, &metrics)
+        .await
+        .expect("sync");
+    assert_eq!(
+        s.drift,
+        [Drift::new(Owned::EcsService, "tags", "{}", "{team=web}")]
+    );
+    assert!(
+        has_note(
+            &s.notes,
+            "DriftCorrected",
+            "corrected drift: ECS service tags {} → {team=web}"
+        ),
+        "{:?}",
+        s.notes
+    );
+    let text = metrics.encode().expect("metrics encode");
+    assert!(
+        text.contains(
+            "ecs_operator_drift_corrections_total{kind=\"EcsService\",resource=\"ecs_service\",field=\"tags\"} 1"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_latest_revision_deregistered_behind_our_back_is_drift_named_by_revision() {
+    let fake = FakeAws::new();
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    td.spec.container_definitions[0].image = "training/webapp:v2".into();
+    bump(&mut td);
+    sync_ok(&fake, &mut td, &no_deps()).await;
+
+    fake.clients(None)
+        .ecs
+        .deregister_task_definition(&td_arn(2))
+        .await
+        .unwrap();
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.latest_revision, Some(3));
+    assert_eq!(
+        s.drift,
+        [Drift::new(
+            Owned::TaskDefinition,
+            "revision",
+            format!("{FAMILY}:1"),
+            format!("{FAMILY}:3")
+        )]
+    );
+    assert!(
+        has_note(
+            &s.notes,
+            "DriftCorrected",
+            "corrected drift: task definition revision hello-world-task:1 → hello-world-task:3"
+        ),
+        "{:?}",
+        s.notes
+    );
+    // Registered from the same spec: the next sync has nothing to correct.
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert!(s.drift.is_empty() && s.notes.is_empty(), "{:?}", s.notes);
 }

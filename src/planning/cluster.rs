@@ -4,6 +4,7 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use super::drift::{self, Drift, Resource};
 use crate::api::cluster::{ClusterCapacity, DEFAULT_IMAGE_ID};
 use crate::aws::types::{
     AutoScalingGroup, CreateGroupInput, LaunchTemplateData, Tags, UpdateGroupInput,
@@ -74,6 +75,27 @@ pub fn needs_new_version(latest_description: Option<&str>, wanted: &str) -> bool
     latest_description != Some(wanted)
 }
 
+/// The correction when the launch template's latest version (`latest_version`, described
+/// by `latest_description`) does not hold the wanted data: a new version, expected to be
+/// the next number (the caller puts in the one AWS gives). `None`: nothing to do.
+///
+/// Only the description's hash is read, not the version's data, so the drift names the
+/// version rather than the fields that differ.
+pub fn plan_version(
+    latest_version: i64,
+    latest_description: Option<&str>,
+    wanted: &str,
+) -> Option<Drift> {
+    needs_new_version(latest_description, wanted).then(|| {
+        Drift::new(
+            Resource::LaunchTemplate,
+            "version",
+            latest_version.to_string(),
+            (latest_version + 1).to_string(),
+        )
+    })
+}
+
 /// The group to create.
 pub fn create_group(
     name: &str,
@@ -95,7 +117,7 @@ pub fn create_group(
     }
 }
 
-/// Changes to an existing group, and the names of the fields that drifted.
+/// Changes to an existing group, and the fields that differ from the spec.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GroupPlan {
     /// The UpdateAutoScalingGroup call (may be empty).
@@ -104,8 +126,8 @@ pub struct GroupPlan {
     pub attach: Vec<String>,
     /// ELBs to detach.
     pub detach: Vec<String>,
-    /// Fields that differ from the spec.
-    pub drifted: Vec<&'static str>,
+    /// Fields that differ from the spec, with AWS's and the spec's values.
+    pub drift: Vec<Drift>,
 }
 
 /// Compare an existing group with the spec and the wanted launch template version.
@@ -123,33 +145,63 @@ pub fn plan_group(
         ..Default::default()
     };
     let version = version.to_string();
-    if observed.launch_template_id.as_deref() != Some(template_id)
-        || observed.launch_template_version.as_deref() != Some(version.as_str())
-    {
+    let want_template = format!("{template_id}:{version}");
+    let have_template = format!(
+        "{}:{}",
+        observed.launch_template_id.as_deref().unwrap_or("none"),
+        observed
+            .launch_template_version
+            .as_deref()
+            .unwrap_or("none")
+    );
+    let g = Resource::AutoScalingGroup;
+    if drift::check(
+        &mut plan.drift,
+        g,
+        "launchTemplate",
+        &want_template,
+        &have_template,
+    ) {
         plan.update.launch_template = Some((template_id.to_string(), version));
-        plan.drifted.push("launchTemplate");
     }
-    if observed.min_size != cap.min_size {
+    if drift::check(
+        &mut plan.drift,
+        g,
+        "minSize",
+        &cap.min_size,
+        &observed.min_size,
+    ) {
         plan.update.min_size = Some(cap.min_size);
-        plan.drifted.push("minSize");
     }
-    if observed.max_size != cap.max_size {
+    if drift::check(
+        &mut plan.drift,
+        g,
+        "maxSize",
+        &cap.max_size,
+        &observed.max_size,
+    ) {
         plan.update.max_size = Some(cap.max_size);
-        plan.drifted.push("maxSize");
     }
     if let Some(d) = cap.desired_capacity {
-        if observed.desired_capacity != d {
+        if drift::check(
+            &mut plan.drift,
+            g,
+            "desiredCapacity",
+            &d,
+            &observed.desired_capacity,
+        ) {
             plan.update.desired_capacity = Some(d);
-            plan.drifted.push("desiredCapacity");
         }
     }
-    let mut want_subnets = cap.subnet_ids.clone();
-    want_subnets.sort();
-    let mut have_subnets = observed.subnet_ids.clone();
-    have_subnets.sort();
-    if want_subnets != have_subnets {
+    // Order does not matter to Auto Scaling: compared sorted.
+    if drift::check(
+        &mut plan.drift,
+        g,
+        "subnetIds",
+        &drift::sorted_list(&cap.subnet_ids),
+        &drift::sorted_list(&observed.subnet_ids),
+    ) {
         plan.update.subnet_ids = Some(cap.subnet_ids.clone());
-        plan.drifted.push("subnetIds");
     }
     plan.attach = cap
         .load_balancer_names
@@ -164,7 +216,12 @@ pub fn plan_group(
         .cloned()
         .collect();
     if !plan.attach.is_empty() || !plan.detach.is_empty() {
-        plan.drifted.push("loadBalancerNames");
+        plan.drift.push(Drift::new(
+            g,
+            "loadBalancerNames",
+            drift::sorted_list(&observed.load_balancer_names),
+            drift::sorted_list(&cap.load_balancer_names),
+        ));
     }
     plan
 }
@@ -271,7 +328,7 @@ mod tests {
     fn matching_group_needs_nothing() {
         let plan = plan_group(&cap(), &group(), "lt-1", 1);
         assert!(plan.update.is_empty() && plan.attach.is_empty() && plan.detach.is_empty());
-        assert!(plan.drifted.is_empty());
+        assert!(plan.drift.is_empty());
     }
 
     #[test]
@@ -286,9 +343,14 @@ mod tests {
         );
         assert_eq!(plan.update.desired_capacity, Some(5));
         assert_eq!(plan.update.max_size, Some(5));
+        let g = Resource::AutoScalingGroup;
         assert_eq!(
-            plan.drifted,
-            vec!["launchTemplate", "maxSize", "desiredCapacity"]
+            plan.drift,
+            vec![
+                Drift::new(g, "launchTemplate", "lt-1:1", "lt-1:2"),
+                Drift::new(g, "maxSize", "7", "5"),
+                Drift::new(g, "desiredCapacity", "2", "5"),
+            ]
         );
     }
 
@@ -314,6 +376,52 @@ mod tests {
         let plan = plan_group(&c, &g, "lt-1", 1);
         assert_eq!(plan.attach, vec!["new".to_string()]);
         assert_eq!(plan.detach, vec!["old".to_string()]);
+        assert_eq!(
+            plan.drift,
+            vec![Drift::new(
+                Resource::AutoScalingGroup,
+                "loadBalancerNames",
+                "[old]",
+                "[new]"
+            )]
+        );
+    }
+
+    #[test]
+    fn subnets_and_min_size_drift_with_values() {
+        let mut g = group();
+        g.min_size = 1;
+        g.subnet_ids = vec!["subnet-c".into(), "subnet-a".into()];
+        let plan = plan_group(&cap(), &g, "lt-1", 1);
+        assert_eq!(plan.update.min_size, Some(5));
+        assert_eq!(
+            plan.update.subnet_ids,
+            Some(vec!["subnet-b".into(), "subnet-a".into()])
+        );
+        let g = Resource::AutoScalingGroup;
+        assert_eq!(
+            plan.drift,
+            vec![
+                Drift::new(g, "minSize", "1", "5"),
+                Drift::new(
+                    g,
+                    "subnetIds",
+                    "[subnet-a, subnet-c]",
+                    "[subnet-a, subnet-b]"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_launch_template_holding_other_data_gets_a_new_version() {
+        let want = version_description(&launch_template_data("c", &cap()));
+        assert_eq!(plan_version(3, Some(&want), &want), None);
+        assert_eq!(
+            plan_version(3, Some("edited by hand"), &want),
+            Some(Drift::new(Resource::LaunchTemplate, "version", "3", "4"))
+        );
+        assert!(plan_version(1, None, &want).is_some());
     }
 
     fn removal_group(min: i32, max: i32, desired: i32, instances: usize) -> AutoScalingGroup {

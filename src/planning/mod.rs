@@ -1,6 +1,7 @@
 //! Pure decisions: (spec, observed AWS state) → the calls to make. No I/O here.
 
 pub mod cluster;
+pub mod drift;
 pub mod ownership;
 pub mod service;
 pub mod task_def;

@@ -1,10 +1,11 @@
 //! Services: whether their cluster can take a deploy; create, update (and which fields
-//! drifted), or leave alone; readiness from the deployments; the managed classic ELB, and
-//! the managed ELBs a service owns but no longer uses.
+//! drifted, from what to what), or leave alone; readiness from the deployments; the managed
+//! classic ELB, and the managed ELBs a service owns but no longer uses.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
+use super::drift::{self, Drift, Resource};
 use crate::api::cluster::EcsCluster;
 use crate::api::service::{
     DeploymentConfiguration, ElbHealthCheck, Listener, ListenerProtocol, LoadBalancerScheme,
@@ -52,7 +53,8 @@ pub fn cluster_usable(cluster: &EcsCluster) -> Result<String, String> {
     }
 }
 
-/// One field whose AWS value differs from the spec, for Events and error messages.
+/// One field whose AWS value differs from the spec in a way the operator cannot correct,
+/// for error messages (what it corrects is a [`Drift`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldChange {
     /// The spec field, e.g. `loadBalancer.managed.subnetIds`.
@@ -113,6 +115,10 @@ pub struct DesiredService {
     /// The wanted task definition, if its deployment failed and ECS rolled back from it:
     /// rolling it out again would only fail again.
     pub failed_task_definition: Option<String>,
+    /// The task definition the service ran at the last sync (status). Moving a service
+    /// that still runs it to another revision is a rollout of the referenced EcsTaskDef,
+    /// not drift; a service found running something else was changed behind our back.
+    pub last_task_definition: Option<String>,
 }
 
 /// What to do with the ECS service.
@@ -124,8 +130,9 @@ pub enum ServicePlan {
     Update {
         /// The UpdateService call.
         input: UpdateServiceInput,
-        /// Names of the fields that differ from the spec.
-        drifted: Vec<&'static str>,
+        /// The fields set back to the spec, with AWS's and the spec's values (a rollout to
+        /// a new revision and a forced deployment are not among them).
+        drift: Vec<Drift>,
     },
     /// It exists and differs in fields ECS cannot change on a live service (the spec's
     /// CEL rules refuse such changes, so the service was adopted or made by other means):
@@ -137,22 +144,52 @@ pub enum ServicePlan {
     InSync,
 }
 
-fn deployment_config_matches(
+/// The deployment configuration settings that differ, `desired` against `observed`. Only
+/// what the spec sets is compared: AWS fills in the rest with its defaults.
+fn deployment_config_drift(
     desired: &DeploymentConfiguration,
     observed: Option<&DeploymentConfiguration>,
-) -> bool {
+) -> Vec<Drift> {
     let o = observed.cloned().unwrap_or_default();
-    // Only what the spec sets is compared: AWS fills in the rest with its defaults.
-    desired
-        .minimum_healthy_percent
-        .is_none_or(|v| o.minimum_healthy_percent == Some(v))
-        && desired
-            .maximum_percent
-            .is_none_or(|v| o.maximum_percent == Some(v))
-        && desired
-            .deployment_circuit_breaker
-            .as_ref()
-            .is_none_or(|cb| o.deployment_circuit_breaker.as_ref() == Some(cb))
+    let s = Resource::EcsService;
+    let mut out = Vec::new();
+    if let Some(v) = desired.minimum_healthy_percent {
+        drift::check(
+            &mut out,
+            s,
+            "deploymentConfiguration.minimumHealthyPercent",
+            &drift::or_none(Some(v)),
+            &drift::or_none(o.minimum_healthy_percent),
+        );
+    }
+    if let Some(v) = desired.maximum_percent {
+        drift::check(
+            &mut out,
+            s,
+            "deploymentConfiguration.maximumPercent",
+            &drift::or_none(Some(v)),
+            &drift::or_none(o.maximum_percent),
+        );
+    }
+    if let Some(cb) = &desired.deployment_circuit_breaker {
+        if o.deployment_circuit_breaker.as_ref() != Some(cb) {
+            out.push(Drift::new(
+                s,
+                "deploymentConfiguration.deploymentCircuitBreaker",
+                o.deployment_circuit_breaker
+                    .as_ref()
+                    .map(drift::json)
+                    .unwrap_or_else(|| "none".into()),
+                drift::json(cb),
+            ));
+        }
+    }
+    out
+}
+
+/// A task definition as people name it: `family:revision` out of an ARN.
+fn short_task_definition(td: &str) -> &str {
+    td.rsplit('/').next().unwrap_or(td)
 }
 
 fn network_matches(
@@ -249,43 +286,82 @@ pub fn plan_service(desired: &DesiredService, observed: Option<&ServiceInfo>) ->
         name: want.name.clone(),
         ..Default::default()
     };
-    let mut drifted = Vec::new();
+    let mut drift = Vec::new();
+    let s = Resource::EcsService;
     let failed = desired.failed_task_definition.as_deref() == Some(want.task_definition.as_str());
     if obs.task_definition != want.task_definition && !failed {
         input.task_definition = Some(want.task_definition.clone());
-        drifted.push("taskDefinition");
+        if desired.last_task_definition.as_deref() != Some(obs.task_definition.as_str()) {
+            drift.push(Drift::new(
+                s,
+                "taskDefinition",
+                short_task_definition(&obs.task_definition),
+                short_task_definition(&want.task_definition),
+            ));
+        }
     }
-    if desired.manage_desired_count && obs.desired_count != want.desired_count {
+    if desired.manage_desired_count
+        && drift::check(
+            &mut drift,
+            s,
+            "desiredCount",
+            &want.desired_count,
+            &obs.desired_count,
+        )
+    {
         input.desired_count = Some(want.desired_count);
-        drifted.push("desiredCount");
     }
     if let Some(dc) = &want.deployment_configuration {
-        if !deployment_config_matches(dc, obs.deployment_configuration.as_ref()) {
+        let changed = deployment_config_drift(dc, obs.deployment_configuration.as_ref());
+        if !changed.is_empty() {
             input.deployment_configuration = Some(dc.clone());
-            drifted.push("deploymentConfiguration");
+            drift.extend(changed);
         }
     }
     if let Some(g) = want.health_check_grace_period_seconds {
-        if obs.health_check_grace_period_seconds.unwrap_or(0) != g {
+        if drift::check(
+            &mut drift,
+            s,
+            "healthCheckGracePeriodSeconds",
+            &g,
+            &obs.health_check_grace_period_seconds.unwrap_or(0),
+        ) {
             input.health_check_grace_period_seconds = Some(g);
-            drifted.push("healthCheckGracePeriodSeconds");
         }
     }
     if let Some(n) = &want.network_configuration {
         if !network_matches(n, obs.network_configuration.as_ref()) {
             input.network_configuration = Some(n.clone());
-            drifted.push("networkConfiguration");
+            drift.push(Drift::new(
+                s,
+                "networkConfiguration",
+                obs.network_configuration
+                    .as_ref()
+                    .map(drift::json)
+                    .unwrap_or_else(|| "none".into()),
+                drift::json(n),
+            ));
         }
     }
     if !want.placement_strategy.is_empty() && want.placement_strategy != obs.placement_strategy {
         input.placement_strategy = Some(want.placement_strategy.clone());
-        drifted.push("placementStrategy");
+        drift.push(Drift::new(
+            s,
+            "placementStrategy",
+            drift::json(&obs.placement_strategy),
+            drift::json(&want.placement_strategy),
+        ));
     }
     if !want.placement_constraints.is_empty()
         && want.placement_constraints != obs.placement_constraints
     {
         input.placement_constraints = Some(want.placement_constraints.clone());
-        drifted.push("placementConstraints");
+        drift.push(Drift::new(
+            s,
+            "placementConstraints",
+            drift::json(&obs.placement_constraints),
+            drift::json(&want.placement_constraints),
+        ));
     }
     // UpdateService changes the load balancers of a rolling-update (ECS deployment
     // controller) service, the only kind the operator creates, since March 2022: ECS starts
@@ -294,7 +370,12 @@ pub fn plan_service(desired: &DesiredService, observed: Option<&ServiceInfo>) ->
     // empty list detaches the service from every load balancer.
     if !same_load_balancers(&want.load_balancers, &obs.load_balancers) {
         input.load_balancers = Some(want.load_balancers.clone());
-        drifted.push("loadBalancers");
+        drift.push(Drift::new(
+            s,
+            "loadBalancers",
+            describe_load_balancers(&obs.load_balancers),
+            describe_load_balancers(&want.load_balancers),
+        ));
     }
     if desired.restart_requested {
         input.force_new_deployment = true;
@@ -302,7 +383,7 @@ pub fn plan_service(desired: &DesiredService, observed: Option<&ServiceInfo>) ->
     if input.is_empty() {
         ServicePlan::InSync
     } else {
-        ServicePlan::Update { input, drifted }
+        ServicePlan::Update { input, drift }
     }
 }
 
@@ -385,8 +466,8 @@ pub struct ElbPlan {
     pub subnet_steps: Vec<SubnetStep>,
     /// Security groups to apply (ApplySecurityGroupsToLoadBalancer replaces the whole set).
     pub security_groups: Option<Vec<String>>,
-    /// Every difference, AWS value → spec value, for the DriftCorrected event.
-    pub changes: Vec<FieldChange>,
+    /// Every difference, AWS value → spec value.
+    pub drift: Vec<Drift>,
 }
 
 impl ElbPlan {
@@ -512,8 +593,9 @@ pub fn plan_elb(
         }
     }
     if !plan.create_listeners.is_empty() || !plan.delete_listener_ports.is_empty() {
-        plan.changes.push(FieldChange::new(
-            "loadBalancer.managed.listeners",
+        plan.drift.push(Drift::new(
+            Resource::LoadBalancer,
+            "listeners",
             describe_listeners(&have),
             describe_listeners(&want),
         ));
@@ -521,8 +603,9 @@ pub fn plan_elb(
     if let Some(hc) = &spec.health_check {
         if observed.health_check.as_ref() != Some(hc) {
             plan.health_check = Some(hc.clone());
-            plan.changes.push(FieldChange::new(
-                "loadBalancer.managed.healthCheck",
+            plan.drift.push(Drift::new(
+                Resource::LoadBalancer,
+                "healthCheck",
                 describe_health_check(observed.health_check.as_ref()),
                 describe_health_check(Some(hc)),
             ));
@@ -530,8 +613,9 @@ pub fn plan_elb(
     }
     plan.subnet_steps = subnet_steps(&observed.subnet_ids, &spec.subnet_ids);
     if !plan.subnet_steps.is_empty() {
-        plan.changes.push(FieldChange::new(
-            "loadBalancer.managed.subnetIds",
+        plan.drift.push(Drift::new(
+            Resource::LoadBalancer,
+            "subnetIds",
             list(&sorted(&observed.subnet_ids)),
             list(&sorted(&spec.subnet_ids)),
         ));
@@ -539,8 +623,9 @@ pub fn plan_elb(
     let want_sgs = sorted(&spec.security_group_ids);
     let have_sgs = sorted(&observed.security_group_ids);
     if !want_sgs.is_empty() && want_sgs != have_sgs {
-        plan.changes.push(FieldChange::new(
-            "loadBalancer.managed.securityGroupIds",
+        plan.drift.push(Drift::new(
+            Resource::LoadBalancer,
+            "securityGroupIds",
             list(&have_sgs),
             list(&want_sgs),
         ));
@@ -627,6 +712,7 @@ mod tests {
             manage_desired_count: true,
             restart_requested: false,
             failed_task_definition: None,
+            last_task_definition: Some("arn:td/web:2".into()),
         }
     }
 
@@ -691,10 +777,31 @@ mod tests {
         let mut d = desired();
         d.create.task_definition = "arn:td/web:3".into();
         match plan_service(&d, Some(&observed())) {
-            ServicePlan::Update { input, drifted } => {
+            ServicePlan::Update { input, drift } => {
                 assert_eq!(input.task_definition.as_deref(), Some("arn:td/web:3"));
                 assert_eq!(input.desired_count, None);
-                assert_eq!(drifted, vec!["taskDefinition"]);
+                assert!(drift.is_empty(), "a rollout is not drift: {drift:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_task_definition_changed_behind_our_back_is_drift() {
+        let mut o = observed();
+        o.task_definition = "arn:td/web:1".into();
+        match plan_service(&desired(), Some(&o)) {
+            ServicePlan::Update { input, drift } => {
+                assert_eq!(input.task_definition.as_deref(), Some("arn:td/web:2"));
+                assert_eq!(
+                    drift,
+                    vec![Drift::new(
+                        Resource::EcsService,
+                        "taskDefinition",
+                        "web:1",
+                        "web:2"
+                    )]
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -705,9 +812,12 @@ mod tests {
         let mut o = observed();
         o.desired_count = 7;
         match plan_service(&desired(), Some(&o)) {
-            ServicePlan::Update { input, drifted } => {
+            ServicePlan::Update { input, drift } => {
                 assert_eq!(input.desired_count, Some(4));
-                assert_eq!(drifted, vec!["desiredCount"]);
+                assert_eq!(
+                    drift,
+                    vec![Drift::new(Resource::EcsService, "desiredCount", "7", "4")]
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -724,9 +834,15 @@ mod tests {
             ..Default::default()
         });
         match plan_service(&d, Some(&observed())) {
-            ServicePlan::Update { drifted, .. } => {
-                assert_eq!(drifted, vec!["deploymentConfiguration"])
-            }
+            ServicePlan::Update { drift, .. } => assert_eq!(
+                drift,
+                vec![Drift::new(
+                    Resource::EcsService,
+                    "deploymentConfiguration.minimumHealthyPercent",
+                    "100",
+                    "50"
+                )]
+            ),
             other => panic!("{other:?}"),
         }
         d.create.deployment_configuration = Some(DeploymentConfiguration {
@@ -741,9 +857,9 @@ mod tests {
         let mut d = desired();
         d.restart_requested = true;
         match plan_service(&d, Some(&observed())) {
-            ServicePlan::Update { input, drifted } => {
+            ServicePlan::Update { input, drift } => {
                 assert!(input.force_new_deployment);
-                assert!(drifted.is_empty());
+                assert!(drift.is_empty());
             }
             other => panic!("{other:?}"),
         }
@@ -850,10 +966,21 @@ mod tests {
         );
         assert_eq!(plan.health_check, Some(hc));
         assert_eq!(
-            describe_changes(&plan.changes),
-            "loadBalancer.managed.listeners [HTTP:80→HTTP:8080, HTTP:81→HTTP:81] → \
-             [HTTP:80→HTTP:80]; loadBalancer.managed.healthCheck none → HTTP:80/ (interval \
-             30s, timeout 5s, healthy 10, unhealthy 2)"
+            plan.drift,
+            vec![
+                Drift::new(
+                    Resource::LoadBalancer,
+                    "listeners",
+                    "[HTTP:80→HTTP:8080, HTTP:81→HTTP:81]",
+                    "[HTTP:80→HTTP:80]"
+                ),
+                Drift::new(
+                    Resource::LoadBalancer,
+                    "healthCheck",
+                    "none",
+                    "HTTP:80/ (interval 30s, timeout 5s, healthy 10, unhealthy 2)"
+                ),
+            ]
         );
     }
 
@@ -900,15 +1027,17 @@ mod tests {
         );
         assert_eq!(plan.security_groups, Some(strings(&["sg-1"])));
         assert_eq!(
-            plan.changes,
+            plan.drift,
             vec![
-                FieldChange::new(
-                    "loadBalancer.managed.subnetIds",
+                Drift::new(
+                    Resource::LoadBalancer,
+                    "subnetIds",
                     "[subnet-a, subnet-c]",
                     "[subnet-a, subnet-b]"
                 ),
-                FieldChange::new(
-                    "loadBalancer.managed.securityGroupIds",
+                Drift::new(
+                    Resource::LoadBalancer,
+                    "securityGroupIds",
                     "[sg-1, sg-2]",
                     "[sg-1]"
                 ),
@@ -1010,12 +1139,21 @@ mod tests {
         ] {
             o.load_balancers = have.clone();
             match plan_service(&d, Some(&o)) {
-                ServicePlan::Update { input, drifted } => {
+                ServicePlan::Update { input, drift } => {
                     assert_eq!(
                         input.load_balancers,
                         Some(vec![lb_ref(Some("new-elb"), None, 5000)])
                     );
-                    assert_eq!(drifted, vec!["loadBalancers"], "{have:?}");
+                    assert_eq!(
+                        drift,
+                        vec![Drift::new(
+                            Resource::EcsService,
+                            "loadBalancers",
+                            describe_load_balancers(&have),
+                            "[new-elb → web:5000]"
+                        )],
+                        "{have:?}"
+                    );
                 }
                 other => panic!("{have:?}: {other:?}"),
             }

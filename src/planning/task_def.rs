@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
+use super::drift::{Drift, Resource};
 use crate::api::task_def::{EcsTaskDefSpec, Protocol};
 use crate::aws::types::ServiceInfo;
 
@@ -61,16 +62,40 @@ pub fn spec_hash(spec: &EcsTaskDefSpec) -> String {
 pub enum RevisionPlan {
     /// The latest ACTIVE revision was registered from this spec: nothing to register.
     UpToDate,
-    /// Register a new revision.
-    Register,
+    /// Register a new revision. When it replaces one the family had, or one status says
+    /// this object registered, the drift names both (the next number is expected; the
+    /// caller puts in the one ECS gives). The revisions only carry the hash of their spec,
+    /// so which fields differ is not known.
+    Register(Option<Drift>),
 }
 
-/// Compare the desired hash with the hash tag of the family's latest ACTIVE revision.
-pub fn plan_revision(desired_hash: &str, latest_hash: Option<&str>) -> RevisionPlan {
-    if latest_hash == Some(desired_hash) {
-        RevisionPlan::UpToDate
-    } else {
-        RevisionPlan::Register
+/// Compare the desired hash with the hash tag of the family's latest ACTIVE revision,
+/// `latest`: its number and spec hash tag, if any. `recorded`: the latest revision status
+/// records, which tells a first registration from one whose revisions were all
+/// deregistered behind our back.
+pub fn plan_revision(
+    family: &str,
+    desired_hash: &str,
+    latest: Option<(i32, Option<&str>)>,
+    recorded: Option<i32>,
+) -> RevisionPlan {
+    let replaced = |observed: String, next: i32| {
+        Drift::new(
+            Resource::TaskDefinition,
+            "revision",
+            observed,
+            format!("{family}:{next}"),
+        )
+    };
+    match (latest, recorded) {
+        (Some((_, hash)), _) if hash == Some(desired_hash) => RevisionPlan::UpToDate,
+        (Some((revision, _)), _) => {
+            RevisionPlan::Register(Some(replaced(format!("{family}:{revision}"), revision + 1)))
+        }
+        (None, Some(revision)) => {
+            RevisionPlan::Register(Some(replaced("none".into(), revision + 1)))
+        }
+        (None, None) => RevisionPlan::Register(None),
     }
 }
 
@@ -211,9 +236,39 @@ mod tests {
     #[test]
     fn register_only_when_latest_differs() {
         let h = spec_hash(&tutorial());
-        assert_eq!(plan_revision(&h, Some(&h)), RevisionPlan::UpToDate);
-        assert_eq!(plan_revision(&h, Some("v1-other")), RevisionPlan::Register);
-        assert_eq!(plan_revision(&h, None), RevisionPlan::Register);
+        assert_eq!(
+            plan_revision("web", &h, Some((3, Some(&h))), Some(3)),
+            RevisionPlan::UpToDate
+        );
+        assert_eq!(
+            plan_revision("web", &h, Some((3, Some("v1-other"))), Some(3)),
+            RevisionPlan::Register(Some(Drift::new(
+                Resource::TaskDefinition,
+                "revision",
+                "web:3",
+                "web:4"
+            )))
+        );
+        // Registered outside the operator: no hash tag.
+        assert!(matches!(
+            plan_revision("web", &h, Some((3, None)), Some(3)),
+            RevisionPlan::Register(Some(_))
+        ));
+        // Every revision deregistered behind our back.
+        assert_eq!(
+            plan_revision("web", &h, None, Some(3)),
+            RevisionPlan::Register(Some(Drift::new(
+                Resource::TaskDefinition,
+                "revision",
+                "none",
+                "web:4"
+            )))
+        );
+        // The first revision replaces nothing.
+        assert_eq!(
+            plan_revision("web", &h, None, None),
+            RevisionPlan::Register(None)
+        );
     }
 
     #[test]

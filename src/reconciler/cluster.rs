@@ -15,6 +15,7 @@ use crate::api::common::{CommonSpec, CommonStatus};
 use crate::aws::types::{AutoScalingGroup, ClusterInfo, LaunchTemplate, Tags, UpdateGroupInput};
 use crate::aws::AwsErrorKind;
 use crate::planning::cluster as plan;
+use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
@@ -105,6 +106,7 @@ async fn find_group(cx: &AwsContext, name: &str) -> Result<Option<AutoScalingGro
     Ok(cx.aws.autoscaling.describe_group(name).await?)
 }
 
+#[allow(clippy::too_many_arguments)] // each is a different input or output of one sync
 async fn sync_capacity(
     cluster_name: &str,
     cap: &ClusterCapacity,
@@ -112,6 +114,7 @@ async fn sync_capacity(
     applied: &[String],
     cx: &AwsContext,
     notes: &mut Vec<Note>,
+    corrected: &mut Vec<Drift>,
 ) -> Result<CapacityStatus, Error> {
     let lt_name = plan::launch_template_name(cluster_name);
     let data = plan::launch_template_data(cluster_name, cap);
@@ -146,23 +149,28 @@ async fn sync_capacity(
                 cx.seen.forget_launch_template(&lt_name);
                 cx.aws.ec2.tag_launch_template(&lt.id, &missing).await?;
             }
+            corrected.extend(drift::tags(
+                Resource::LaunchTemplate,
+                &lt.tags,
+                &stale,
+                &missing,
+            ));
             let latest = version_description(cx, &lt.id, lt.latest_version).await?;
-            if plan::needs_new_version(latest.as_deref(), &description) {
-                let v = cx
-                    .aws
-                    .ec2
-                    .create_launch_template_version(&lt.id, &data, &description)
-                    .await?;
-                cx.seen.forget_launch_template(&lt_name);
-                cx.seen
-                    .record_version_description(&lt.id, v, Some(description.clone()));
-                notes.push(Note::normal(
-                    "Updated",
-                    format!("created launch template {lt_name} version {v}"),
-                ));
-                (lt.id, v)
-            } else {
-                (lt.id, lt.latest_version)
+            match plan::plan_version(lt.latest_version, latest.as_deref(), &description) {
+                Some(mut new_version) => {
+                    let v = cx
+                        .aws
+                        .ec2
+                        .create_launch_template_version(&lt.id, &data, &description)
+                        .await?;
+                    cx.seen.forget_launch_template(&lt_name);
+                    cx.seen
+                        .record_version_description(&lt.id, v, Some(description.clone()));
+                    new_version.desired = v.to_string();
+                    corrected.push(new_version);
+                    (lt.id, v)
+                }
+                None => (lt.id, lt.latest_version),
             }
         }
     };
@@ -205,6 +213,12 @@ async fn sync_capacity(
             if !missing.is_empty() {
                 asg.tag_group(&group_name, &missing).await?;
             }
+            corrected.extend(drift::tags(
+                Resource::AutoScalingGroup,
+                &g.tags,
+                &stale,
+                &missing,
+            ));
             if !p.update.is_empty() {
                 asg.update_group(&p.update).await?;
             }
@@ -214,15 +228,7 @@ async fn sync_capacity(
             if !p.detach.is_empty() {
                 asg.detach_load_balancers(&group_name, &p.detach).await?;
             }
-            if !p.drifted.is_empty() {
-                notes.push(Note::normal(
-                    "Updated",
-                    format!(
-                        "updated Auto Scaling group {group_name}: {}",
-                        p.drifted.join(", ")
-                    ),
-                ));
-            }
+            corrected.extend(p.drift.iter().cloned());
             let in_service = g
                 .instances
                 .iter()
@@ -335,6 +341,7 @@ impl ManagedResource for EcsCluster {
             .map(|s| s.applied_tag_keys.as_slice())
             .unwrap_or_default();
         let mut notes = Vec::new();
+        let mut corrected = Vec::new();
         let cluster = match find_cluster(cx, &name).await? {
             Some(c) => {
                 cx.claim(&format!("ECS cluster {name}"), &c.tags, &mut notes)?;
@@ -349,6 +356,7 @@ impl ManagedResource for EcsCluster {
                     cx.seen.forget_cluster(&name);
                     cx.aws.ecs.tag_resource(&c.arn, &missing).await?;
                 }
+                corrected.extend(drift::tags(Resource::EcsCluster, &c.tags, &stale, &missing));
                 c
             }
             None => {
@@ -363,7 +371,9 @@ impl ManagedResource for EcsCluster {
         };
         let mut removing = None;
         let capacity = match &self.spec.capacity {
-            Some(cap) => Some(sync_capacity(&name, cap, &tags, applied, cx, &mut notes).await?),
+            Some(cap) => Some(
+                sync_capacity(&name, cap, &tags, applied, cx, &mut notes, &mut corrected).await?,
+            ),
             // A converged generation without capacity already removed any an earlier spec
             // created: nothing to look for on its resyncs.
             None if cx.trust_seen => None,
@@ -415,6 +425,7 @@ impl ManagedResource for EcsCluster {
             readiness,
             conditions: Vec::new(),
             notes,
+            drift: corrected,
         })
     }
 

@@ -16,12 +16,19 @@ use tracing::{debug, info, warn, Instrument};
 use super::conditions::{merge, Cond, READY, RECONCILING, SYNCED};
 use super::context::{Context, FIELD_MANAGER};
 use super::error::{Error, Treatment};
-use super::managed::{AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness};
+use super::managed::{
+    spec_changed, AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness,
+};
 use super::outcome::{self, ObjectState, Outcome, Requeue};
+use super::report::{self, MAX_NOTE_BYTES};
 use crate::api::common::{DeletionPolicy, ADOPT_ANNOTATION, FINALIZER, PAUSED_ANNOTATION};
 use crate::aws::priority::Priority;
+use crate::planning::drift::truncate_bytes;
 use crate::planning::ownership::owner_value;
 use crate::telemetry::metrics::{ErrorLabels, KindLabels};
+
+/// Kubernetes refuses Event actions longer than this many bytes.
+const MAX_ACTION_BYTES: usize = 128;
 
 /// Whether an annotation is set to "true".
 pub fn annotation_true<K: Resource>(obj: &K, key: &str) -> bool {
@@ -196,7 +203,15 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
     match synced {
         Ok(synced) => {
             ctx.backoff.success(&key);
-            publish(ctx, obj, &synced.notes).await;
+            let mut notes = synced.notes;
+            // Reported here, once for every kind: the kinds only say what they corrected.
+            notes.extend(report::report(
+                &ctx.metrics,
+                K::KIND,
+                spec_changed(obj, state.observed_generation),
+                &synced.drift,
+            ));
+            publish(ctx, obj, &notes).await;
             let working_for = since(reconciling_since(obj));
             let mut decided =
                 outcome::synced(&synced.readiness, ctx.settings.resync_period, working_for);
@@ -431,12 +446,6 @@ async fn patch_json<K: ManagedResource>(
 
 async fn publish<K: ManagedResource>(ctx: &Context, obj: &K, notes: &[Note]) {
     for note in notes {
-        if note.reason == "DriftCorrected" {
-            ctx.metrics
-                .drift_corrections
-                .get_or_create(&KindLabels { kind: K::KIND })
-                .inc();
-        }
         let event = Event {
             type_: if note.warning {
                 EventType::Warning
@@ -444,10 +453,11 @@ async fn publish<K: ManagedResource>(ctx: &Context, obj: &K, notes: &[Note]) {
                 EventType::Normal
             },
             reason: note.reason.to_string(),
-            note: Some(note.message.chars().take(1000).collect()),
+            note: Some(truncate_bytes(&note.message, MAX_NOTE_BYTES)),
             // Recorder folds events with equal (reason, action) into one series and keeps
-            // the first note, so the action carries the specifics.
-            action: note.message.chars().take(128).collect(),
+            // the first note, so the action carries the specifics. The API server counts
+            // its 128 limit in bytes, and correction messages are full of `→`.
+            action: truncate_bytes(&note.message, MAX_ACTION_BYTES),
             secondary: None,
         };
         if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {

@@ -18,6 +18,7 @@ use crate::api::common::{CommonSpec, CommonStatus};
 use crate::aws::observed::RegionCache;
 use crate::aws::types::Tags;
 use crate::aws::AwsClients;
+use crate::planning::drift::Drift;
 use crate::planning::ownership::{ownership, Ownership};
 
 /// What a kind's AWS logic may use.
@@ -100,17 +101,6 @@ impl Note {
     }
 }
 
-/// How to report a correction of AWS: the spec changed since the last reconcile
-/// (`Updated`, applying the user's edit) or AWS moved away from an unchanged spec
-/// (`DriftCorrected`: someone or something changed AWS). Spec edits are never drift.
-pub fn change_reason(spec_changed: bool) -> &'static str {
-    if spec_changed {
-        "Updated"
-    } else {
-        "DriftCorrected"
-    }
-}
-
 /// Whether the spec changed since the last fully reconciled generation.
 pub fn spec_changed<K: kube::Resource>(obj: &K, observed_generation: Option<i64>) -> bool {
     observed_generation != obj.meta().generation
@@ -143,6 +133,10 @@ pub struct Synced<S> {
     pub conditions: Vec<Cond>,
     /// Events to publish.
     pub notes: Vec<Note>,
+    /// The fields of owned AWS resources this sync set to the spec, with their old and
+    /// new values: the generic reconciler reports them once, as the user's edit or as
+    /// drift.
+    pub drift: Vec<Drift>,
 }
 
 /// Result of a cleanup step.
@@ -211,13 +205,11 @@ mod tests {
     use crate::api::EcsService;
 
     #[test]
-    fn spec_edits_are_updates_and_unchanged_specs_drift() {
+    fn the_spec_changed_until_its_generation_is_reconciled() {
         let mut s = EcsService::new("s", Default::default());
         s.metadata.generation = Some(3);
         assert!(spec_changed(&s, Some(2)));
         assert!(spec_changed(&s, None));
         assert!(!spec_changed(&s, Some(3)));
-        assert_eq!(change_reason(true), "Updated");
-        assert_eq!(change_reason(false), "DriftCorrected");
     }
 }

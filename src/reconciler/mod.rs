@@ -7,6 +7,7 @@ pub mod error;
 pub mod generic;
 pub mod managed;
 pub mod outcome;
+pub mod report;
 pub mod stores;
 pub mod sweep;
 

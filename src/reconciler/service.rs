@@ -10,8 +10,7 @@ use sha2::{Digest, Sha256};
 use super::conditions::{Cond, PROGRESSING, READY};
 use super::error::Error;
 use super::managed::{
-    change_reason, spec_changed, AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note,
-    Readiness, Synced,
+    AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
 use super::stores::Stores;
 use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
@@ -23,13 +22,13 @@ use crate::aws::types::{
     CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags,
     UpdateServiceInput,
 };
+use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
 use crate::planning::service::{
-    cluster_usable, describe_changes, describe_load_balancers, failed_task_definition,
-    owned_elb_candidates, plan_elb, plan_service, rollout, stale_elb_deletable, DesiredService,
-    Rollout, ServicePlan, SubnetStep,
+    cluster_usable, describe_changes, failed_task_definition, owned_elb_candidates, plan_elb,
+    plan_service, rollout, stale_elb_deletable, DesiredService, Rollout, ServicePlan, SubnetStep,
 };
 
 /// Latest ECS service events kept in status.
@@ -116,9 +115,9 @@ async fn sync_managed_elb(
     spec: &ManagedLoadBalancer,
     tags: &Tags,
     applied: &[String],
-    spec_edited: bool,
     cx: &AwsContext,
     notes: &mut Vec<Note>,
+    corrected: &mut Vec<Drift>,
 ) -> Result<Option<String>, Error> {
     let elb = &cx.aws.elb;
     // A resync of a converged service reads what the last sweep saw of its ELB; anything
@@ -172,6 +171,12 @@ async fn sync_managed_elb(
             if !missing.is_empty() {
                 elb.add_tags(name, &missing).await?;
             }
+            corrected.extend(drift::tags(
+                Resource::LoadBalancer,
+                &current_tags,
+                &stale,
+                &missing,
+            ));
             let p = plan_elb(spec, &observed).map_err(|scheme| {
                 Error::InvalidSpec(format!(
                     "classic load balancer {name} differs from the spec: {scheme}, and a classic \
@@ -201,15 +206,7 @@ async fn sync_managed_elb(
                 // Changed just now: the next resync reads it again.
                 cx.seen.forget_elb(name);
             }
-            if !p.is_empty() {
-                notes.push(Note::normal(
-                    change_reason(spec_edited),
-                    format!(
-                        "corrected classic load balancer {name}: {}",
-                        describe_changes(&p.changes)
-                    ),
-                ));
-            }
+            corrected.extend(p.drift);
             Ok(observed.dns_name)
         }
     }
@@ -394,12 +391,7 @@ impl ManagedResource for EcsService {
             .map(|s| s.applied_tag_keys.as_slice())
             .unwrap_or_default();
         let mut notes = Vec::new();
-        let spec_edited = spec_changed(
-            self,
-            self.status
-                .as_ref()
-                .and_then(|s| s.common.observed_generation),
-        );
+        let mut corrected = Vec::new();
 
         // The task definition as an ARN, the form ECS reports back.
         let task_definition = if deps.task_definition.starts_with("arn:") {
@@ -438,9 +430,9 @@ impl ManagedResource for EcsService {
                     managed,
                     &tags,
                     applied,
-                    spec_edited,
                     cx,
                     &mut notes,
+                    &mut corrected,
                 )
                 .await?;
                 lb_status = Some(LoadBalancerStatus {
@@ -501,6 +493,7 @@ impl ManagedResource for EcsService {
             if !missing.is_empty() {
                 cx.aws.ecs.tag_resource(&s.arn, &missing).await?;
             }
+            corrected.extend(drift::tags(Resource::EcsService, &s.tags, &stale, &missing));
         }
 
         let restart = self.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
@@ -537,6 +530,10 @@ impl ManagedResource for EcsService {
             manage_desired_count: self.spec.desired_count.is_some(),
             restart_requested,
             failed_task_definition: failed.clone(),
+            last_task_definition: self
+                .status
+                .as_ref()
+                .and_then(|s| s.task_definition_arn.clone()),
         };
         let (service, restarted_at) = match plan_service(&desired, observed.as_ref()) {
             ServicePlan::Create(input) => {
@@ -545,14 +542,11 @@ impl ManagedResource for EcsService {
                 notes.push(Note::normal("Created", format!("created ECS service {name} running {task_definition}")));
                 (s, restart)
             }
-            ServicePlan::Update { input, drifted } => {
-                let before = observed
-                    .as_ref()
-                    .map(|o| o.load_balancers.clone())
-                    .unwrap_or_default();
+            ServicePlan::Update { input, drift } => {
                 let s = cx.aws.ecs.update_service(&input).await?;
                 cx.seen.record_service(&deps.cluster, &s);
-                describe_update(&input, &drifted, &before, spec_edited, &mut notes);
+                describe_update(&input, &mut notes);
+                corrected.extend(drift);
                 let restarted_at = if input.force_new_deployment { restart } else { acted_restart };
                 (s, restarted_at)
             }
@@ -633,6 +627,7 @@ impl ManagedResource for EcsService {
             readiness,
             conditions: vec![progressing],
             notes,
+            drift: corrected,
         })
     }
 
@@ -719,38 +714,11 @@ impl ManagedResource for EcsService {
     }
 }
 
-fn describe_update(
-    input: &UpdateServiceInput,
-    drifted: &[&'static str],
-    load_balancers_before: &[ServiceLoadBalancerRef],
-    spec_edited: bool,
-    notes: &mut Vec<Note>,
-) {
+/// Events of an update that are not corrections: a rollout to another revision, a forced
+/// deployment (the corrections themselves are reported by the generic reconciler).
+fn describe_update(input: &UpdateServiceInput, notes: &mut Vec<Note>) {
     if let Some(td) = &input.task_definition {
         notes.push(Note::normal("RollingUpdate", format!("rolling to {td}")));
-    }
-    let others: Vec<String> = drifted
-        .iter()
-        .filter(|f| **f != "taskDefinition")
-        .map(|f| match (*f, &input.load_balancers) {
-            ("loadBalancers", Some(lbs)) => format!(
-                "loadBalancers {} → {}",
-                describe_load_balancers(load_balancers_before),
-                describe_load_balancers(lbs)
-            ),
-            _ => f.to_string(),
-        })
-        .collect();
-    if !others.is_empty() {
-        let verb = if spec_edited {
-            "applied the spec's"
-        } else {
-            "set back to the spec:"
-        };
-        notes.push(Note::normal(
-            change_reason(spec_edited),
-            format!("{verb} {}", others.join(", ")),
-        ));
     }
     if input.force_new_deployment {
         notes.push(Note::normal(

@@ -17,6 +17,7 @@ use crate::api::service::EcsService;
 use crate::api::task_def::{EcsTaskDef, EcsTaskDefStatus};
 use crate::aws::types::RegisterTaskDefinitionInput;
 use crate::aws::DESCRIBE_SERVICES_MAX;
+use crate::planning::drift::{self, Resource};
 use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
@@ -149,6 +150,7 @@ impl EcsTaskDef {
             readiness: Readiness::Ready(format!("{family}:{revision} is registered")),
             conditions: Vec::new(),
             notes: Vec::new(),
+            drift: Vec::new(),
         })
     }
 }
@@ -192,6 +194,7 @@ impl ManagedResource for EcsTaskDef {
         // retry or a restart never registers the same spec twice.
         let latest = ecs.describe_task_definition(&family).await?;
         let mut notes = Vec::new();
+        let mut corrected = Vec::new();
         if let Some(l) = &latest {
             cx.claim(
                 &format!("task definition family {family}"),
@@ -199,11 +202,12 @@ impl ManagedResource for EcsTaskDef {
                 &mut notes,
             )?;
         }
-        let latest_hash = latest
+        let latest_seen = latest
             .as_ref()
-            .and_then(|l| l.tags.get(SPEC_HASH_TAG))
-            .map(String::as_str);
-        let (arn, revision) = match (plan_revision(&hash, latest_hash), latest) {
+            .map(|l| (l.revision, l.tags.get(SPEC_HASH_TAG).map(String::as_str)));
+        let recorded = self.status.as_ref().and_then(|s| s.latest_revision);
+        let plan = plan_revision(&family, &hash, latest_seen, recorded);
+        let (arn, revision) = match (plan, latest) {
             (RevisionPlan::UpToDate, Some(l)) => {
                 // Only the latest revision follows spec.tags: older revisions are immutable
                 // history (what a rollback or a pinned service runs) and keep the tags they
@@ -222,9 +226,15 @@ impl ManagedResource for EcsTaskDef {
                 if !missing.is_empty() {
                     ecs.tag_resource(&l.arn, &missing).await?;
                 }
+                corrected.extend(drift::tags(
+                    Resource::TaskDefinition,
+                    &l.tags,
+                    &stale,
+                    &missing,
+                ));
                 (l.arn, l.revision)
             }
-            _ => {
+            (plan, _) => {
                 let input = RegisterTaskDefinitionInput {
                     family: family.clone(),
                     definition: self.spec.clone(),
@@ -235,6 +245,10 @@ impl ManagedResource for EcsTaskDef {
                     "Registered",
                     format!("registered {family}:{}", r.revision),
                 ));
+                if let RevisionPlan::Register(Some(mut replaced)) = plan {
+                    replaced.desired = format!("{family}:{}", r.revision);
+                    corrected.push(replaced);
+                }
                 (r.arn, r.revision)
             }
         };
@@ -280,6 +294,7 @@ impl ManagedResource for EcsTaskDef {
             readiness: Readiness::Ready(format!("{family}:{revision} is registered")),
             conditions: Vec::new(),
             notes,
+            drift: corrected,
         })
     }
 

@@ -47,6 +47,17 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Labels of the drift correction counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    /// The kind of the object that owns the resource.
+    pub kind: &'static str,
+    /// The owned AWS resource, e.g. `ecs_service`, `auto_scaling_group`.
+    pub resource: &'static str,
+    /// The field set back to the spec, e.g. `desiredCount`.
+    pub field: &'static str,
+}
+
 /// Labels of the reconcile error counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
@@ -543,8 +554,8 @@ pub struct Metrics {
     pub aws_bucket_capacity: Family<BucketLabels, Gauge<f64, AtomicU64>>,
     /// Refill per second per client-side bucket.
     pub aws_bucket_refill: Family<BucketLabels, Gauge<f64, AtomicU64>>,
-    /// DriftCorrected events per kind.
-    pub drift_corrections: Family<KindLabels, Counter>,
+    /// Fields set back to the spec after something else changed them in AWS.
+    pub drift_corrections: Family<DriftLabels, Counter>,
     /// Objects per kind, condition and status (sampled from the controllers' caches).
     pub objects: Family<ObjectLabels, Gauge>,
     /// controller-runtime's names.
@@ -651,7 +662,7 @@ impl Metrics {
         );
         r.register(
             "drift_corrections",
-            "DriftCorrected events: AWS resources set back to the spec",
+            "Fields of owned AWS resources set back to the spec after something else changed them (one per field of each DriftCorrected event; spec edits are not counted), per kind, resource and field",
             self.drift_corrections.clone(),
         );
         r.register(
@@ -771,7 +782,6 @@ impl Metrics {
         touch(&cr.unfinished_work, &q);
         touch(&cr.longest_running, &q);
         touch(&self.reconciles, &KindLabels { kind });
-        touch(&self.drift_corrections, &KindLabels { kind });
     }
 
     /// A watch event asks for a reconcile of the object now.
@@ -1356,7 +1366,11 @@ mod tests {
             })
             .inc();
         m.drift_corrections
-            .get_or_create(&KindLabels { kind: "EcsService" })
+            .get_or_create(&DriftLabels {
+                kind: "EcsService",
+                resource: "ecs_service",
+                field: "desiredCount",
+            })
             .inc();
         let (reader, _writer) = reflector::store::<EcsService>();
         m.count_objects(reader);
