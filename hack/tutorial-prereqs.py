@@ -29,4 +29,6 @@ ignore_exists(iam.create_role, RoleName="ecs-instance-role", AssumeRolePolicyDoc
 ignore_exists(iam.create_instance_profile, InstanceProfileName="ecs-instance-role")
 ignore_exists(iam.add_role_to_instance_profile, InstanceProfileName="ecs-instance-role", RoleName="ecs-instance-role")
 ignore_exists(iam.create_role, RoleName="ecs-service-role", AssumeRolePolicyDocument=trust("ecs.amazonaws.com"))
-print("tutorial prerequisites: key pair my-ec2-key-pair, roles ecs-instance-role and ecs-service-role")
+# The Fargate variant (config/samples/fargate): the agent's execution role.
+ignore_exists(iam.create_role, RoleName="ecsTaskExecutionRole", AssumeRolePolicyDocument=trust("ecs-tasks.amazonaws.com"))
+print("tutorial prerequisites: key pair my-ec2-key-pair, roles ecs-instance-role, ecs-service-role and ecsTaskExecutionRole")

@@ -33,7 +33,16 @@ use super::common::{
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [immutable_optional("family"), immutable_optional("region")]))]
+#[schemars(extend("x-kubernetes-validations" = [
+    immutable_optional("family"),
+    immutable_optional("region"),
+    {"rule": "!has(self.requiresCompatibilities) || !self.requiresCompatibilities.exists(c, c == 'FARGATE') || (has(self.networkMode) && self.networkMode == 'awsvpc')",
+     "message": "requiresCompatibilities FARGATE needs networkMode: awsvpc"},
+    {"rule": "!has(self.requiresCompatibilities) || !self.requiresCompatibilities.exists(c, c == 'FARGATE') || (has(self.cpu) && has(self.memory))",
+     "message": "requiresCompatibilities FARGATE needs task-level cpu and memory"},
+    {"rule": fargate_sizes_rule(),
+     "message": "cpu and memory are not a Fargate size: 256 (.25 vCPU) takes memory 512, 1024 or 2048; 512 takes 1024-4096 and 1024 takes 2048-8192 in steps of 1024; 2048 takes 4096-16384 and 4096 takes 8192-30720 in steps of 1024; 8192 takes 16384-61440 in steps of 4096; 16384 takes 32768-122880 in steps of 8192 (MiB)"}
+]))]
 pub struct EcsTaskDefSpec {
     /// Task definition family. Immutable; defaults to metadata.name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,9 +74,11 @@ pub struct EcsTaskDefSpec {
     pub requires_compatibilities: Vec<LaunchType>,
     /// Task-level CPU units or vCPUs, e.g. 256 or "1 vCPU".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxLength" = 16))]
     pub cpu: Option<IntOrString>,
     /// Task-level memory in MiB or GB, e.g. 512 or "1 GB".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxLength" = 16))]
     pub memory: Option<IntOrString>,
     /// Role the ECS agent uses to pull images and write logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +97,30 @@ pub struct EcsTaskDefSpec {
     pub runtime_platform: Option<RuntimePlatform>,
 }
 impl_common_spec!(EcsTaskDefSpec);
+
+/// CEL: a task that requires Fargate has a task size Fargate offers. cpu and memory are
+/// normalized first, as ECS does: CPU units or "N vCPU", MiB or "N GB". Each row is (CPU
+/// units, least and most memory, step); 256 takes 512, 1024 or 2048 only.
+fn fargate_sizes_rule() -> String {
+    let units = |field: &str, suffix: &str| {
+        format!(
+            "(type(self.{field}) == int ? self.{field} : \
+             self.{field}.matches('^[0-9]+$') ? int(self.{field}) : \
+             self.{field}.matches('^(?i)[0-9]*[.]?[0-9]+ ?{suffix}$') ? \
+             int(double(self.{field}.lowerAscii().replace('{suffix}', '').trim()) * 1024.0) : -1)"
+        )
+    };
+    format!(
+        "!has(self.requiresCompatibilities) || !self.requiresCompatibilities.exists(c, c == 'FARGATE') \
+         || !has(self.cpu) || !has(self.memory) || \
+         [[256, 512, 2048, 512], [512, 1024, 4096, 1024], [1024, 2048, 8192, 1024], \
+         [2048, 4096, 16384, 1024], [4096, 8192, 30720, 1024], [8192, 16384, 61440, 4096], \
+         [16384, 32768, 122880, 8192]].exists(r, {cpu} == r[0] && \
+         {mem} >= r[1] && {mem} <= r[2] && {mem} % r[3] == 0 && !(r[0] == 256 && {mem} == 1536))",
+        cpu = units("cpu", "vcpu"),
+        mem = units("memory", "gb"),
+    )
+}
 
 /// Docker networking mode.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]

@@ -155,6 +155,7 @@ async fn e2e() {
     tutorial(&sb, &aws, &client).await;
     rolling_update(&sb, &aws, &client).await;
     observability(&operator);
+    fargate_tutorial(&sb, &aws).await;
     let exit = operator.terminate();
     assert!(
         exit.success(),
@@ -691,6 +692,81 @@ async fn tutorial(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
         let (status, message) = kstatus(sb, resource, "tutorial", name);
         assert_eq!(status, "Current", "{resource}/{name}: {message}");
     }
+}
+
+/// The Fargate variant of the tutorial (config/samples/fargate): no EC2 capacity, an awsvpc
+/// task definition with a Fargate task size, a FARGATE service with its network
+/// configuration; Ready, as described in ECS; then deleted with nothing left behind.
+async fn fargate_tutorial(sb: &Sandbox, aws: &Aws) {
+    sb.kubectl_ok(&["create", "namespace", "fargate"]);
+    let manifests = sb.render("config/samples/fargate");
+    let out = sb.kubectl_stdin(&["apply", "-n", "fargate", "-f", "-"], &manifests);
+    assert!(
+        out.status.success(),
+        "apply Fargate samples: {}",
+        stderr(&out)
+    );
+    let objects = [
+        "ecscluster/fargate-cluster",
+        "ecstaskdef/hello-world-fargate",
+        "ecsservice/hello-world-fargate",
+    ];
+    let mut wait = vec![
+        "wait",
+        "-n",
+        "fargate",
+        "--for=condition=Ready",
+        "--timeout=90s",
+    ];
+    wait.extend(objects);
+    let out = sb.kubectl(&wait);
+    assert!(
+        out.status.success(),
+        "Fargate objects not Ready: {}",
+        stderr(&out)
+    );
+    let svc = aws
+        .service("fargate-cluster", "hello-world-fargate")
+        .await
+        .expect("the Fargate service exists");
+    assert_eq!(svc.launch_type().map(|l| l.as_str()), Some("FARGATE"));
+    let vpc = svc
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .expect("awsvpc configuration");
+    assert_eq!(vpc.subnets().len(), 2);
+    assert_eq!(vpc.assign_public_ip().map(|a| a.as_str()), Some("ENABLED"));
+    let td = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition("hello-world-fargate")
+        .send()
+        .await
+        .expect("task definition")
+        .task_definition
+        .expect("task definition");
+    assert_eq!((td.cpu(), td.memory()), (Some("256"), Some("512")));
+    assert_eq!(td.network_mode().map(|m| m.as_str()), Some("awsvpc"));
+
+    let mut delete = vec!["delete", "-n", "fargate", "--timeout=90s"];
+    delete.extend(objects);
+    sb.kubectl_ok(&delete);
+    assert!(
+        aws.service("fargate-cluster", "hello-world-fargate")
+            .await
+            .is_none(),
+        "the Fargate service is left in ECS"
+    );
+    assert!(
+        aws.active_revisions("hello-world-fargate").await.is_empty(),
+        "revisions are left in ECS"
+    );
+    assert!(
+        aws.cluster_status("fargate-cluster")
+            .await
+            .is_none_or(|s| s == "INACTIVE"),
+        "the Fargate cluster is left in ECS"
+    );
 }
 
 async fn rolling_update(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
