@@ -2871,3 +2871,95 @@ async fn a_latest_revision_deregistered_behind_our_back_is_drift_named_by_revisi
     let s = sync_ok(&fake, &mut td, &no_deps()).await;
     assert!(s.drift.is_empty() && s.notes.is_empty(), "{:?}", s.notes);
 }
+
+#[tokio::test]
+async fn new_services_are_looked_for_in_one_listing_of_their_cluster() {
+    use ecs_operator::aws::observed::RegionCache;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let fake = FakeAws::new();
+    let mut cluster = bare_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    let deps = deps_for(&cluster, &td);
+    let seen = Arc::new(RegionCache::default());
+    let writer_since = tokio::time::Instant::now();
+    let cx_for = |svc: &EcsService| {
+        let mut cx = AwsContext::new(
+            fake.clients(None),
+            owner("EcsService", &svc.name_any()),
+            false,
+            MC.into(),
+        );
+        cx.seen = seen.clone();
+        cx.seen_max_age = Duration::from_secs(600);
+        cx.writer_since = Some(writer_since);
+        cx
+    };
+    let services: Vec<EcsService> = (0..5)
+        .map(|i| {
+            let mut s = plain_service(Some(1));
+            s.metadata.name = Some(format!("web-{i}"));
+            s
+        })
+        .collect();
+    fake.clear_calls();
+    for svc in &services {
+        svc.sync(&deps, &cx_for(svc)).await.expect("create");
+    }
+    assert_eq!(fake.count("ecs:ListServices"), 1, "{:?}", fake.calls());
+    assert_eq!(fake.count("ecs:DescribeServices"), 0, "{:?}", fake.calls());
+    assert_eq!(fake.count("ecs:CreateService"), 5);
+
+    // A create whose answer was lost is never taken for absent: the retry reads ECS and
+    // finds the service instead of creating it twice.
+    let mut lost = plain_service(Some(1));
+    lost.metadata.name = Some("web-lost".into());
+    fake.lose_response_next("ecs:CreateService", 1);
+    assert!(lost.sync(&deps, &cx_for(&lost)).await.is_err());
+    fake.clear_calls();
+    lost.sync(&deps, &cx_for(&lost)).await.expect("retry");
+    assert_eq!(fake.count("ecs:CreateService"), 0, "{:?}", fake.calls());
+    assert_eq!(fake.count("ecs:DescribeServices"), 1, "{:?}", fake.calls());
+
+    // A listing from before this process became the writer proves nothing: another
+    // writer may have created the service since.
+    let mut later = plain_service(Some(1));
+    later.metadata.name = Some("web-later".into());
+    let mut cx = cx_for(&later);
+    cx.writer_since = Some(tokio::time::Instant::now());
+    fake.clear_calls();
+    later.sync(&deps, &cx).await.expect("create");
+    assert_eq!(fake.count("ecs:ListServices"), 1, "{:?}", fake.calls());
+    assert_eq!(fake.count("ecs:CreateService"), 1);
+    // A service someone created by hand after the listing: ECS refuses the create (names
+    // are unique in a cluster), no second service exists, and the retry reads it.
+    fake.clients(None)
+        .ecs
+        .create_service(&CreateServiceInput {
+            cluster: deps.cluster.clone(),
+            name: "by-hand".into(),
+            task_definition: deps.task_definition.clone(),
+            desired_count: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("by hand");
+    let mut by_hand = plain_service(Some(1));
+    by_hand.metadata.name = Some("by-hand".into());
+    let err = by_hand
+        .sync(&deps, &cx_for(&by_hand))
+        .await
+        .expect_err("ECS refuses a second service of that name");
+    assert!(err.to_string().contains("not idempotent"), "{err}");
+    fake.clear_calls();
+    let err = by_hand
+        .sync(&deps, &cx_for(&by_hand))
+        .await
+        .expect_err("the hand-made service is not ours");
+    assert!(err.to_string().contains("by-hand"), "{err}");
+    assert_eq!(fake.count("ecs:DescribeServices"), 1, "{:?}", fake.calls());
+    assert_eq!(fake.count("ecs:CreateService"), 0, "{:?}", fake.calls());
+}

@@ -54,6 +54,9 @@ pub struct Context {
     pub stores: Arc<Stores>,
     /// What bulk sweeps and writes saw in AWS, per region.
     pub observed: Arc<Observed>,
+    /// When the controllers started: after leader election, if any, so no other replica
+    /// of this operator writes to AWS from then on.
+    pub writer_since: Arc<std::sync::OnceLock<tokio::time::Instant>>,
 }
 
 impl Context {
@@ -77,6 +80,7 @@ impl Context {
             backoff: Arc::new(Backoff::default()),
             stores: Arc::new(Stores::default()),
             observed: Arc::new(Observed::default()),
+            writer_since: Arc::default(),
         }
     }
 }

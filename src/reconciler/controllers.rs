@@ -185,6 +185,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let shutdown: Shutdown = shutdown.boxed().shared();
+    // Only now (leadership acquired, if elected) is this process the only writer.
+    let _ = ctx.writer_since.set(tokio::time::Instant::now());
     let scopes: Vec<Option<String>> = if namespaces.is_empty() {
         vec![None]
     } else {

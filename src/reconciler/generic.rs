@@ -185,6 +185,7 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             && state.observed_generation == state.generation,
         // A sweep runs every resync period; allow for its own duration.
         seen_max_age: ctx.settings.resync_period + ctx.settings.resync_period / 2,
+        writer_since: ctx.writer_since.get().copied(),
     };
 
     // The user's own changes go before resync work when AWS's buckets run short.

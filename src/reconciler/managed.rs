@@ -39,6 +39,10 @@ pub struct AwsContext {
     pub trust_seen: bool,
     /// How old a sweep's observation may be to be trusted.
     pub seen_max_age: Duration,
+    /// Since when this process is the only one writing this object's AWS resources (the
+    /// controllers started, after any leader election): a listing of AWS taken after it
+    /// sees every resource an earlier writer created. `None`: never rely on listings.
+    pub writer_since: Option<tokio::time::Instant>,
 }
 
 impl AwsContext {
@@ -52,6 +56,7 @@ impl AwsContext {
             seen: Arc::default(),
             trust_seen: false,
             seen_max_age: Duration::ZERO,
+            writer_since: None,
         }
     }
 }

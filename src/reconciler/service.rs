@@ -467,8 +467,27 @@ impl ManagedResource for EcsService {
             .then(|| cx.seen.service(&deps.cluster, &name, cx.seen_max_age))
             .flatten()
             .filter(|s| s.status != "INACTIVE");
+        // A service never created as far as status knows is looked for in a listing of
+        // its cluster (one per cluster and resync period, shared by every new service)
+        // instead of one read each; anything the listing cannot rule out is read.
+        let never_created = self
+            .status
+            .as_ref()
+            .and_then(|s| s.service_arn.as_ref())
+            .is_none();
+        let known_absent = match cx.writer_since {
+            Some(since) if swept.is_none() && never_created => {
+                cx.seen
+                    .ensure_listed(cx.aws.ecs.as_ref(), &deps.cluster, since, cx.seen_max_age)
+                    .await?;
+                cx.seen
+                    .known_absent(&deps.cluster, &name, since, cx.seen_max_age)
+            }
+            _ => false,
+        };
         let observed = match swept {
             Some(s) => Some(s),
+            None if known_absent => None,
             None => {
                 let found = cx
                     .aws
@@ -537,6 +556,7 @@ impl ManagedResource for EcsService {
         };
         let (service, restarted_at) = match plan_service(&desired, observed.as_ref()) {
             ServicePlan::Create(input) => {
+                cx.seen.mark_creating(&deps.cluster, &name);
                 let s = cx.aws.ecs.create_service(&input).await?;
                 cx.seen.record_service(&deps.cluster, &s);
                 notes.push(Note::normal("Created", format!("created ECS service {name} running {task_definition}")));

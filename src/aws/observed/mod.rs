@@ -12,7 +12,7 @@
 
 mod capacity;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +43,12 @@ pub struct RegionCache {
     elbs: Mutex<HashMap<String, (ClassicLoadBalancer, Tags, Instant)>>,
     /// ECS clusters, launch templates and Auto Scaling groups (see [`capacity`]).
     capacity: capacity::CapacityCache,
+    /// Service names per cluster as ListServices gave them, and when that listing started.
+    listings: Mutex<HashMap<String, (HashSet<String>, Instant)>>,
+    /// Services this process sent a CreateService for and has not seen the answer of.
+    creating: Mutex<HashSet<(String, String)>>,
+    /// One on-demand listing at a time, so a burst of new services shares it.
+    listing: tokio::sync::Mutex<()>,
 }
 
 impl RegionCache {
@@ -67,6 +73,10 @@ impl RegionCache {
 
     fn record(&self, cluster: &str, info: &ServiceInfo, at: Instant) {
         let key = (cluster_key(cluster).to_string(), info.name.clone());
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
         let mut services = self.lock();
         // A sweep that started before a write must not overwrite what the write saw.
         if services.get(&key).is_some_and(|s| s.at > at) {
@@ -79,6 +89,87 @@ impl RegionCache {
                 at,
             },
         );
+    }
+
+    /// Note that a CreateService for `name` is about to be sent: until its answer is seen,
+    /// the service is never taken for absent (the answer may be lost).
+    pub fn mark_creating(&self, cluster: &str, name: &str) {
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((cluster_key(cluster).to_string(), name.to_string()));
+    }
+
+    /// Whether `name` is known not to exist in `cluster` without asking ECS: a listing of
+    /// the cluster that started after `since` (when this process became the only writer)
+    /// and no longer than `max_age` ago does not name it, no write since showed it, and no
+    /// create of it is unanswered. Anything else is read.
+    pub fn known_absent(
+        &self,
+        cluster: &str,
+        name: &str,
+        since: Instant,
+        max_age: Duration,
+    ) -> bool {
+        let key = (cluster_key(cluster).to_string(), name.to_string());
+        let listed_without = self
+            .listings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key.0)
+            .is_some_and(|(names, at)| {
+                *at >= since && at.elapsed() <= max_age && !names.contains(name)
+            });
+        listed_without
+            && !self.lock().contains_key(&key)
+            && !self
+                .creating
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&key)
+    }
+
+    /// Make sure `cluster` has a listing of its service names that started after `since`
+    /// and is no older than `max_age`, listing it (ListServices, 100 names a page) if not.
+    /// Concurrent callers share one listing.
+    pub async fn ensure_listed(
+        &self,
+        ecs: &dyn EcsApi,
+        cluster: &str,
+        since: Instant,
+        max_age: Duration,
+    ) -> Result<(), AwsError> {
+        let fresh = |cache: &Self| {
+            cache
+                .listings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(cluster_key(cluster))
+                .is_some_and(|(_, at)| *at >= since && at.elapsed() <= max_age)
+        };
+        if fresh(self) {
+            return Ok(());
+        }
+        let _one = self.listing.lock().await;
+        if fresh(self) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let names = ecs.list_services(cluster).await?;
+        self.store_listing(cluster, &names, started);
+        Ok(())
+    }
+
+    fn store_listing(&self, cluster: &str, arns: &[String], started: Instant) {
+        let names = arns.iter().map(|a| cluster_key(a).to_string()).collect();
+        let mut listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        if listings
+            .get(cluster_key(cluster))
+            .is_some_and(|(_, at)| *at > started)
+        {
+            return;
+        }
+        listings.insert(cluster_key(cluster).to_string(), (names, started));
     }
 
     /// Forget a service (deleted): the next reconcile reads it directly.
@@ -179,9 +270,9 @@ impl RegionCache {
         cluster: &str,
     ) -> Result<Vec<ServiceInfo>, AwsError> {
         let started = Instant::now();
-        let names: Vec<String> = ecs
-            .list_services(cluster)
-            .await?
+        let arns = ecs.list_services(cluster).await?;
+        self.store_listing(cluster, &arns, started);
+        let names: Vec<String> = arns
             .iter()
             .map(|arn| cluster_key(arn).to_string())
             .collect();
