@@ -45,6 +45,10 @@ pub struct TaskDefRevision {
     pub status: String,
     /// Tags (DescribeTaskDefinition with include=TAGS).
     pub tags: Tags,
+    /// The definition as registered (DescribeTaskDefinition only; `None` from calls that
+    /// do not return it). Lets a revision registered outside the operator, which carries
+    /// no spec hash tag, be compared with a spec by content.
+    pub definition: Option<EcsTaskDefSpec>,
 }
 
 /// A load balancer attachment of a service.
@@ -233,6 +237,8 @@ pub struct LaunchTemplate {
     pub name: String,
     /// Latest version number.
     pub latest_version: i64,
+    /// Default version number (what a group launching `$Default` gets).
+    pub default_version: i64,
     /// Tags.
     pub tags: Tags,
 }
@@ -263,8 +269,13 @@ pub struct AutoScalingGroup {
     pub arn: Option<String>,
     /// Launch template ID.
     pub launch_template_id: Option<String>,
-    /// Launch template version.
+    /// Launch template version: a number, `$Latest` or `$Default`.
     pub launch_template_version: Option<String>,
+    /// Launch template name, when AWS reports it.
+    pub launch_template_name: Option<String>,
+    /// Launch configuration name, for a group that launches from one (the operator never
+    /// creates them; `import` reports them).
+    pub launch_configuration_name: Option<String>,
     /// Minimum size.
     pub min_size: i32,
     /// Maximum size.

@@ -117,6 +117,8 @@ fn group_info(g: &Group) -> AutoScalingGroup {
         arn: Some(g.arn.clone()),
         launch_template_id: Some(g.template_id.clone()),
         launch_template_version: Some(g.template_version.clone()),
+        launch_template_name: None,
+        launch_configuration_name: None,
         min_size: g.min,
         max_size: g.max,
         desired_capacity: g.desired,
@@ -244,6 +246,12 @@ impl AutoScalingApi for FakeAws {
                 s.step_group(name);
             }
             Ok(s.groups.get(name).map(group_info))
+        })
+    }
+
+    async fn describe_all_groups(&self) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        self.call("autoscaling:DescribeAutoScalingGroups", |s| {
+            Ok(s.groups.values().map(group_info).collect())
         })
     }
 

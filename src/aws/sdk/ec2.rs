@@ -107,6 +107,30 @@ impl Ec2Api for SdkEc2 {
         }
     }
 
+    async fn launch_template_version_data(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<LaunchTemplateData>, AwsError> {
+        const OP: &str = "ec2:DescribeLaunchTemplateVersions";
+        let resp = self
+            .client
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions(version.to_string())
+            .send()
+            .await;
+        match resp {
+            Ok(resp) => Ok(resp
+                .launch_template_versions()
+                .iter()
+                .find(|v| v.version_number() == Some(version))
+                .and_then(|v| v.launch_template_data())
+                .map(response_data)),
+            Err(e) => none_if_not_found(sdk_error(OP, e)),
+        }
+    }
+
     async fn create_launch_template(
         &self,
         name: &str,
@@ -226,6 +250,7 @@ fn launch_template(t: &ec2::LaunchTemplate) -> LaunchTemplate {
         id: t.launch_template_id().unwrap_or_default().to_string(),
         name: t.launch_template_name().unwrap_or_default().to_string(),
         latest_version: t.latest_version_number().unwrap_or_default(),
+        default_version: t.default_version_number().unwrap_or_default(),
         tags: tags_from(t.tags().iter().map(|t| (t.key(), t.value()))),
     }
 }
@@ -251,6 +276,33 @@ fn launch_template_data(d: &LaunchTemplateData) -> ec2::RequestLaunchTemplateDat
         .set_key_name(d.key_name.clone().filter(|k| !k.is_empty()))
         .set_user_data(Some(d.user_data_base64.clone()).filter(|u| !u.is_empty()))
         .build()
+}
+
+/// The managed part of a version's data. Security groups given by ID, or on the first
+/// network interface, are both read (the console puts them there when it sets a subnet);
+/// sorted, as the operator sends them.
+fn response_data(d: &ec2::ResponseLaunchTemplateData) -> LaunchTemplateData {
+    let mut sgs: Vec<String> = d.security_group_ids().to_vec();
+    if sgs.is_empty() {
+        if let Some(ni) = d.network_interfaces().first() {
+            sgs = ni.groups().to_vec();
+        }
+    }
+    sgs.sort();
+    LaunchTemplateData {
+        image_id: d.image_id().unwrap_or_default().to_string(),
+        instance_type: d
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        instance_profile: d
+            .iam_instance_profile()
+            .and_then(|p| p.arn().or(p.name()))
+            .map(str::to_string),
+        security_group_ids: sgs,
+        key_name: d.key_name().map(str::to_string),
+        user_data_base64: d.user_data().unwrap_or_default().to_string(),
+    }
 }
 
 #[cfg(test)]
