@@ -550,4 +550,82 @@ mod tests {
         assert_eq!(capacity_removal_step(&deleting), RemovalStep::Wait);
         assert!(capacity_removal_message(&deleting).contains("to be deleted"));
     }
+
+    #[test]
+    fn a_group_launching_latest_or_default_is_on_the_wanted_version() {
+        let mut g = group();
+        g.launch_template_version = Some("$Latest".into());
+        assert!(plan_group(&cap(), &g, "lt-1", 3, 1).update.is_empty());
+        g.launch_template_version = Some("$Default".into());
+        assert!(plan_group(&cap(), &g, "lt-1", 3, 3).update.is_empty());
+        g.launch_template_version = None;
+        assert!(plan_group(&cap(), &g, "lt-1", 3, 3).update.is_empty());
+        // $Default is another version than the wanted one: moved to the number.
+        g.launch_template_version = Some("$Default".into());
+        let plan = plan_group(&cap(), &g, "lt-1", 3, 1);
+        assert_eq!(
+            plan.update.launch_template,
+            Some(("lt-1".to_string(), "3".to_string()))
+        );
+        // Another template's $Latest is not ours.
+        g.launch_template_id = Some("lt-2".into());
+        g.launch_template_version = Some("$Latest".into());
+        assert!(!plan_group(&cap(), &g, "lt-1", 3, 1).update.is_empty());
+    }
+
+    #[test]
+    fn data_made_by_hand_is_compared_as_sets_and_decoded() {
+        let want = launch_template_data("c", &cap());
+        let mut have = want.clone();
+        have.security_group_ids.reverse();
+        // The same user data, base64 wrapped over lines as some tools write it.
+        let (a, b) = want.user_data_base64.split_at(8);
+        have.user_data_base64 = format!("{a}\n{b}");
+        assert!(same_data(&have, &want));
+        have.key_name = Some(String::new());
+        assert!(same_data(&have, &want));
+        have.instance_type = "t3.micro".into();
+        assert!(!same_data(&have, &want));
+    }
+
+    #[test]
+    fn verbatim_user_data_is_the_whole_script() {
+        let mut c = cap();
+        c.user_data = Some("#!/bin/bash\necho ECS_CLUSTER=c > /etc/ecs/ecs.config\n".into());
+        c.user_data_verbatim = Some(true);
+        let data = launch_template_data("c", &c);
+        let script = base64::engine::general_purpose::STANDARD
+            .decode(&data.user_data_base64)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(script).unwrap(),
+            "#!/bin/bash\necho ECS_CLUSTER=c > /etc/ecs/ecs.config\n"
+        );
+    }
+
+    #[test]
+    fn capacity_names_come_from_the_spec_then_status_then_the_defaults() {
+        let mut c = cap();
+        assert_eq!(
+            capacity_names("c", &c),
+            CapacityNames {
+                launch_template: "c-ecs-capacity".into(),
+                group: "c-ecs-capacity".into()
+            }
+        );
+        c.launch_template_name = Some("lt".into());
+        c.auto_scaling_group_name = Some("asg".into());
+        let named = CapacityNames {
+            launch_template: "lt".into(),
+            group: "asg".into(),
+        };
+        assert_eq!(removal_names("c", Some(&c), None), named);
+        let recorded = CapacityStatus {
+            auto_scaling_group_name: "asg".into(),
+            launch_template_name: Some("lt".into()),
+            ..Default::default()
+        };
+        assert_eq!(removal_names("c", None, Some(&recorded)), named);
+        assert_eq!(removal_names("c", None, None), capacity_names("c", &cap()));
+    }
 }

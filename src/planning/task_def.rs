@@ -308,6 +308,37 @@ mod tests {
     }
 
     #[test]
+    fn a_revision_without_a_hash_tag_stands_for_its_definition() {
+        let h = spec_hash(&tutorial());
+        // As ECS describes what was registered by hand: its defaults filled in.
+        let mut registered = tutorial();
+        registered.family = Some("web".into());
+        registered.container_definitions[0].cpu = Some(0);
+        registered.container_definitions[0].essential = Some(true);
+        assert_eq!(
+            observed_hash(None, Some(&registered)).as_deref(),
+            Some(h.as_str())
+        );
+        let latest = observed_hash(None, Some(&registered));
+        assert_eq!(
+            plan_revision("web", &h, Some((1, latest.as_deref())), None),
+            RevisionPlan::UpToDate
+        );
+        // The tag wins over the content; neither known: no hash.
+        assert_eq!(
+            observed_hash(Some("v1-x"), Some(&registered)).as_deref(),
+            Some("v1-x")
+        );
+        assert_eq!(observed_hash(None, None), None);
+        let mut other = registered.clone();
+        other.container_definitions[0].memory = Some(256);
+        assert_ne!(
+            observed_hash(None, Some(&other)).as_deref(),
+            Some(h.as_str())
+        );
+    }
+
+    #[test]
     fn prune_keeps_limit_latest_and_in_use() {
         let active = [1, 2, 3, 4, 5, 6];
         let in_use: BTreeSet<i32> = [2].into();
