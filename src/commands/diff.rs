@@ -313,7 +313,10 @@ async fn preview<K: ManagedResource>(
                 .notes
                 .iter()
                 .filter(|n| n.reason == "Adopted")
-                .map(|n| format!("would have {}", n.message))
+                .map(|n| {
+                    let what = n.message.strip_prefix("adopted ").unwrap_or(&n.message);
+                    format!("would adopt {what}")
+                })
                 .collect();
             (
                 Ok(Preview {
