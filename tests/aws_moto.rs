@@ -695,9 +695,10 @@ async fn launch_template_create_version_describe_delete() {
         .expect("version data")
         .expect("version 1");
     assert!(
-        ecs_operator::planning::cluster::same_data(&read, &data),
+        ecs_operator::planning::cluster::same_data(&read.data, &data),
         "{read:?} != {data:?}"
     );
+    assert!(read.unmodeled.is_empty(), "{read:?}");
     assert_eq!(
         ec2.launch_template_version_data(&created.id, 9)
             .await

@@ -161,6 +161,7 @@ impl EcsApi for DryRun<dyn EcsApi> {
             status: "ACTIVE".into(),
             tags: input.tags.clone(),
             definition: Some(input.definition.clone()),
+            unmodeled: Vec::new(),
         })
     }
     async fn describe_task_definition(
@@ -354,7 +355,7 @@ impl Ec2Api for DryRun<dyn Ec2Api> {
         &self,
         id: &str,
         version: i64,
-    ) -> Result<Option<LaunchTemplateData>, AwsError> {
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError> {
         self.inner.launch_template_version_data(id, version).await
     }
     async fn create_launch_template(

@@ -266,7 +266,7 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
         &self,
         id: &str,
         version: i64,
-    ) -> Result<Option<LaunchTemplateData>, AwsError> {
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError> {
         let f = self.inner.launch_template_version_data(id, version);
         self.guard
             .call("ec2:DescribeLaunchTemplateVersions", Bucket::Ec2Read, f)

@@ -103,7 +103,7 @@ pub trait Ec2Api: Send + Sync {
         &self,
         id: &str,
         version: i64,
-    ) -> Result<Option<LaunchTemplateData>, AwsError>;
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError>;
     /// CreateLaunchTemplate with its first version.
     async fn create_launch_template(
         &self,

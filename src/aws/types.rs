@@ -49,6 +49,9 @@ pub struct TaskDefRevision {
     /// do not return it). Lets a revision registered outside the operator, which carries
     /// no spec hash tag, be compared with a spec by content.
     pub definition: Option<EcsTaskDefSpec>,
+    /// Fields of the definition an EcsTaskDef cannot state (e.g. `linuxParameters`): kept
+    /// by this revision, missing from the next one the operator registers.
+    pub unmodeled: Vec<String>,
 }
 
 /// A load balancer attachment of a service.
@@ -258,6 +261,17 @@ pub struct LaunchTemplateData {
     pub key_name: Option<String>,
     /// User data, base64.
     pub user_data_base64: String,
+}
+
+/// A launch template version's data as the operator reads it back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaunchTemplateVersionData {
+    /// The part the operator manages.
+    pub data: LaunchTemplateData,
+    /// Settings the version has that the operator does not manage (e.g.
+    /// `blockDeviceMappings`): kept by a version that holds the wanted data, lost by the
+    /// next version the operator makes.
+    pub unmodeled: Vec<String>,
 }
 
 /// An Auto Scaling group.

@@ -129,6 +129,13 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
                 &format!("task definition {family}:{}", latest.revision),
                 &latest.tags,
             );
+            if !latest.unmodeled.is_empty() {
+                out.warnings.push(unmodeled_warning(
+                    &format!("task definition {family}:{}", latest.revision),
+                    &latest.unmodeled,
+                    "revision",
+                ));
+            }
             let name = kubernetes_name(&family);
             let spec = EcsTaskDefSpec {
                 region: opts.region.clone(),
@@ -193,6 +200,17 @@ fn object<K: kube::Resource>(mut obj: K, opts: &ImportOptions) -> K {
         "true".to_string(),
     )]));
     obj
+}
+
+/// Settings the spec cannot state are kept as long as the resource is, and lost by the
+/// next one the operator makes: say so.
+fn unmodeled_warning(what: &str, fields: &[String], next: &str) -> String {
+    format!(
+        "{what} has settings the manifests cannot state ({}): the operator keeps them while \
+         nothing changes, but the next {next} it makes (after a spec change) will not have \
+         them",
+        fields.join(", ")
+    )
 }
 
 /// A resource some operator already owns is a Conflict for another object: say so.
@@ -301,12 +319,20 @@ async fn find_capacity(
                 anyhow::anyhow!("group {}: launch template version {v:?}", group.name)
             })?,
         };
-        let Some(data) = aws.ec2.launch_template_version_data(&id, version).await? else {
+        let Some(read) = aws.ec2.launch_template_version_data(&id, version).await? else {
             anyhow::bail!("launch template {template_name} has no version {version}");
         };
-        if !explicit && !user_data_joins(cluster, &data.user_data_base64) {
+        if !explicit && !user_data_joins(cluster, &read.data.user_data_base64) {
             continue;
         }
+        if !read.unmodeled.is_empty() {
+            warnings.push(unmodeled_warning(
+                &format!("version {version} of launch template {template_name}"),
+                &read.unmodeled,
+                "launch template version",
+            ));
+        }
+        let data = read.data;
         if version != template.latest_version {
             warnings.push(format!(
                 "Auto Scaling group {} launches version {version} of launch template \

@@ -276,7 +276,7 @@ async fn holds_data(
     data: &LaunchTemplateData,
 ) -> Result<bool, Error> {
     let observed = cx.aws.ec2.launch_template_version_data(id, version).await?;
-    Ok(observed.is_some_and(|o| plan::same_data(&o, data)))
+    Ok(observed.is_some_and(|o| plan::same_data(&o.data, data)))
 }
 
 /// Remove the capacity in order, one step per call; `Some(message)` while waiting.

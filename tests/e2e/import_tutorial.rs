@@ -288,6 +288,11 @@ async fn import_the_hand_built_tutorial() {
         ],
     );
     assert_eq!(code, 0, "import failed: {warnings}");
+    // Everything the tutorial made is stated by the manifests: nothing to warn about.
+    assert!(
+        !warnings.contains("warning:"),
+        "import warned about the tutorial: {warnings}"
+    );
     let writes: Vec<Value> = import_proxy
         .record()
         .into_iter()

@@ -124,7 +124,7 @@ impl Ec2Api for FakeAws {
         &self,
         id: &str,
         version: i64,
-    ) -> Result<Option<LaunchTemplateData>, AwsError> {
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError> {
         self.call("ec2:DescribeLaunchTemplateVersions", |s| {
             Ok(s.launch_templates
                 .values()
@@ -135,9 +135,12 @@ impl Ec2Api for FakeAws {
                         .and_then(|i| t.versions.get(i))
                 })
                 .map(|(d, _)| {
-                    let mut d = d.clone();
-                    d.security_group_ids.sort();
-                    d
+                    let mut data = d.clone();
+                    data.security_group_ids.sort();
+                    LaunchTemplateVersionData {
+                        data,
+                        unmodeled: Vec::new(),
+                    }
                 }))
         })
     }

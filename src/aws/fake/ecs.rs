@@ -810,6 +810,7 @@ impl EcsApi for FakeAws {
                 status: "ACTIVE".into(),
                 tags: input.tags.clone(),
                 definition: None,
+                unmodeled: Vec::new(),
             };
             let unlisted_for = s.list_lag;
             let revs = s.task_defs.entry(input.family.clone()).or_default();

@@ -111,7 +111,7 @@ impl Ec2Api for SdkEc2 {
         &self,
         id: &str,
         version: i64,
-    ) -> Result<Option<LaunchTemplateData>, AwsError> {
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError> {
         const OP: &str = "ec2:DescribeLaunchTemplateVersions";
         let resp = self
             .client
@@ -278,10 +278,47 @@ fn launch_template_data(d: &LaunchTemplateData) -> ec2::RequestLaunchTemplateDat
         .build()
 }
 
+/// A version's data: the managed part, and the names of the other settings it has.
+fn response_data(d: &ec2::ResponseLaunchTemplateData) -> LaunchTemplateVersionData {
+    let present = [
+        ("blockDeviceMappings", !d.block_device_mappings().is_empty()),
+        ("networkInterfaces", !d.network_interfaces().is_empty()),
+        // The tags of instances and volumes launched; moto also echoes the template's
+        // own tags here (EC2 does not), which are no launch setting.
+        (
+            "tagSpecifications",
+            d.tag_specifications()
+                .iter()
+                .any(|t| t.resource_type() != Some(&ec2::ResourceType::LaunchTemplate)),
+        ),
+        ("metadataOptions", d.metadata_options().is_some()),
+        ("monitoring", d.monitoring().is_some()),
+        ("placement", d.placement().is_some()),
+        ("ebsOptimized", d.ebs_optimized().is_some()),
+        ("creditSpecification", d.credit_specification().is_some()),
+        (
+            "instanceMarketOptions",
+            d.instance_market_options().is_some(),
+        ),
+        ("cpuOptions", d.cpu_options().is_some()),
+        ("instanceRequirements", d.instance_requirements().is_some()),
+        ("kernelId", d.kernel_id().is_some()),
+        ("ramDiskId", d.ram_disk_id().is_some()),
+    ];
+    LaunchTemplateVersionData {
+        data: managed_data(d),
+        unmodeled: present
+            .iter()
+            .filter(|(_, p)| *p)
+            .map(|(n, _)| n.to_string())
+            .collect(),
+    }
+}
+
 /// The managed part of a version's data. Security groups given by ID, or on the first
 /// network interface, are both read (the console puts them there when it sets a subnet);
 /// sorted, as the operator sends them.
-fn response_data(d: &ec2::ResponseLaunchTemplateData) -> LaunchTemplateData {
+fn managed_data(d: &ec2::ResponseLaunchTemplateData) -> LaunchTemplateData {
     let mut sgs: Vec<String> = d.security_group_ids().to_vec();
     if sgs.is_empty() {
         if let Some(ni) = d.network_interfaces().first() {
@@ -308,6 +345,37 @@ fn response_data(d: &ec2::ResponseLaunchTemplateData) -> LaunchTemplateData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_data_reads_the_managed_part_and_names_the_rest() {
+        let d = ec2::ResponseLaunchTemplateData::builder()
+            .image_id("ami-1")
+            .instance_type(ec2::InstanceType::T2Micro)
+            .iam_instance_profile(
+                ec2::LaunchTemplateIamInstanceProfileSpecification::builder()
+                    .name("ecs-instance-role")
+                    .build(),
+            )
+            .network_interfaces(
+                ec2::LaunchTemplateInstanceNetworkInterfaceSpecification::builder()
+                    .groups("sg-2")
+                    .groups("sg-1")
+                    .build(),
+            )
+            .block_device_mappings(ec2::LaunchTemplateBlockDeviceMapping::builder().build())
+            .user_data("IyEvYmluL3NoCg==")
+            .build();
+        let read = response_data(&d);
+        assert_eq!(read.data.image_id, "ami-1");
+        assert_eq!(read.data.instance_type, "t2.micro");
+        assert_eq!(
+            read.data.instance_profile.as_deref(),
+            Some("ecs-instance-role")
+        );
+        assert_eq!(read.data.security_group_ids, ["sg-1", "sg-2"]);
+        assert_eq!(read.data.user_data_base64, "IyEvYmluL3NoCg==");
+        assert_eq!(read.unmodeled, ["blockDeviceMappings", "networkInterfaces"]);
+    }
 
     #[test]
     fn instance_profile_is_an_arn_or_a_name() {

@@ -511,7 +511,69 @@ fn task_def_revision(d: &ecs::TaskDefinition, tags: &[ecs::Tag]) -> TaskDefRevis
             .unwrap_or_default(),
         tags: tags_of(tags),
         definition: Some(registered_spec(d)),
+        unmodeled: unmodeled_fields(d),
     }
+}
+
+/// Fields of a registered definition an EcsTaskDef cannot state, by their API names.
+fn unmodeled_fields(d: &ecs::TaskDefinition) -> Vec<String> {
+    let mut out: Vec<&str> = Vec::new();
+    let task = [
+        ("pidMode", d.pid_mode().is_some()),
+        ("ipcMode", d.ipc_mode().is_some()),
+        ("proxyConfiguration", d.proxy_configuration().is_some()),
+        (
+            "inferenceAccelerators",
+            !d.inference_accelerators().is_empty(),
+        ),
+        ("ephemeralStorage", d.ephemeral_storage().is_some()),
+    ];
+    out.extend(task.iter().filter(|(_, p)| *p).map(|(n, _)| *n));
+    for v in d.volumes() {
+        if v.docker_volume_configuration().is_some() {
+            out.push("volumes.dockerVolumeConfiguration");
+        }
+        if v.efs_volume_configuration().is_some() {
+            out.push("volumes.efsVolumeConfiguration");
+        }
+        if v.fsx_windows_file_server_volume_configuration().is_some() {
+            out.push("volumes.fsxWindowsFileServerVolumeConfiguration");
+        }
+    }
+    for c in d.container_definitions() {
+        let container = [
+            ("linuxParameters", c.linux_parameters().is_some()),
+            (
+                "repositoryCredentials",
+                c.repository_credentials().is_some(),
+            ),
+            (
+                "firelensConfiguration",
+                c.firelens_configuration().is_some(),
+            ),
+            ("systemControls", !c.system_controls().is_empty()),
+            (
+                "resourceRequirements",
+                !c.resource_requirements().is_empty(),
+            ),
+            (
+                "dockerSecurityOptions",
+                !c.docker_security_options().is_empty(),
+            ),
+            ("environmentFiles", !c.environment_files().is_empty()),
+            ("interactive", c.interactive().is_some()),
+            ("pseudoTerminal", c.pseudo_terminal().is_some()),
+            (
+                "logConfiguration.secretOptions",
+                c.log_configuration()
+                    .is_some_and(|l| !l.secret_options().is_empty()),
+            ),
+        ];
+        out.extend(container.iter().filter(|(_, p)| *p).map(|(n, _)| *n));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out.into_iter().map(str::to_string).collect()
 }
 
 /// What a registered revision holds, in the spec's terms: the inverse of the request
@@ -1041,6 +1103,35 @@ fn container_definition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_an_ecs_task_def_cannot_state_are_named() {
+        let plain = ecs::TaskDefinition::builder()
+            .container_definitions(ecs::ContainerDefinition::builder().name("web").build())
+            .build();
+        assert!(unmodeled_fields(&plain).is_empty());
+        let rich = ecs::TaskDefinition::builder()
+            .pid_mode(ecs::PidMode::Host)
+            .container_definitions(
+                ecs::ContainerDefinition::builder()
+                    .name("web")
+                    .linux_parameters(
+                        ecs::LinuxParameters::builder()
+                            .init_process_enabled(true)
+                            .build(),
+                    )
+                    .interactive(true)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            unmodeled_fields(&rich),
+            ["interactive", "linuxParameters", "pidMode"]
+        );
+        // What the spec states is read back.
+        let spec = registered_spec(&rich);
+        assert_eq!(spec.container_definitions[0].name, "web");
+    }
 
     #[test]
     fn arn_family_takes_the_family_of_arns_and_short_names() {
