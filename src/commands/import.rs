@@ -146,7 +146,10 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
                 .push(object(EcsTaskDef::new(&name, spec), opts));
             families.insert(family.clone(), (name, latest.revision));
         }
-        let (task_def, latest_revision) = families[&family].clone();
+        let (task_def, latest_revision) = families
+            .get(&family)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("task definition family {family} was not read"))?;
         let refs = ServiceRefs {
             cluster: cluster_object.clone(),
             task_def,

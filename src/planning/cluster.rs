@@ -149,6 +149,12 @@ pub fn version_description(data: &LaunchTemplateData) -> String {
     format!("{HASH_PREFIX}{hex}")
 }
 
+/// Whether a version's description is one the operator wrote (a spec hash): such a version
+/// holds the data of that hash, so only other versions need their data read to compare.
+pub fn described_by_operator(description: Option<&str>) -> bool {
+    description.is_some_and(|d| d.starts_with(HASH_PREFIX))
+}
+
 /// Whether the latest version (by its description) already holds the wanted data.
 pub fn needs_new_version(latest_description: Option<&str>, wanted: &str) -> bool {
     latest_description != Some(wanted)
@@ -571,6 +577,14 @@ mod tests {
         g.launch_template_id = Some("lt-2".into());
         g.launch_template_version = Some("$Latest".into());
         assert!(!plan_group(&cap(), &g, "lt-1", 3, 1).update.is_empty());
+    }
+
+    #[test]
+    fn only_versions_made_by_other_means_have_their_data_compared() {
+        let ours = version_description(&launch_template_data("c", &cap()));
+        assert!(described_by_operator(Some(&ours)));
+        assert!(!described_by_operator(Some("made in the console")));
+        assert!(!described_by_operator(None));
     }
 
     #[test]

@@ -160,6 +160,7 @@ async fn sync_capacity(
             ));
             let mut latest = version_description(cx, &lt.id, lt.latest_version).await?;
             if latest.as_deref() != Some(description.as_str())
+                && !plan::described_by_operator(latest.as_deref())
                 && holds_data(cx, &lt.id, lt.latest_version, &data).await?
             {
                 // A version made by other means (an imported template) that holds exactly
