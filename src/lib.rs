@@ -3,6 +3,7 @@
 pub mod api;
 pub mod aws;
 pub mod cli;
+pub mod commands;
 pub mod planning;
 pub mod reconciler;
 pub mod telemetry;

@@ -1,4 +1,5 @@
-//! The `ecs-operator` binary: `run`, `crds`, `version`.
+//! The `ecs-operator` binary: `run`, `import`, `diff`, `crds`, `version` (also the kubectl
+//! plugin `kubectl-ecs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +36,13 @@ struct Cli {
 enum Command {
     /// Run the controllers.
     Run(Box<RunArgs>),
+    /// Print manifests (with the adopt annotation) describing an existing ECS cluster, its
+    /// EC2 capacity and services: applied with the operator running, they change nothing
+    /// in AWS but the owner tags.
+    Import(Box<ImportArgs>),
+    /// Print the AWS changes the operator would make for manifests; exit 0 (no changes),
+    /// 1 (changes) or 2 (error). Read-only: no AWS or Kubernetes writes.
+    Diff(Box<DiffArgs>),
     /// Print the three CRDs as YAML.
     Crds,
     /// Print the version.
@@ -123,6 +131,71 @@ struct RunArgs {
     retry_period: Duration,
 }
 
+/// The AWS flags `import` and `diff` share with `run`.
+#[derive(clap::Args)]
+struct AwsArgs {
+    /// AWS region (default: the SDK's, e.g. AWS_REGION).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// AWS endpoint URL (moto, LocalStack); all services go there.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// Clients of the default region, behind the client-side rate limiter (a one-off
+    /// command still shares the account's API budget with the operator).
+    async fn clients(&self) -> anyhow::Result<(ecs_operator::aws::AwsClients, String)> {
+        let sdk = SdkProvider::new(self.region.clone(), self.aws_endpoint_url.clone())
+            .await
+            .context("configuring the AWS SDK")?;
+        let guarded = GuardedProvider::new(Arc::new(sdk), Metrics::default(), 1.0);
+        Ok((guarded.clients(None), guarded.default_region()))
+    }
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// The ECS cluster (name or ARN).
+    #[arg(long)]
+    cluster: String,
+    /// A service of the cluster to import; repeat for several. Default: all of them.
+    #[arg(long = "service")]
+    services: Vec<String>,
+    /// Namespace written into the manifests (default: none, kubectl apply's).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// The Auto Scaling group of the cluster's instances. Default: the one whose launch
+    /// template's user data sets ECS_CLUSTER to the cluster.
+    #[arg(long)]
+    auto_scaling_group: Option<String>,
+    /// deletionPolicy of the objects: Retain (default: deleting an object leaves what it
+    /// imported in place) or Delete.
+    #[arg(long, default_value = "Retain", value_parser = ["Retain", "Delete"])]
+    deletion_policy: String,
+}
+
+#[derive(clap::Args)]
+struct DiffArgs {
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// Manifests: a YAML file, a directory of them, or - for stdin.
+    #[arg(long = "filename", short = 'f')]
+    filename: String,
+    /// The operator's --cluster-id (it is in every owner tag). Default: the kube-system
+    /// namespace's UID, read from the current kubeconfig's cluster.
+    #[arg(long, env = "ECS_OPERATOR_CLUSTER_ID")]
+    cluster_id: Option<String>,
+    /// Namespace of objects that name none (default: the kubeconfig's, else default).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// Never read Kubernetes: dependencies must all be in the input, and --cluster-id set.
+    #[arg(long)]
+    offline: bool,
+}
+
 /// The management cluster's identity: the flag, or the `kube-system` namespace's UID.
 async fn cluster_id(client: &kube::Client, flag: Option<String>) -> anyhow::Result<String> {
     if let Some(id) = flag.filter(|id| !id.trim().is_empty()) {
@@ -139,9 +212,74 @@ async fn cluster_id(client: &kube::Client, flag: Option<String>) -> anyhow::Resu
         .ok_or_else(|| anyhow::anyhow!("the kube-system namespace has no UID; set --cluster-id"))
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn install_crypto() {
+    // kube and the AWS SDK pull in different rustls backends; pick one for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    install_crypto();
+    let (aws, region) = args.aws.clients().await?;
+    let opts = ecs_operator::commands::import::ImportOptions {
+        cluster: args.cluster,
+        services: args.services,
+        namespace: args.namespace,
+        region: Some(region),
+        auto_scaling_group: args.auto_scaling_group,
+        deletion_policy: if args.deletion_policy == "Delete" {
+            ecs_operator::api::common::DeletionPolicy::Delete
+        } else {
+            ecs_operator::api::common::DeletionPolicy::Retain
+        },
+    };
+    let imported = ecs_operator::commands::import::import(&aws, &opts).await?;
+    for w in &imported.warnings {
+        eprintln!("warning: {w}");
+    }
+    print!("{}", ecs_operator::commands::import::render(&imported)?);
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let (argv, plugin_name) =
+        ecs_operator::commands::plugin::plugin_argv(std::env::args_os().collect());
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if let Some(name) = plugin_name {
+        command = command.name(name).bin_name(name);
+    }
+    let cli = match command
+        .try_get_matches_from(argv)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's own code for help and version (0), 2 for usage errors: diff's "error".
+            return std::process::ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
     match cli.command {
+        Command::Import(args) => match runtime().and_then(|rt| rt.block_on(import(*args))) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ecs-operator import: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Diff(args) => match runtime().and_then(|rt| rt.block_on(diff(*args))) {
+            Ok(changes) => std::process::ExitCode::from(u8::from(changes)),
+            Err(e) => {
+                eprintln!("ecs-operator diff: {e:#}");
+                std::process::ExitCode::from(2)
+            }
+        },
         Command::Crds => match ecs_operator::api::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -176,6 +314,49 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Diff: `Ok(true)` when the operator would change something.
+async fn diff(args: DiffArgs) -> anyhow::Result<bool> {
+    use ecs_operator::commands::diff as d;
+    install_crypto();
+    let text =
+        d::read_input(&args.filename).with_context(|| format!("reading {}", args.filename))?;
+    let client = if args.offline {
+        None
+    } else {
+        Some(
+            kube::Client::try_default()
+                .await
+                .context("connecting to Kubernetes (or pass --offline)")?,
+        )
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .or_else(|| client.as_ref().map(|c| c.default_namespace().to_string()))
+        .unwrap_or_else(|| "default".into());
+    let manifests = d::parse_manifests(&text, &namespace).map_err(anyhow::Error::msg)?;
+    let cluster_id = match (&client, args.cluster_id.clone()) {
+        (_, Some(id)) if !id.trim().is_empty() => id,
+        (Some(c), _) => cluster_id(c, None).await?,
+        (None, _) => anyhow::bail!("--offline needs --cluster-id (it is in every owner tag)"),
+    };
+    let sdk = SdkProvider::new(args.aws.region.clone(), args.aws.aws_endpoint_url.clone())
+        .await
+        .context("configuring the AWS SDK")?;
+    let provider = GuardedProvider::new(Arc::new(sdk), Metrics::default(), 1.0);
+    let live = match client {
+        Some(c) => d::Live::kubernetes(c),
+        None => d::Live::offline(),
+    };
+    let diffs = d::diff(&manifests, &provider, &cluster_id, &live).await;
+    print!("{}", d::format_report(&diffs));
+    match d::exit_code(&diffs) {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => anyhow::bail!("some objects could not be previewed"),
     }
 }
 

@@ -392,6 +392,15 @@ async fn task_definition_register_describe_list_deregister() {
         .expect("describe")
         .expect("exists");
     assert_eq!(described, first);
+    // The definition read back is the spec it was registered from, once ECS's defaults
+    // are dropped: what lets adoption and `import` compare revisions by content.
+    let registered = described.definition.as_ref().expect("the definition");
+    assert_eq!(
+        ecs_operator::planning::task_def::spec_hash(
+            &ecs_operator::planning::task_def::spec_from_registered(registered)
+        ),
+        ecs_operator::planning::task_def::spec_hash(&webapp("it-web", &[]).definition)
+    );
     let by_family = ecs
         .describe_task_definition("it-web")
         .await
@@ -678,6 +687,23 @@ async fn launch_template_create_version_describe_delete() {
             .expect("description")
             .as_deref(),
         Some("hash-1")
+    );
+    // The data read back is the data sent (what adoption compares).
+    let read = ec2
+        .launch_template_version_data(&created.id, 1)
+        .await
+        .expect("version data")
+        .expect("version 1");
+    assert!(
+        ecs_operator::planning::cluster::same_data(&read.data, &data),
+        "{read:?} != {data:?}"
+    );
+    assert!(read.unmodeled.is_empty(), "{read:?}");
+    assert_eq!(
+        ec2.launch_template_version_data(&created.id, 9)
+            .await
+            .expect("no version 9"),
+        None
     );
 
     // Later versions without user data: moto stores user data of version 2+ wrongly.
@@ -1606,4 +1632,13 @@ async fn launch_templates_and_groups_are_listed_by_tag_key() {
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["it-bulk-asg-a"]);
     assert_eq!(groups[0].tags.get(key).map(String::as_str), Some("x"));
+    // `import` looks at every group, with the template each launches.
+    let all = autoscaling.describe_all_groups().await.expect("all groups");
+    let b = all
+        .iter()
+        .find(|g| g.name == "it-bulk-asg-b")
+        .expect("the untagged group too");
+    assert_eq!(b.launch_template_id.as_deref(), Some(ids[0].as_str()));
+    assert_eq!(b.launch_template_name.as_deref(), Some("it-bulk-lt-a"));
+    assert_eq!(b.launch_configuration_name, None);
 }

@@ -63,6 +63,8 @@ impl_common_spec!(EcsClusterSpec);
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.minSize <= self.maxSize", "message": "minSize must not exceed maxSize"},
+    immutable_optional("launchTemplateName"),
+    immutable_optional("autoScalingGroupName"),
     {"rule": "!has(self.desiredCapacity) || (self.desiredCapacity >= self.minSize && self.desiredCapacity <= self.maxSize)",
      "message": "desiredCapacity must be between minSize and maxSize"}
 ]))]
@@ -102,6 +104,22 @@ pub struct ClusterCapacity {
     /// Extra shell appended to the user data after the lines that join the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
+    /// `userData` is the whole user data script: the operator adds no line of its own, so
+    /// the script must make the instances join the cluster itself (as the tutorial's
+    /// `echo ECS_CLUSTER=… > /etc/ecs/ecs.config` does). `ecs-operator import` sets it for
+    /// user data written by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data_verbatim: Option<bool>,
+    /// Name of the launch template. Immutable; defaults to `<clusterName>-ecs-capacity`.
+    /// Set it to manage a template made by other means (`ecs-operator import` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 128))]
+    pub launch_template_name: Option<String>,
+    /// Name of the Auto Scaling group. Immutable; defaults to `<clusterName>-ecs-capacity`.
+    /// Set it to manage a group made by other means (`ecs-operator import` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub auto_scaling_group_name: Option<String>,
 }
 
 /// Observed state of an EcsCluster.
@@ -157,6 +175,10 @@ pub struct CapacityStatus {
     pub desired_capacity: i32,
     /// Instances in the InService lifecycle state.
     pub in_service_instances: i32,
+    /// Name of the launch template (remembered so that capacity dropped from the spec is
+    /// removed even when the spec named its template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_name: Option<String>,
 }
 
 impl EcsCluster {

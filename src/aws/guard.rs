@@ -262,6 +262,16 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
             .call("ec2:DescribeLaunchTemplateVersions", Bucket::Ec2Read, f)
             .await
     }
+    async fn launch_template_version_data(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError> {
+        let f = self.inner.launch_template_version_data(id, version);
+        self.guard
+            .call("ec2:DescribeLaunchTemplateVersions", Bucket::Ec2Read, f)
+            .await
+    }
     async fn create_launch_template(
         &self,
         name: &str,
@@ -313,6 +323,16 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
 impl AutoScalingApi for Guarded<dyn AutoScalingApi> {
     async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
         let f = self.inner.describe_group(name);
+        self.guard
+            .call(
+                "autoscaling:DescribeAutoScalingGroups",
+                Bucket::AutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn describe_all_groups(&self) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        let f = self.inner.describe_all_groups();
         self.guard
             .call(
                 "autoscaling:DescribeAutoScalingGroups",

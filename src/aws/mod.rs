@@ -4,6 +4,7 @@
 //! controller tests, `guard` wraps any implementation with rate limits and metrics.
 
 pub mod batch;
+pub mod dry_run;
 pub mod error;
 // Test support only: compiled for the crate's own tests and for the integration tests
 // (through the `test-support` feature they enable), never into the shipped binary.
@@ -96,6 +97,13 @@ pub trait Ec2Api: Send + Sync {
         id: &str,
         version: i64,
     ) -> Result<Option<String>, AwsError>;
+    /// The data of one version, as far as the operator manages it (`None`: no such
+    /// version); compared with the spec when the version was not made by the operator.
+    async fn launch_template_version_data(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError>;
     /// CreateLaunchTemplate with its first version.
     async fn create_launch_template(
         &self,
@@ -129,6 +137,9 @@ pub trait AutoScalingApi: Send + Sync {
         &self,
         tag_key: &str,
     ) -> Result<Vec<AutoScalingGroup>, AwsError>;
+    /// Every Auto Scaling group of the region, 100 a page (`import` looks for the group
+    /// whose instances join a cluster).
+    async fn describe_all_groups(&self) -> Result<Vec<AutoScalingGroup>, AwsError>;
     /// CreateAutoScalingGroup.
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError>;
     /// UpdateAutoScalingGroup.

@@ -45,6 +45,13 @@ pub struct TaskDefRevision {
     pub status: String,
     /// Tags (DescribeTaskDefinition with include=TAGS).
     pub tags: Tags,
+    /// The definition as registered (DescribeTaskDefinition only; `None` from calls that
+    /// do not return it). Lets a revision registered outside the operator, which carries
+    /// no spec hash tag, be compared with a spec by content.
+    pub definition: Option<EcsTaskDefSpec>,
+    /// Fields of the definition an EcsTaskDef cannot state (e.g. `linuxParameters`): kept
+    /// by this revision, missing from the next one the operator registers.
+    pub unmodeled: Vec<String>,
 }
 
 /// A load balancer attachment of a service.
@@ -233,6 +240,8 @@ pub struct LaunchTemplate {
     pub name: String,
     /// Latest version number.
     pub latest_version: i64,
+    /// Default version number (what a group launching `$Default` gets).
+    pub default_version: i64,
     /// Tags.
     pub tags: Tags,
 }
@@ -254,6 +263,17 @@ pub struct LaunchTemplateData {
     pub user_data_base64: String,
 }
 
+/// A launch template version's data as the operator reads it back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaunchTemplateVersionData {
+    /// The part the operator manages.
+    pub data: LaunchTemplateData,
+    /// Settings the version has that the operator does not manage (e.g.
+    /// `blockDeviceMappings`): kept by a version that holds the wanted data, lost by the
+    /// next version the operator makes.
+    pub unmodeled: Vec<String>,
+}
+
 /// An Auto Scaling group.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AutoScalingGroup {
@@ -263,8 +283,13 @@ pub struct AutoScalingGroup {
     pub arn: Option<String>,
     /// Launch template ID.
     pub launch_template_id: Option<String>,
-    /// Launch template version.
+    /// Launch template version: a number, `$Latest` or `$Default`.
     pub launch_template_version: Option<String>,
+    /// Launch template name, when AWS reports it.
+    pub launch_template_name: Option<String>,
+    /// Launch configuration name, for a group that launches from one (the operator never
+    /// creates them; `import` reports them).
+    pub launch_configuration_name: Option<String>,
     /// Minimum size.
     pub min_size: i32,
     /// Maximum size.

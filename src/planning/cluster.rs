@@ -5,7 +5,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::drift::{self, Drift, Resource};
-use crate::api::cluster::{ClusterCapacity, DEFAULT_IMAGE_ID};
+use crate::api::cluster::{CapacityStatus, ClusterCapacity, DEFAULT_IMAGE_ID};
 use crate::aws::types::{
     AutoScalingGroup, CreateGroupInput, LaunchTemplateData, Tags, UpdateGroupInput,
 };
@@ -21,6 +21,50 @@ pub fn launch_template_name(cluster_name: &str) -> String {
 /// Name of the Auto Scaling group of a cluster's capacity.
 pub fn group_name(cluster_name: &str) -> String {
     format!("{cluster_name}-ecs-capacity")
+}
+
+/// The names of a cluster's launch template and Auto Scaling group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapacityNames {
+    /// Launch template name.
+    pub launch_template: String,
+    /// Auto Scaling group name.
+    pub group: String,
+}
+
+/// The names the capacity spec gives, or the defaults derived from the cluster name.
+pub fn capacity_names(cluster_name: &str, cap: &ClusterCapacity) -> CapacityNames {
+    CapacityNames {
+        launch_template: cap
+            .launch_template_name
+            .clone()
+            .unwrap_or_else(|| launch_template_name(cluster_name)),
+        group: cap
+            .auto_scaling_group_name
+            .clone()
+            .unwrap_or_else(|| group_name(cluster_name)),
+    }
+}
+
+/// The names of capacity to remove: the spec's, else those status recorded (the spec may
+/// have dropped its capacity), else the defaults.
+pub fn removal_names(
+    cluster_name: &str,
+    cap: Option<&ClusterCapacity>,
+    recorded: Option<&CapacityStatus>,
+) -> CapacityNames {
+    if let Some(cap) = cap {
+        return capacity_names(cluster_name, cap);
+    }
+    CapacityNames {
+        launch_template: recorded
+            .and_then(|r| r.launch_template_name.clone())
+            .unwrap_or_else(|| launch_template_name(cluster_name)),
+        group: recorded
+            .map(|r| r.auto_scaling_group_name.clone())
+            .filter(|g| !g.is_empty())
+            .unwrap_or_else(|| group_name(cluster_name)),
+    }
 }
 
 /// User data that makes the ECS agent join the cluster, then the user's extra shell.
@@ -49,9 +93,44 @@ pub fn launch_template_data(cluster_name: &str, cap: &ClusterCapacity) -> Launch
         instance_profile: cap.instance_profile.clone(),
         security_group_ids: sgs,
         key_name: cap.key_name.clone(),
-        user_data_base64: base64::engine::general_purpose::STANDARD
-            .encode(user_data(cluster_name, cap.user_data.as_deref())),
+        user_data_base64: base64::engine::general_purpose::STANDARD.encode(
+            if cap.user_data_verbatim == Some(true) {
+                cap.user_data.clone().unwrap_or_default()
+            } else {
+                user_data(cluster_name, cap.user_data.as_deref())
+            },
+        ),
     }
+}
+
+/// Whether a launch template version's data is the wanted data, for a version the operator
+/// did not make (its description carries no spec hash). Security groups are compared as
+/// sets, user data decoded (base64 may be padded or wrapped differently), and an empty
+/// key pair or profile is no key pair or profile.
+pub fn same_data(observed: &LaunchTemplateData, wanted: &LaunchTemplateData) -> bool {
+    let norm = |d: &LaunchTemplateData| {
+        let mut sgs = d.security_group_ids.clone();
+        sgs.sort();
+        sgs.dedup();
+        let compact: String = d
+            .user_data_base64
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let user_data = base64::engine::general_purpose::STANDARD
+            .decode(compact.as_bytes())
+            .unwrap_or_else(|_| compact.into_bytes());
+        let some = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        (
+            d.image_id.clone(),
+            d.instance_type.clone(),
+            some(&d.instance_profile),
+            sgs,
+            some(&d.key_name),
+            user_data,
+        )
+    };
+    norm(observed) == norm(wanted)
 }
 
 /// The version description recording which data a launch template version holds.
@@ -68,6 +147,12 @@ pub fn version_description(data: &LaunchTemplateData) -> String {
     let digest = Sha256::digest(canonical.as_bytes());
     let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
     format!("{HASH_PREFIX}{hex}")
+}
+
+/// Whether a version's description is one the operator wrote (a spec hash): such a version
+/// holds the data of that hash, so only other versions need their data read to compare.
+pub fn described_by_operator(description: Option<&str>) -> bool {
+    description.is_some_and(|d| d.starts_with(HASH_PREFIX))
 }
 
 /// Whether the latest version (by its description) already holds the wanted data.
@@ -136,6 +221,7 @@ pub fn plan_group(
     observed: &AutoScalingGroup,
     template_id: &str,
     version: i64,
+    default_version: i64,
 ) -> GroupPlan {
     let mut plan = GroupPlan {
         update: UpdateGroupInput {
@@ -146,13 +232,23 @@ pub fn plan_group(
     };
     let version = version.to_string();
     let want_template = format!("{template_id}:{version}");
+    // A group made by hand often launches `$Latest` (or `$Default`, the console's choice):
+    // the wanted version when it is the template's latest (or default) one, which every
+    // sync makes it. Moving it to the number would be a write with no effect on what it
+    // launches.
+    let same_template = observed.launch_template_id.as_deref() == Some(template_id);
+    let observed_version = match observed.launch_template_version.as_deref() {
+        Some("$Latest") if same_template => Some(version.as_str()),
+        // No version is `$Default` to Auto Scaling.
+        None | Some("$Default") if same_template && default_version.to_string() == version => {
+            Some(version.as_str())
+        }
+        v => v,
+    };
     let have_template = format!(
         "{}:{}",
         observed.launch_template_id.as_deref().unwrap_or("none"),
-        observed
-            .launch_template_version
-            .as_deref()
-            .unwrap_or("none")
+        observed_version.unwrap_or("none")
     );
     let g = Resource::AutoScalingGroup;
     if drift::check(
@@ -326,7 +422,7 @@ mod tests {
 
     #[test]
     fn matching_group_needs_nothing() {
-        let plan = plan_group(&cap(), &group(), "lt-1", 1);
+        let plan = plan_group(&cap(), &group(), "lt-1", 1, 1);
         assert!(plan.update.is_empty() && plan.attach.is_empty() && plan.detach.is_empty());
         assert!(plan.drift.is_empty());
     }
@@ -336,7 +432,7 @@ mod tests {
         let mut g = group();
         g.desired_capacity = 2;
         g.max_size = 7;
-        let plan = plan_group(&cap(), &g, "lt-1", 2);
+        let plan = plan_group(&cap(), &g, "lt-1", 2, 1);
         assert_eq!(
             plan.update.launch_template,
             Some(("lt-1".into(), "2".into()))
@@ -360,7 +456,7 @@ mod tests {
         c.desired_capacity = None;
         let mut g = group();
         g.desired_capacity = 3;
-        assert!(plan_group(&c, &g, "lt-1", 1).update.is_empty());
+        assert!(plan_group(&c, &g, "lt-1", 1, 1).update.is_empty());
         assert_eq!(
             create_group("g", &c, "lt-1", 1, &Tags::new()).desired_capacity,
             5
@@ -373,7 +469,7 @@ mod tests {
         c.load_balancer_names = vec!["new".into()];
         let mut g = group();
         g.load_balancer_names = vec!["old".into()];
-        let plan = plan_group(&c, &g, "lt-1", 1);
+        let plan = plan_group(&c, &g, "lt-1", 1, 1);
         assert_eq!(plan.attach, vec!["new".to_string()]);
         assert_eq!(plan.detach, vec!["old".to_string()]);
         assert_eq!(
@@ -392,7 +488,7 @@ mod tests {
         let mut g = group();
         g.min_size = 1;
         g.subnet_ids = vec!["subnet-c".into(), "subnet-a".into()];
-        let plan = plan_group(&cap(), &g, "lt-1", 1);
+        let plan = plan_group(&cap(), &g, "lt-1", 1, 1);
         assert_eq!(plan.update.min_size, Some(5));
         assert_eq!(
             plan.update.subnet_ids,
@@ -459,5 +555,91 @@ mod tests {
         deleting.status = Some("Delete in progress".into());
         assert_eq!(capacity_removal_step(&deleting), RemovalStep::Wait);
         assert!(capacity_removal_message(&deleting).contains("to be deleted"));
+    }
+
+    #[test]
+    fn a_group_launching_latest_or_default_is_on_the_wanted_version() {
+        let mut g = group();
+        g.launch_template_version = Some("$Latest".into());
+        assert!(plan_group(&cap(), &g, "lt-1", 3, 1).update.is_empty());
+        g.launch_template_version = Some("$Default".into());
+        assert!(plan_group(&cap(), &g, "lt-1", 3, 3).update.is_empty());
+        g.launch_template_version = None;
+        assert!(plan_group(&cap(), &g, "lt-1", 3, 3).update.is_empty());
+        // $Default is another version than the wanted one: moved to the number.
+        g.launch_template_version = Some("$Default".into());
+        let plan = plan_group(&cap(), &g, "lt-1", 3, 1);
+        assert_eq!(
+            plan.update.launch_template,
+            Some(("lt-1".to_string(), "3".to_string()))
+        );
+        // Another template's $Latest is not ours.
+        g.launch_template_id = Some("lt-2".into());
+        g.launch_template_version = Some("$Latest".into());
+        assert!(!plan_group(&cap(), &g, "lt-1", 3, 1).update.is_empty());
+    }
+
+    #[test]
+    fn only_versions_made_by_other_means_have_their_data_compared() {
+        let ours = version_description(&launch_template_data("c", &cap()));
+        assert!(described_by_operator(Some(&ours)));
+        assert!(!described_by_operator(Some("made in the console")));
+        assert!(!described_by_operator(None));
+    }
+
+    #[test]
+    fn data_made_by_hand_is_compared_as_sets_and_decoded() {
+        let want = launch_template_data("c", &cap());
+        let mut have = want.clone();
+        have.security_group_ids.reverse();
+        // The same user data, base64 wrapped over lines as some tools write it.
+        let (a, b) = want.user_data_base64.split_at(8);
+        have.user_data_base64 = format!("{a}\n{b}");
+        assert!(same_data(&have, &want));
+        have.key_name = Some(String::new());
+        assert!(same_data(&have, &want));
+        have.instance_type = "t3.micro".into();
+        assert!(!same_data(&have, &want));
+    }
+
+    #[test]
+    fn verbatim_user_data_is_the_whole_script() {
+        let mut c = cap();
+        c.user_data = Some("#!/bin/bash\necho ECS_CLUSTER=c > /etc/ecs/ecs.config\n".into());
+        c.user_data_verbatim = Some(true);
+        let data = launch_template_data("c", &c);
+        let script = base64::engine::general_purpose::STANDARD
+            .decode(&data.user_data_base64)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(script).unwrap(),
+            "#!/bin/bash\necho ECS_CLUSTER=c > /etc/ecs/ecs.config\n"
+        );
+    }
+
+    #[test]
+    fn capacity_names_come_from_the_spec_then_status_then_the_defaults() {
+        let mut c = cap();
+        assert_eq!(
+            capacity_names("c", &c),
+            CapacityNames {
+                launch_template: "c-ecs-capacity".into(),
+                group: "c-ecs-capacity".into()
+            }
+        );
+        c.launch_template_name = Some("lt".into());
+        c.auto_scaling_group_name = Some("asg".into());
+        let named = CapacityNames {
+            launch_template: "lt".into(),
+            group: "asg".into(),
+        };
+        assert_eq!(removal_names("c", Some(&c), None), named);
+        let recorded = CapacityStatus {
+            auto_scaling_group_name: "asg".into(),
+            launch_template_name: Some("lt".into()),
+            ..Default::default()
+        };
+        assert_eq!(removal_names("c", None, Some(&recorded)), named);
+        assert_eq!(removal_names("c", None, None), capacity_names("c", &cap()));
     }
 }

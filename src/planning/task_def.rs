@@ -57,6 +57,42 @@ pub fn spec_hash(spec: &EcsTaskDefSpec) -> String {
     format!("v1-{}", &hex[..40])
 }
 
+/// A registered definition as a spec would state it: ECS's defaults dropped (0 container
+/// CPU units, a dynamic host port reported as 0 in bridge mode, `essential: true`, the TCP
+/// protocol), so that a spec written from it — by `ecs-operator import`, or by hand from
+/// `aws ecs describe-task-definition` — hashes as the revision does.
+pub fn spec_from_registered(registered: &EcsTaskDefSpec) -> EcsTaskDefSpec {
+    let mut spec = registered.clone();
+    spec.region = None;
+    spec.tags.clear();
+    spec.deletion_policy = Default::default();
+    spec.revision_history_limit = None;
+    for c in &mut spec.container_definitions {
+        if c.cpu == Some(0) {
+            c.cpu = None;
+        }
+        if c.essential == Some(true) {
+            c.essential = None;
+        }
+        for p in &mut c.port_mappings {
+            if p.protocol == Some(Protocol::Tcp) {
+                p.protocol = None;
+            }
+            if p.host_port == Some(0) {
+                p.host_port = None;
+            }
+        }
+    }
+    spec
+}
+
+/// The spec hash a revision stands for: its hash tag, or for a revision registered by
+/// other means (no tag) the hash of its definition as a spec. `None` when neither is known.
+pub fn observed_hash(tag: Option<&str>, registered: Option<&EcsTaskDefSpec>) -> Option<String> {
+    tag.map(str::to_string)
+        .or_else(|| registered.map(|d| spec_hash(&spec_from_registered(d))))
+}
+
 /// What to do about revisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RevisionPlan {
@@ -268,6 +304,37 @@ mod tests {
         assert_eq!(
             plan_revision("web", &h, None, None),
             RevisionPlan::Register(None)
+        );
+    }
+
+    #[test]
+    fn a_revision_without_a_hash_tag_stands_for_its_definition() {
+        let h = spec_hash(&tutorial());
+        // As ECS describes what was registered by hand: its defaults filled in.
+        let mut registered = tutorial();
+        registered.family = Some("web".into());
+        registered.container_definitions[0].cpu = Some(0);
+        registered.container_definitions[0].essential = Some(true);
+        assert_eq!(
+            observed_hash(None, Some(&registered)).as_deref(),
+            Some(h.as_str())
+        );
+        let latest = observed_hash(None, Some(&registered));
+        assert_eq!(
+            plan_revision("web", &h, Some((1, latest.as_deref())), None),
+            RevisionPlan::UpToDate
+        );
+        // The tag wins over the content; neither known: no hash.
+        assert_eq!(
+            observed_hash(Some("v1-x"), Some(&registered)).as_deref(),
+            Some("v1-x")
+        );
+        assert_eq!(observed_hash(None, None), None);
+        let mut other = registered.clone();
+        other.container_definitions[0].memory = Some(256);
+        assert_ne!(
+            observed_hash(None, Some(&other)).as_deref(),
+            Some(h.as_str())
         );
     }
 

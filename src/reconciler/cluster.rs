@@ -12,7 +12,9 @@ use super::managed::{
 use super::stores::Stores;
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
-use crate::aws::types::{AutoScalingGroup, ClusterInfo, LaunchTemplate, Tags, UpdateGroupInput};
+use crate::aws::types::{
+    AutoScalingGroup, ClusterInfo, LaunchTemplate, LaunchTemplateData, Tags, UpdateGroupInput,
+};
 use crate::aws::AwsErrorKind;
 use crate::planning::cluster as plan;
 use crate::planning::drift::{self, Drift, Resource};
@@ -116,10 +118,11 @@ async fn sync_capacity(
     notes: &mut Vec<Note>,
     corrected: &mut Vec<Drift>,
 ) -> Result<CapacityStatus, Error> {
-    let lt_name = plan::launch_template_name(cluster_name);
+    let names = plan::capacity_names(cluster_name, cap);
+    let lt_name = names.launch_template.clone();
     let data = plan::launch_template_data(cluster_name, cap);
     let description = plan::version_description(&data);
-    let (lt_id, version) = match find_launch_template(cx, &lt_name).await? {
+    let (lt_id, version, default_version) = match find_launch_template(cx, &lt_name).await? {
         None => {
             let lt = cx
                 .aws
@@ -135,7 +138,7 @@ async fn sync_capacity(
                 "Created",
                 format!("created launch template {lt_name}"),
             ));
-            (lt.id, lt.latest_version)
+            (lt.id, lt.latest_version, lt.default_version)
         }
         Some(lt) => {
             cx.claim(&format!("launch template {lt_name}"), &lt.tags, notes)?;
@@ -155,7 +158,22 @@ async fn sync_capacity(
                 &stale,
                 &missing,
             ));
-            let latest = version_description(cx, &lt.id, lt.latest_version).await?;
+            let mut latest = version_description(cx, &lt.id, lt.latest_version).await?;
+            if latest.as_deref() != Some(description.as_str())
+                && !plan::described_by_operator(latest.as_deref())
+                && holds_data(cx, &lt.id, lt.latest_version, &data).await?
+            {
+                // A version made by other means (an imported template) that holds exactly
+                // the wanted data: a new version would change nothing. The cache remembers
+                // which data a version holds by its description, so it is recorded as
+                // holding this one and its data is not read again.
+                cx.seen.record_version_description(
+                    &lt.id,
+                    lt.latest_version,
+                    Some(description.clone()),
+                );
+                latest = Some(description.clone());
+            }
             match plan::plan_version(lt.latest_version, latest.as_deref(), &description) {
                 Some(mut new_version) => {
                     let v = cx
@@ -168,13 +186,13 @@ async fn sync_capacity(
                         .record_version_description(&lt.id, v, Some(description.clone()));
                     new_version.desired = v.to_string();
                     corrected.push(new_version);
-                    (lt.id, v)
+                    (lt.id, v, lt.default_version)
                 }
-                None => (lt.id, lt.latest_version),
+                None => (lt.id, lt.latest_version, lt.default_version),
             }
         }
     };
-    let group_name = plan::group_name(cluster_name);
+    let group_name = names.group;
     let asg = &cx.aws.autoscaling;
     let (desired, in_service) = match find_group(cx, &group_name).await? {
         None => {
@@ -195,7 +213,7 @@ async fn sync_capacity(
         }
         Some(g) => {
             cx.claim(&format!("Auto Scaling group {group_name}"), &g.tags, notes)?;
-            let p = plan::plan_group(cap, &g, &lt_id, version);
+            let p = plan::plan_group(cap, &g, &lt_id, version, default_version);
             let stale = tags_to_remove(&g.tags, tags, applied);
             let missing = tags_to_set(&g.tags, tags);
             // Whatever is about to change is read again next time.
@@ -246,7 +264,20 @@ async fn sync_capacity(
         launch_template_version: version.to_string(),
         desired_capacity: desired,
         in_service_instances: in_service,
+        launch_template_name: Some(lt_name),
     })
+}
+
+/// Whether version `version` of template `id` holds `data` (read from EC2; only asked
+/// when its description does not say so).
+async fn holds_data(
+    cx: &AwsContext,
+    id: &str,
+    version: i64,
+    data: &LaunchTemplateData,
+) -> Result<bool, Error> {
+    let observed = cx.aws.ec2.launch_template_version_data(id, version).await?;
+    Ok(observed.is_some_and(|o| plan::same_data(&o.data, data)))
 }
 
 /// Remove the capacity in order, one step per call; `Some(message)` while waiting.
@@ -257,11 +288,11 @@ async fn sync_capacity(
 /// deleted, instead of force-deleting it with its instances at once; the template goes
 /// last, once no group can launch from it.
 async fn delete_capacity(
-    cluster_name: &str,
+    names: &plan::CapacityNames,
     cx: &AwsContext,
     notes: &mut Vec<Note>,
 ) -> Result<Option<String>, Error> {
-    let group_name = plan::group_name(cluster_name);
+    let group_name = names.group.clone();
     if let Some(g) = cx.aws.autoscaling.describe_group(&group_name).await? {
         if g.tags.get(OWNER_TAG) == Some(&cx.owner) {
             cx.seen.forget_group(&group_name);
@@ -296,7 +327,7 @@ async fn delete_capacity(
             return Ok(Some(plan::capacity_removal_message(&g)));
         }
     }
-    let lt_name = plan::launch_template_name(cluster_name);
+    let lt_name = names.launch_template.clone();
     if let Some(lt) = cx.aws.ec2.describe_launch_template(&lt_name).await? {
         if lt.tags.get(OWNER_TAG) == Some(&cx.owner) {
             cx.seen.forget_launch_template(&lt_name);
@@ -380,7 +411,9 @@ impl ManagedResource for EcsCluster {
             None => {
                 // No capacity in the spec: remove any an earlier spec created, whether or
                 // not status remembers it.
-                removing = delete_capacity(&name, cx, &mut notes).await?;
+                let recorded = self.status.as_ref().and_then(|s| s.capacity.as_ref());
+                let names = plan::removal_names(&name, None, recorded);
+                removing = delete_capacity(&names, cx, &mut notes).await?;
                 None
             }
         };
@@ -469,7 +502,9 @@ impl ManagedResource for EcsCluster {
                 });
             }
         }
-        if let Some(waiting) = delete_capacity(&name, cx, &mut notes).await? {
+        let recorded = self.status.as_ref().and_then(|s| s.capacity.as_ref());
+        let names = plan::removal_names(&name, self.spec.capacity.as_ref(), recorded);
+        if let Some(waiting) = delete_capacity(&names, cx, &mut notes).await? {
             return Ok(Cleanup::Waiting {
                 message: waiting,
                 notes,

@@ -22,8 +22,8 @@ use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
 use crate::planning::task_def::{
-    family_of, plan_revision, revision_of, revisions_to_prune, revisions_used_by, spec_hash,
-    RevisionPlan, SPEC_HASH_TAG,
+    family_of, observed_hash, plan_revision, revision_of, revisions_to_prune, revisions_used_by,
+    spec_hash, RevisionPlan, SPEC_HASH_TAG,
 };
 
 /// What an EcsTaskDef needs from Kubernetes: the revisions EcsServices pin or report, and
@@ -202,9 +202,18 @@ impl ManagedResource for EcsTaskDef {
                 &mut notes,
             )?;
         }
+        // A revision registered by other means (adopted, imported) carries no hash tag: its
+        // definition is compared instead, so an identical one is kept and tagged, not
+        // registered again.
+        let latest_hash = latest.as_ref().and_then(|l| {
+            observed_hash(
+                l.tags.get(SPEC_HASH_TAG).map(String::as_str),
+                l.definition.as_ref(),
+            )
+        });
         let latest_seen = latest
             .as_ref()
-            .map(|l| (l.revision, l.tags.get(SPEC_HASH_TAG).map(String::as_str)));
+            .map(|l| (l.revision, latest_hash.as_deref()));
         let recorded = self.status.as_ref().and_then(|s| s.latest_revision);
         let plan = plan_revision(&family, &hash, latest_seen, recorded);
         let (arn, revision) = match (plan, latest) {

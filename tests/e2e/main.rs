@@ -6,6 +6,7 @@
 
 mod fault_proxy;
 mod harness;
+mod import_tutorial;
 
 use std::time::Duration;
 

@@ -26,6 +26,8 @@ pub(super) struct Group {
     name: String,
     arn: String,
     template_id: String,
+    /// The template's name, as DescribeAutoScalingGroups reports it beside the ID.
+    template_name: Option<String>,
     template_version: String,
     min: i32,
     max: i32,
@@ -117,6 +119,8 @@ fn group_info(g: &Group) -> AutoScalingGroup {
         arn: Some(g.arn.clone()),
         launch_template_id: Some(g.template_id.clone()),
         launch_template_version: Some(g.template_version.clone()),
+        launch_template_name: g.template_name.clone(),
+        launch_configuration_name: None,
         min_size: g.min,
         max_size: g.max,
         desired_capacity: g.desired,
@@ -215,6 +219,13 @@ fn group_not_found(op: &'static str, name: &str) -> AwsError {
     )
 }
 
+fn template_name(s: &State, id: &str) -> Option<String> {
+    s.launch_templates
+        .values()
+        .find(|t| t.template.id == id)
+        .map(|t| t.template.name.clone())
+}
+
 fn check_template(op: &'static str, s: &State, id: &str, version: &str) -> Result<(), AwsError> {
     let ok = s
         .launch_templates
@@ -244,6 +255,12 @@ impl AutoScalingApi for FakeAws {
                 s.step_group(name);
             }
             Ok(s.groups.get(name).map(group_info))
+        })
+    }
+
+    async fn describe_all_groups(&self) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        self.call("autoscaling:DescribeAutoScalingGroups", |s| {
+            Ok(s.groups.values().map(group_info).collect())
         })
     }
 
@@ -318,6 +335,7 @@ impl AutoScalingApi for FakeAws {
                     input.name
                 ),
                 template_id: input.launch_template_id.clone(),
+                template_name: template_name(s, &input.launch_template_id),
                 template_version: input.launch_template_version.clone(),
                 min: input.min_size,
                 max: input.max_size,
@@ -396,6 +414,10 @@ impl AutoScalingApi for FakeAws {
                 None => g.desired.clamp(min, max),
             };
             if let Some((id, version)) = &input.launch_template {
+                g.template_name = launch_templates
+                    .values()
+                    .find(|t| t.template.id == *id)
+                    .map(|t| t.template.name.clone());
                 g.template_id = id.clone();
                 g.template_version = version.clone();
             }

@@ -120,6 +120,31 @@ impl Ec2Api for FakeAws {
         })
     }
 
+    async fn launch_template_version_data(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError> {
+        self.call("ec2:DescribeLaunchTemplateVersions", |s| {
+            Ok(s.launch_templates
+                .values()
+                .find(|t| t.template.id == id)
+                .and_then(|t| {
+                    usize::try_from(version - 1)
+                        .ok()
+                        .and_then(|i| t.versions.get(i))
+                })
+                .map(|(d, _)| {
+                    let mut data = d.clone();
+                    data.security_group_ids.sort();
+                    LaunchTemplateVersionData {
+                        data,
+                        unmodeled: Vec::new(),
+                    }
+                }))
+        })
+    }
+
     async fn create_launch_template(
         &self,
         name: &str,
@@ -154,6 +179,8 @@ impl Ec2Api for FakeAws {
                 id,
                 name: name.to_string(),
                 latest_version: 1,
+                // The operator never changes the default version: it stays the first.
+                default_version: 1,
                 tags: tags.clone(),
             };
             s.launch_templates.insert(

@@ -809,6 +809,8 @@ impl EcsApi for FakeAws {
                 revision,
                 status: "ACTIVE".into(),
                 tags: input.tags.clone(),
+                definition: None,
+                unmodeled: Vec::new(),
             };
             let unlisted_for = s.list_lag;
             let revs = s.task_defs.entry(input.family.clone()).or_default();
@@ -827,7 +829,11 @@ impl EcsApi for FakeAws {
         task_definition: &str,
     ) -> Result<Option<TaskDefRevision>, AwsError> {
         self.call("ecs:DescribeTaskDefinition", |s| {
-            Ok(s.task_def(task_definition).map(|t| t.revision.clone()))
+            // DescribeTaskDefinition returns the definition; the other calls do not.
+            Ok(s.task_def(task_definition).map(|t| TaskDefRevision {
+                definition: Some(registered_definition(&t.input)),
+                ..t.revision.clone()
+            }))
         })
     }
 
@@ -1205,6 +1211,21 @@ impl EcsApi for FakeAws {
             s.services[i].info.status = "DRAINING".into();
             Ok(())
         })
+    }
+}
+
+/// The definition of a registered revision as DescribeTaskDefinition shows it: only what
+/// RegisterTaskDefinition takes (ECS keeps no region, tags, policy or history limit in it).
+fn registered_definition(
+    input: &RegisterTaskDefinitionInput,
+) -> crate::api::task_def::EcsTaskDefSpec {
+    crate::api::task_def::EcsTaskDefSpec {
+        family: Some(input.family.clone()),
+        region: None,
+        tags: Default::default(),
+        deletion_policy: Default::default(),
+        revision_history_limit: None,
+        ..input.definition.clone()
     }
 }
 

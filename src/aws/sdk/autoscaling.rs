@@ -77,6 +77,22 @@ impl AutoScalingApi for SdkAutoScaling {
         Ok(out)
     }
 
+    async fn describe_all_groups(&self) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        const OP: &str = "autoscaling:DescribeAutoScalingGroups";
+        let mut pages = self
+            .client
+            .describe_auto_scaling_groups()
+            .max_records(100)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(g) = pages.next().await {
+            out.push(group(&g.map_err(|e| group_error(OP, e))?));
+        }
+        Ok(out)
+    }
+
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:CreateAutoScalingGroup";
         self.writer
@@ -263,6 +279,10 @@ fn group(g: &asg::AutoScalingGroup) -> AutoScalingGroup {
             .and_then(|t| t.launch_template_id())
             .map(str::to_string),
         launch_template_version: template.and_then(|t| t.version()).map(str::to_string),
+        launch_template_name: template
+            .and_then(|t| t.launch_template_name())
+            .map(str::to_string),
+        launch_configuration_name: g.launch_configuration_name().map(str::to_string),
         min_size: g.min_size().unwrap_or_default(),
         max_size: g.max_size().unwrap_or_default(),
         desired_capacity: g.desired_capacity().unwrap_or_default(),

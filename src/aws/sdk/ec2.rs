@@ -107,6 +107,30 @@ impl Ec2Api for SdkEc2 {
         }
     }
 
+    async fn launch_template_version_data(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<LaunchTemplateVersionData>, AwsError> {
+        const OP: &str = "ec2:DescribeLaunchTemplateVersions";
+        let resp = self
+            .client
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions(version.to_string())
+            .send()
+            .await;
+        match resp {
+            Ok(resp) => Ok(resp
+                .launch_template_versions()
+                .iter()
+                .find(|v| v.version_number() == Some(version))
+                .and_then(|v| v.launch_template_data())
+                .map(response_data)),
+            Err(e) => none_if_not_found(sdk_error(OP, e)),
+        }
+    }
+
     async fn create_launch_template(
         &self,
         name: &str,
@@ -226,6 +250,7 @@ fn launch_template(t: &ec2::LaunchTemplate) -> LaunchTemplate {
         id: t.launch_template_id().unwrap_or_default().to_string(),
         name: t.launch_template_name().unwrap_or_default().to_string(),
         latest_version: t.latest_version_number().unwrap_or_default(),
+        default_version: t.default_version_number().unwrap_or_default(),
         tags: tags_from(t.tags().iter().map(|t| (t.key(), t.value()))),
     }
 }
@@ -253,9 +278,104 @@ fn launch_template_data(d: &LaunchTemplateData) -> ec2::RequestLaunchTemplateDat
         .build()
 }
 
+/// A version's data: the managed part, and the names of the other settings it has.
+fn response_data(d: &ec2::ResponseLaunchTemplateData) -> LaunchTemplateVersionData {
+    let present = [
+        ("blockDeviceMappings", !d.block_device_mappings().is_empty()),
+        ("networkInterfaces", !d.network_interfaces().is_empty()),
+        // The tags of instances and volumes launched; moto also echoes the template's
+        // own tags here (EC2 does not), which are no launch setting.
+        (
+            "tagSpecifications",
+            d.tag_specifications()
+                .iter()
+                .any(|t| t.resource_type() != Some(&ec2::ResourceType::LaunchTemplate)),
+        ),
+        ("metadataOptions", d.metadata_options().is_some()),
+        ("monitoring", d.monitoring().is_some()),
+        ("placement", d.placement().is_some()),
+        ("ebsOptimized", d.ebs_optimized().is_some()),
+        ("creditSpecification", d.credit_specification().is_some()),
+        (
+            "instanceMarketOptions",
+            d.instance_market_options().is_some(),
+        ),
+        ("cpuOptions", d.cpu_options().is_some()),
+        ("instanceRequirements", d.instance_requirements().is_some()),
+        ("kernelId", d.kernel_id().is_some()),
+        ("ramDiskId", d.ram_disk_id().is_some()),
+    ];
+    LaunchTemplateVersionData {
+        data: managed_data(d),
+        unmodeled: present
+            .iter()
+            .filter(|(_, p)| *p)
+            .map(|(n, _)| n.to_string())
+            .collect(),
+    }
+}
+
+/// The managed part of a version's data. Security groups given by ID, or on the first
+/// network interface, are both read (the console puts them there when it sets a subnet);
+/// sorted, as the operator sends them.
+fn managed_data(d: &ec2::ResponseLaunchTemplateData) -> LaunchTemplateData {
+    let mut sgs: Vec<String> = d.security_group_ids().to_vec();
+    if sgs.is_empty() {
+        if let Some(ni) = d.network_interfaces().first() {
+            sgs = ni.groups().to_vec();
+        }
+    }
+    sgs.sort();
+    LaunchTemplateData {
+        image_id: d.image_id().unwrap_or_default().to_string(),
+        instance_type: d
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        instance_profile: d
+            .iam_instance_profile()
+            .and_then(|p| p.arn().or(p.name()))
+            .map(str::to_string),
+        security_group_ids: sgs,
+        key_name: d.key_name().map(str::to_string),
+        user_data_base64: d.user_data().unwrap_or_default().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_data_reads_the_managed_part_and_names_the_rest() {
+        let d = ec2::ResponseLaunchTemplateData::builder()
+            .image_id("ami-1")
+            .instance_type(ec2::InstanceType::T2Micro)
+            .iam_instance_profile(
+                ec2::LaunchTemplateIamInstanceProfileSpecification::builder()
+                    .name("ecs-instance-role")
+                    .build(),
+            )
+            .network_interfaces(
+                ec2::LaunchTemplateInstanceNetworkInterfaceSpecification::builder()
+                    .groups("sg-2")
+                    .groups("sg-1")
+                    .build(),
+            )
+            .block_device_mappings(ec2::LaunchTemplateBlockDeviceMapping::builder().build())
+            .user_data("IyEvYmluL3NoCg==")
+            .build();
+        let read = response_data(&d);
+        assert_eq!(read.data.image_id, "ami-1");
+        assert_eq!(read.data.instance_type, "t2.micro");
+        assert_eq!(
+            read.data.instance_profile.as_deref(),
+            Some("ecs-instance-role")
+        );
+        assert_eq!(read.data.security_group_ids, ["sg-1", "sg-2"]);
+        assert_eq!(read.data.user_data_base64, "IyEvYmluL3NoCg==");
+        assert_eq!(read.unmodeled, ["blockDeviceMappings", "networkInterfaces"]);
+    }
 
     #[test]
     fn instance_profile_is_an_arn_or_a_name() {

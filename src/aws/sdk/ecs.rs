@@ -510,6 +510,245 @@ fn task_def_revision(d: &ecs::TaskDefinition, tags: &[ecs::Tag]) -> TaskDefRevis
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
         tags: tags_of(tags),
+        definition: Some(registered_spec(d)),
+        unmodeled: unmodeled_fields(d),
+    }
+}
+
+/// Fields of a registered definition an EcsTaskDef cannot state, by their API names.
+fn unmodeled_fields(d: &ecs::TaskDefinition) -> Vec<String> {
+    let mut out: Vec<&str> = Vec::new();
+    let task = [
+        ("pidMode", d.pid_mode().is_some()),
+        ("ipcMode", d.ipc_mode().is_some()),
+        ("proxyConfiguration", d.proxy_configuration().is_some()),
+        (
+            "inferenceAccelerators",
+            !d.inference_accelerators().is_empty(),
+        ),
+        ("ephemeralStorage", d.ephemeral_storage().is_some()),
+    ];
+    out.extend(task.iter().filter(|(_, p)| *p).map(|(n, _)| *n));
+    for v in d.volumes() {
+        if v.docker_volume_configuration().is_some() {
+            out.push("volumes.dockerVolumeConfiguration");
+        }
+        if v.efs_volume_configuration().is_some() {
+            out.push("volumes.efsVolumeConfiguration");
+        }
+        if v.fsx_windows_file_server_volume_configuration().is_some() {
+            out.push("volumes.fsxWindowsFileServerVolumeConfiguration");
+        }
+    }
+    for c in d.container_definitions() {
+        let container = [
+            ("linuxParameters", c.linux_parameters().is_some()),
+            (
+                "repositoryCredentials",
+                c.repository_credentials().is_some(),
+            ),
+            (
+                "firelensConfiguration",
+                c.firelens_configuration().is_some(),
+            ),
+            ("systemControls", !c.system_controls().is_empty()),
+            (
+                "resourceRequirements",
+                !c.resource_requirements().is_empty(),
+            ),
+            (
+                "dockerSecurityOptions",
+                !c.docker_security_options().is_empty(),
+            ),
+            ("environmentFiles", !c.environment_files().is_empty()),
+            ("interactive", c.interactive().is_some()),
+            ("pseudoTerminal", c.pseudo_terminal().is_some()),
+            (
+                "logConfiguration.secretOptions",
+                c.log_configuration()
+                    .is_some_and(|l| !l.secret_options().is_empty()),
+            ),
+        ];
+        out.extend(container.iter().filter(|(_, p)| *p).map(|(n, _)| *n));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out.into_iter().map(str::to_string).collect()
+}
+
+/// What a registered revision holds, in the spec's terms: the inverse of the request
+/// RegisterTaskDefinition is sent (fields the spec does not model are left out). Kept as
+/// ECS returns it; [`crate::planning::task_def::spec_from_registered`] drops the defaults
+/// ECS fills in.
+fn registered_spec(d: &ecs::TaskDefinition) -> td::EcsTaskDefSpec {
+    td::EcsTaskDefSpec {
+        family: d.family().map(str::to_string),
+        container_definitions: d
+            .container_definitions()
+            .iter()
+            .map(registered_container)
+            .collect(),
+        network_mode: d.network_mode().and_then(|m| match m.as_str() {
+            "bridge" => Some(td::NetworkMode::Bridge),
+            "host" => Some(td::NetworkMode::Host),
+            "awsvpc" => Some(td::NetworkMode::Awsvpc),
+            "none" => Some(td::NetworkMode::None),
+            _ => None,
+        }),
+        requires_compatibilities: d
+            .requires_compatibilities()
+            .iter()
+            .filter_map(|c| match c.as_str() {
+                "EC2" => Some(td::LaunchType::Ec2),
+                "FARGATE" => Some(td::LaunchType::Fargate),
+                "EXTERNAL" => Some(td::LaunchType::External),
+                _ => None,
+            })
+            .collect(),
+        cpu: d.cpu().map(|c| IntOrString::String(c.to_string())),
+        memory: d.memory().map(|m| IntOrString::String(m.to_string())),
+        execution_role_arn: d.execution_role_arn().map(str::to_string),
+        task_role_arn: d.task_role_arn().map(str::to_string),
+        volumes: d
+            .volumes()
+            .iter()
+            .map(|v| td::Volume {
+                name: v.name().unwrap_or_default().to_string(),
+                host: v.host().map(|h| td::HostVolume {
+                    source_path: h.source_path().map(str::to_string),
+                }),
+            })
+            .collect(),
+        placement_constraints: d
+            .placement_constraints()
+            .iter()
+            .map(|c| td::TaskPlacementConstraint {
+                type_: c
+                    .r#type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                expression: c.expression().map(str::to_string),
+            })
+            .collect(),
+        runtime_platform: d.runtime_platform().map(|p| td::RuntimePlatform {
+            cpu_architecture: p.cpu_architecture().map(|a| a.as_str().to_string()),
+            operating_system_family: p.operating_system_family().map(|o| o.as_str().to_string()),
+        }),
+        ..Default::default()
+    }
+}
+
+fn registered_container(c: &ecs::ContainerDefinition) -> td::ContainerDefinition {
+    td::ContainerDefinition {
+        name: c.name().unwrap_or_default().to_string(),
+        image: c.image().unwrap_or_default().to_string(),
+        // ECS reports 0 CPU units for a container registered without any.
+        cpu: Some(c.cpu()).filter(|c| *c != 0),
+        memory: c.memory(),
+        memory_reservation: c.memory_reservation(),
+        essential: c.essential(),
+        command: c.command().to_vec(),
+        entry_point: c.entry_point().to_vec(),
+        working_directory: c.working_directory().map(str::to_string),
+        user: c.user().map(str::to_string),
+        environment: c
+            .environment()
+            .iter()
+            .map(|e| td::KeyValuePair {
+                name: e.name().unwrap_or_default().to_string(),
+                value: e.value().unwrap_or_default().to_string(),
+            })
+            .collect(),
+        secrets: c
+            .secrets()
+            .iter()
+            .map(|s| td::Secret {
+                name: s.name().to_string(),
+                value_from: s.value_from().to_string(),
+            })
+            .collect(),
+        port_mappings: c
+            .port_mappings()
+            .iter()
+            .map(|p| td::PortMapping {
+                container_port: p.container_port().unwrap_or_default(),
+                host_port: p.host_port(),
+                protocol: p.protocol().and_then(|p| match p {
+                    ecs::TransportProtocol::Tcp => Some(td::Protocol::Tcp),
+                    ecs::TransportProtocol::Udp => Some(td::Protocol::Udp),
+                    _ => None,
+                }),
+                name: p.name().map(str::to_string),
+            })
+            .collect(),
+        links: c.links().to_vec(),
+        mount_points: c
+            .mount_points()
+            .iter()
+            .map(|m| td::MountPoint {
+                source_volume: m.source_volume().unwrap_or_default().to_string(),
+                container_path: m.container_path().unwrap_or_default().to_string(),
+                read_only: m.read_only(),
+            })
+            .collect(),
+        volumes_from: c
+            .volumes_from()
+            .iter()
+            .map(|v| td::VolumeFrom {
+                source_container: v.source_container().unwrap_or_default().to_string(),
+                read_only: v.read_only(),
+            })
+            .collect(),
+        log_configuration: c.log_configuration().map(|l| td::LogConfiguration {
+            log_driver: l.log_driver().as_str().to_string(),
+            options: l
+                .options()
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }),
+        health_check: c.health_check().map(|h| td::HealthCheck {
+            command: h.command().to_vec(),
+            interval: h.interval(),
+            timeout: h.timeout(),
+            retries: h.retries(),
+            start_period: h.start_period(),
+        }),
+        docker_labels: c
+            .docker_labels()
+            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        ulimits: c
+            .ulimits()
+            .iter()
+            .map(|u| td::Ulimit {
+                name: u.name().as_str().to_string(),
+                soft_limit: u.soft_limit(),
+                hard_limit: u.hard_limit(),
+            })
+            .collect(),
+        depends_on: c
+            .depends_on()
+            .iter()
+            .map(|d| td::ContainerDependency {
+                container_name: d.container_name().to_string(),
+                condition: d.condition().as_str().to_string(),
+            })
+            .collect(),
+        stop_timeout: c.stop_timeout(),
+        start_timeout: c.start_timeout(),
+        hostname: c.hostname().map(str::to_string),
+        privileged: c.privileged(),
+        readonly_root_filesystem: c.readonly_root_filesystem(),
+        disable_networking: c.disable_networking(),
+        dns_servers: c.dns_servers().to_vec(),
+        extra_hosts: c
+            .extra_hosts()
+            .iter()
+            .map(|h| td::HostEntry {
+                hostname: h.hostname().to_string(),
+                ip_address: h.ip_address().to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -864,6 +1103,35 @@ fn container_definition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_an_ecs_task_def_cannot_state_are_named() {
+        let plain = ecs::TaskDefinition::builder()
+            .container_definitions(ecs::ContainerDefinition::builder().name("web").build())
+            .build();
+        assert!(unmodeled_fields(&plain).is_empty());
+        let rich = ecs::TaskDefinition::builder()
+            .pid_mode(ecs::PidMode::Host)
+            .container_definitions(
+                ecs::ContainerDefinition::builder()
+                    .name("web")
+                    .linux_parameters(
+                        ecs::LinuxParameters::builder()
+                            .init_process_enabled(true)
+                            .build(),
+                    )
+                    .interactive(true)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            unmodeled_fields(&rich),
+            ["interactive", "linuxParameters", "pidMode"]
+        );
+        // What the spec states is read back.
+        let spec = registered_spec(&rich);
+        assert_eq!(spec.container_definitions[0].name, "web");
+    }
 
     #[test]
     fn arn_family_takes_the_family_of_arns_and_short_names() {
