@@ -15,6 +15,7 @@ use ecs_operator::aws::sdk::SdkProvider;
 use ecs_operator::aws::AwsProvider;
 use ecs_operator::cli::{parse_duration, parse_share};
 use ecs_operator::reconciler::leader::{LeaderElector, LeaseSettings};
+use ecs_operator::reconciler::shards::{ShardManager, Shards};
 use ecs_operator::reconciler::{controllers, Context, Settings};
 use ecs_operator::telemetry::logging::{self, LogFormat};
 use ecs_operator::telemetry::metrics::Metrics;
@@ -95,10 +96,12 @@ struct RunArgs {
     /// Only the holder of a Lease runs controllers (for several replicas).
     #[arg(long, env = "ECS_OPERATOR_LEADER_ELECTION", default_value_t = false)]
     leader_election: bool,
-    /// Namespace of the leader election Lease (default: the pod's namespace).
+    /// Namespace of the leader election Lease, or of the shard Leases (default: the pod's
+    /// namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     leader_election_namespace: String,
-    /// Name of the leader election Lease.
+    /// Name of the leader election Lease; with --shards, the prefix of the shard and
+    /// membership Leases.
     #[arg(
         long,
         env = "ECS_OPERATOR_LEADER_ELECTION_ID",
@@ -116,6 +119,27 @@ struct RunArgs {
     /// Interval between attempts to acquire or renew the lease.
     #[arg(long, env = "ECS_OPERATOR_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
     retry_period: Duration,
+    /// Split the objects into this many shards (by namespace), each a Lease
+    /// `<leader-election-id>-shard-<i>`, shared fairly by the running replicas; replaces
+    /// --leader-election and uses its lease timing. 1: no sharding.
+    #[arg(long, env = "ECS_OPERATOR_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    shards: u32,
+}
+
+/// Refuse flag combinations that cannot mean what they say.
+fn check_flags(args: &RunArgs, lease: &LeaseSettings) -> anyhow::Result<()> {
+    if args.shards > 1 && args.leader_election {
+        anyhow::bail!(
+            "--shards {} and --leader-election exclude each other: with shards every replica \
+             runs the controllers and each shard's Lease elects the one that reconciles its \
+             objects (drop --leader-election; the lease timing flags still apply)",
+            args.shards
+        );
+    }
+    if args.shards > 1 || args.leader_election {
+        lease.validate().map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }
 
 /// The management cluster's identity: the flag, or the `kube-system` namespace's UID.
@@ -225,12 +249,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         renew_deadline: args.renew_deadline,
         retry_period: args.retry_period,
     };
-    // Without leader election this is the only writer; with it, writes wait for the lease.
-    let fence = Arc::new(if args.leader_election {
-        lease.validate().map_err(anyhow::Error::msg)?;
+    check_flags(&args, &lease)?;
+    // Without leader election this is the only writer; with it, writes wait for the lease;
+    // with shards, each object's writes wait for its shard's lease.
+    let fence = Arc::new(if args.shards > 1 {
+        WriteFence::per_shard()
+    } else if args.leader_election {
         WriteFence::closed()
     } else {
         WriteFence::open()
+    });
+    let shards = Arc::new(if args.shards > 1 {
+        Shards::sharded(args.shards)
+    } else {
+        Shards::default()
     });
     let sdk = SdkProvider::new(args.region.clone(), args.aws_endpoint_url.clone())
         .await
@@ -239,16 +271,25 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         GuardedProvider::new(Arc::new(sdk), metrics.clone(), args.aws_rate_share)
             .with_fence(fence.clone()),
     );
-    info!(region = %aws.default_region(), cluster_id = %cluster_id, namespaces = ?args.watch_namespaces, "starting");
+    info!(region = %aws.default_region(), cluster_id = %cluster_id, namespaces = ?args.watch_namespaces, shards = args.shards, "starting");
     let settings = Settings {
         cluster_id,
         resync_period: args.resync_period,
         ..Default::default()
     };
-    let ctx = Arc::new(Context::new(client.clone(), aws, settings, metrics));
+    let ctx = Arc::new(
+        Context::new(client.clone(), aws, settings, metrics.clone()).with_shards(shards.clone()),
+    );
     health.set_ready(true);
 
-    if args.leader_election {
+    if shards.is_sharded() {
+        let manager = ShardManager::new(client, lease, shards, metrics);
+        tokio::select! {
+            _ = controllers::run(ctx, args.watch_namespaces, args.concurrency, shutdown.clone()) => {},
+            _ = manager.run() => {},
+        }
+        manager.release_all().await;
+    } else if args.leader_election {
         let elector = LeaderElector::new(client, lease, fence);
         tokio::select! {
             _ = elector.acquire() => {},

@@ -6,6 +6,7 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::backoff::Backoff;
+use super::shards::Shards;
 use super::stores::Stores;
 use crate::aws::observed::Observed;
 use crate::aws::AwsProvider;
@@ -54,6 +55,8 @@ pub struct Context {
     pub stores: Arc<Stores>,
     /// What bulk sweeps and writes saw in AWS, per region.
     pub observed: Arc<Observed>,
+    /// The shards this replica holds (everything without `--shards`).
+    pub shards: Arc<Shards>,
 }
 
 impl Context {
@@ -77,6 +80,13 @@ impl Context {
             backoff: Arc::new(Backoff::default()),
             stores: Arc::new(Stores::default()),
             observed: Arc::new(Observed::default()),
+            shards: Arc::new(Shards::default()),
         }
+    }
+
+    /// Reconcile only the objects of the shards held in `shards`.
+    pub fn with_shards(mut self, shards: Arc<Shards>) -> Self {
+        self.shards = shards;
+        self
     }
 }

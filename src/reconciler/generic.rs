@@ -48,7 +48,11 @@ pub async fn reconcile<K: ManagedResource>(
         namespace = obj.namespace().unwrap_or_default(),
         name = obj.name_any()
     );
-    let result = reconcile_object(obj.as_ref(), &ctx).instrument(span).await;
+    // AWS writes of this reconcile are fenced by the lease of the object's shard.
+    let fence = ctx.shards.fence_for(&obj.namespace().unwrap_or_default());
+    let result = crate::aws::fence::scoped(fence, reconcile_object(obj.as_ref(), &ctx))
+        .instrument(span)
+        .await;
     ctx.metrics
         .reconcile_duration
         .get_or_create(&labels)
@@ -102,6 +106,23 @@ struct Step {
     error: Option<&'static str>,
 }
 
+/// Whether another replica reconciles `obj` now (sharding: its shard is not held here).
+/// Checked before the reconcile and again before each Kubernetes write, since a shard can
+/// be released while a reconcile runs (its AWS writes are stopped by the shard's fence).
+fn not_ours<K: ManagedResource>(obj: &K, ctx: &Context) -> bool {
+    !ctx.shards.owns(&obj.namespace().unwrap_or_default())
+}
+
+/// The step of a reconcile left to the shard's owner: nothing to do here until the shard
+/// is acquired, which reconciles all its objects.
+fn leave_to_owner() -> Step {
+    debug!("another replica holds this object's shard");
+    Step {
+        action: Action::await_change(),
+        error: None,
+    }
+}
+
 /// When the current spell of work began: the Reconciling condition's last transition to
 /// True.
 fn reconciling_since<K: ManagedResource>(obj: &K) -> Option<jiff::Timestamp> {
@@ -140,6 +161,9 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
     let state = object_state(obj);
     let key = backoff_key(obj);
     let deleting = obj.meta().deletion_timestamp.is_some();
+    if not_ours(obj, ctx) {
+        return Ok(leave_to_owner());
+    }
     if deleting && !has_finalizer(obj) {
         return Ok(Step {
             action: Action::await_change(),
@@ -181,6 +205,9 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
     }
 
     if !has_finalizer(obj) {
+        if not_ours(obj, ctx) {
+            return Ok(leave_to_owner());
+        }
         add_finalizer(obj, &api).await?;
     }
     let synced = match obj.dereference(&ctx.stores).await {
@@ -231,6 +258,9 @@ async fn delete<K: ManagedResource>(
     aws_cx: &AwsContext,
 ) -> Result<Step, Error> {
     if obj.common_spec().deletion_policy() == DeletionPolicy::Retain {
+        if not_ours(obj, ctx) {
+            return Ok(leave_to_owner());
+        }
         remove_finalizer(obj, api).await?;
         publish(
             ctx,
@@ -252,6 +282,9 @@ async fn delete<K: ManagedResource>(
     };
     match cleaned {
         Ok(Cleanup::Done(notes)) => {
+            if not_ours(obj, ctx) {
+                return Ok(leave_to_owner());
+            }
             remove_finalizer(obj, api).await?;
             publish(ctx, obj, &notes).await;
             ctx.backoff.success(key);
@@ -297,6 +330,9 @@ async fn apply<K: ManagedResource>(
     decided: Outcome,
     status: Option<K::Status>,
 ) -> Result<Action, Error> {
+    if not_ours(obj, ctx) {
+        return Ok(leave_to_owner().action);
+    }
     let repeated = decided.warning.as_ref().is_some_and(|(_, message)| {
         current_condition(obj, SYNCED).is_some_and(|c| c.message == *message)
     });

@@ -123,6 +123,14 @@ impl Stores {
             .collect())
     }
 
+    /// Every EcsCluster of every watched scope.
+    pub fn all_clusters(&self) -> Result<Vec<Arc<EcsCluster>>, Error> {
+        Ok(ready(&stores_of(&self.clusters))?
+            .iter()
+            .flat_map(|s| s.state())
+            .collect())
+    }
+
     /// Every EcsTaskDef of every watched scope.
     pub fn all_task_defs(&self) -> Result<Vec<Arc<EcsTaskDef>>, Error> {
         Ok(ready(&stores_of(&self.task_defs))?

@@ -544,6 +544,8 @@ pub struct Metrics {
     pub drift_corrections: Family<KindLabels, Counter>,
     /// Objects per kind, condition and status (sampled from the controllers' caches).
     pub objects: Family<ObjectLabels, Gauge>,
+    /// Shards whose Lease this replica holds (`--shards`; 0 without sharding).
+    pub shards_held: Gauge,
     /// controller-runtime's names.
     pub controller_runtime: ControllerRuntimeMetrics,
     queues: Arc<WorkQueues>,
@@ -571,6 +573,7 @@ impl Default for Metrics {
             aws_bucket_refill: Family::default(),
             drift_corrections: Family::default(),
             objects: Family::default(),
+            shards_held: Gauge::default(),
             controller_runtime: ControllerRuntimeMetrics::new(),
             queues: Arc::default(),
             sources: Arc::default(),
@@ -649,6 +652,11 @@ impl Metrics {
             "objects",
             "Objects in the controllers' caches per kind, by the status of their Ready, Synced, Stalled and Reconciling conditions",
             self.objects.clone(),
+        );
+        r.register(
+            "shards_held",
+            "Shards whose Lease this replica holds (--shards; 0 without sharding)",
+            self.shards_held.clone(),
         );
     }
 }
