@@ -6,6 +6,7 @@
 
 mod fault_proxy;
 mod harness;
+mod sharding;
 
 use std::time::Duration;
 

@@ -1,0 +1,359 @@
+//! Three replicas with `--shards 6` against the real kube-apiserver and moto, each behind
+//! its own recording AWS proxy so that every AWS write is attributable: every shard held
+//! by exactly one replica, every object written to AWS by exactly one replica (its
+//! shard's holder), a SIGKILLed replica's shards taken over within the lease duration and
+//! a margin, the taken-over objects converging on edits, and no duplicate creates.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, ListParams};
+use serde_json::{json, Value};
+
+use ecs_operator::reconciler::shards::{shard_of, LEASE_ROLE_LABEL};
+
+use super::fault_proxy::FaultProxy;
+use super::harness::{eventually, http_get, stderr, Operator, Sandbox};
+
+const SHARDS: u32 = 6;
+const LEASE_NS: &str = "shard-system";
+const LEASE_DURATION: Duration = Duration::from_secs(4);
+const REPLICAS: [&str; 3] = ["replica-a", "replica-b", "replica-c"];
+
+/// One namespace per shard (the first `tenant-<i>` hashing to it), so that every shard,
+/// the killed replica's included, has objects.
+fn namespaces() -> BTreeMap<u32, String> {
+    let mut out = BTreeMap::new();
+    for i in 0.. {
+        let ns = format!("tenant-{i}");
+        out.entry(shard_of(&ns, SHARDS)).or_insert(ns);
+        if out.len() == SHARDS as usize {
+            return out;
+        }
+    }
+    unreachable!()
+}
+
+/// An EcsCluster (no EC2 capacity), an EcsTaskDef and two EcsServices (of 4 tasks: moto
+/// runs 4 of every service) tagged `edit: <edit>`; every AWS name starts with `<ns>-` so
+/// that proxy records map back to the namespace.
+fn manifests(ns: &str, edit: &str) -> String {
+    let mut out = format!(
+        "apiVersion: ecsoperator.io/v1alpha1\nkind: EcsCluster\nmetadata: {{name: cluster}}\n\
+         spec: {{clusterName: {ns}-cluster}}\n---\n\
+         apiVersion: ecsoperator.io/v1alpha1\nkind: EcsTaskDef\nmetadata: {{name: web}}\n\
+         spec: {{family: {ns}-task, containerDefinitions: [{{name: web, image: nginx, memory: 64}}]}}\n"
+    );
+    for svc in ["one", "two"] {
+        out += &format!(
+            "---\napiVersion: ecsoperator.io/v1alpha1\nkind: EcsService\nmetadata: {{name: {svc}}}\n\
+             spec: {{serviceName: {ns}-{svc}, clusterRef: {{name: cluster}}, taskDefRef: {{name: web}}, \
+             desiredCount: 4, launchType: EC2, tags: {{edit: \"{edit}\"}}}}\n"
+        );
+    }
+    out
+}
+
+/// Shard → holder of every shard Lease that has one.
+async fn holders(leases: &Api<Lease>) -> BTreeMap<u32, String> {
+    let list = leases
+        .list(&ListParams::default().labels(&format!("{LEASE_ROLE_LABEL}=shard")))
+        .await
+        .expect("list leases");
+    list.items
+        .iter()
+        .filter_map(|l| {
+            let name = l.metadata.name.as_deref()?;
+            let shard = name.rsplit('-').next()?.parse().ok()?;
+            let holder = l.spec.as_ref()?.holder_identity.clone()?;
+            Some((shard, holder))
+        })
+        .collect()
+}
+
+/// Every shard held, by replicas among `replicas`, `per_replica` each (when given).
+fn settled(holders: &BTreeMap<u32, String>, replicas: &[&str], per_replica: Option<usize>) -> bool {
+    if holders.len() != SHARDS as usize || !holders.values().all(|h| replicas.contains(&h.as_str()))
+    {
+        return false;
+    }
+    per_replica.is_none_or(|n| {
+        replicas
+            .iter()
+            .all(|r| holders.values().filter(|h| *h == r).count() == n)
+    })
+}
+
+fn shards_held_metric(op: &Operator) -> Option<i64> {
+    let (_, body) = http_get(op.metrics_port, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("ecs_operator_shards_held "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The namespace an AWS call recorded by a proxy is about, if one of ours.
+fn namespace_of<'a>(call: &Value, namespaces: &'a BTreeMap<u32, String>) -> Option<&'a String> {
+    let resource = call["resource"].as_str()?;
+    namespaces
+        .values()
+        .find(|ns| resource.contains(&format!("{ns}-")))
+}
+
+/// Namespace → the replicas whose proxies recorded AWS writes for it (calls sent at or
+/// after `since_ms`, the proxies' clock being the wall clock).
+fn writers(
+    proxies: &BTreeMap<&str, FaultProxy>,
+    namespaces: &BTreeMap<u32, String>,
+    since_ms: i64,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (replica, proxy) in proxies {
+        for call in proxy.record() {
+            if call["mutating"] != json!(true) || call["t_ms"].as_i64().unwrap_or(0) < since_ms {
+                continue;
+            }
+            if let Some(ns) = namespace_of(&call, namespaces) {
+                out.entry(ns.clone())
+                    .or_default()
+                    .insert(replica.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn wait_ready(sb: &Sandbox, ns: &str) {
+    let out = sb.kubectl(&[
+        "wait",
+        "-n",
+        ns,
+        "--for=condition=Ready",
+        "--timeout=120s",
+        "ecscluster,ecstaskdef,ecsservice",
+        "--all",
+    ]);
+    assert!(out.status.success(), "{ns} not Ready: {}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharding() {
+    let sb = Sandbox::up("sharding");
+    sb.kubectl_ok(&["apply", "--server-side", "-f", "crds/ecs-operator.yaml"]);
+    sb.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
+    sb.kubectl_ok(&["create", "namespace", LEASE_NS]);
+    let client = sb.kube_client().await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NS);
+    let namespaces = namespaces();
+
+    let proxies: BTreeMap<&str, FaultProxy> = REPLICAS
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (*r, FaultProxy::start(&sb, r, &json!({}), i as u64 + 1)))
+        .collect();
+    let mut operators: BTreeMap<&str, Operator> = BTreeMap::new();
+    for replica in REPLICAS {
+        let args: Vec<String> = [
+            "--shards",
+            &SHARDS.to_string(),
+            "--leader-election-namespace",
+            LEASE_NS,
+            "--lease-duration",
+            "4s",
+            "--renew-deadline",
+            "3s",
+            "--retry-period",
+            "1s",
+            "--resync-period",
+            "1m",
+            "--aws-endpoint-url",
+            &proxies[replica].url(),
+        ]
+        .map(str::to_string)
+        .to_vec();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let op = Operator::start_with_env(&sb, replica, &args, &[("POD_NAME", replica)]);
+        operators.insert(replica, op);
+    }
+
+    // The shards settle at two per replica before any object exists, so that every
+    // object's writes below come from one replica.
+    let started = Instant::now();
+    eventually(
+        "the 6 shards to settle at 2 per replica",
+        Duration::from_secs(60),
+        || async { settled(&holders(&leases).await, &REPLICAS, Some(2)).then_some(()) },
+    )
+    .await;
+    eprintln!("shards settled 2/2/2 after {:?}", started.elapsed());
+    let before = holders(&leases).await;
+
+    for (shard, ns) in &namespaces {
+        sb.kubectl_ok(&["create", "namespace", ns]);
+        let out = sb.kubectl_stdin(&["apply", "-n", ns, "-f", "-"], &manifests(ns, "no"));
+        assert!(
+            out.status.success(),
+            "shard {shard} ({ns}): {}",
+            stderr(&out)
+        );
+    }
+    for ns in namespaces.values() {
+        wait_ready(&sb, ns);
+    }
+
+    // Every shard held by exactly one replica: one holder per Lease, and the replicas'
+    // own accounts (shards_held) add up to the shard count.
+    let now = holders(&leases).await;
+    assert_eq!(now, before, "the shards moved while nothing failed");
+    let counts: BTreeMap<&str, Option<i64>> = operators
+        .iter()
+        .map(|(r, op)| (*r, shards_held_metric(op)))
+        .collect();
+    assert_eq!(
+        counts.values().map(|c| c.unwrap_or(-100)).sum::<i64>(),
+        i64::from(SHARDS),
+        "shards_held of the replicas: {counts:?}"
+    );
+    assert!(counts.values().all(|c| *c == Some(2)), "{counts:?}");
+
+    // Every object's AWS writes came from its shard's holder only.
+    let by_ns = writers(&proxies, &namespaces, 0);
+    for (shard, ns) in &namespaces {
+        let expected = BTreeSet::from([now[shard].clone()]);
+        assert_eq!(
+            by_ns.get(ns),
+            Some(&expected),
+            "AWS writers of {ns} (shard {shard})"
+        );
+    }
+
+    // SIGKILL replica-c: the others take its shards once its leases expire.
+    let victim = "replica-c";
+    let victim_shards: Vec<u32> = now
+        .iter()
+        .filter(|(_, h)| *h == victim)
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(victim_shards.len(), 2);
+    let killed_at = Instant::now();
+    let killed_at_ms = jiff::Timestamp::now().as_millisecond();
+    operators.get_mut(victim).expect("victim").kill();
+    let survivors = ["replica-a", "replica-b"];
+    let after = loop {
+        let h = holders(&leases).await;
+        if settled(&h, &survivors, None) {
+            break h;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "the killed replica's shards were not taken over within 30 s: {h:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let takeover = killed_at.elapsed();
+    eprintln!(
+        "takeover of shards {victim_shards:?} from {victim}: {takeover:?} (lease duration \
+         {LEASE_DURATION:?}); now {after:?}"
+    );
+    // The lease duration, plus two retry periods (one for the membership to shrink, one
+    // to act) and a margin for this loaded 2-core machine.
+    assert!(
+        takeover <= LEASE_DURATION + Duration::from_secs(4),
+        "takeover took {takeover:?}"
+    );
+    for s in survivors {
+        let held = after.values().filter(|h| *h == s).count();
+        assert_eq!(
+            held, 3,
+            "{s} holds its fair share after the takeover: {after:?}"
+        );
+    }
+
+    // Edits of the taken-over objects converge, written by their new holders.
+    let edited: Vec<&String> = victim_shards.iter().map(|s| &namespaces[s]).collect();
+    for ns in &edited {
+        let out = sb.kubectl_stdin(&["apply", "-n", ns, "-f", "-"], &manifests(ns, "yes"));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let aws = aws_sdk_ecs::Client::new(&sb.aws_config().await);
+    for ns in &edited {
+        for svc in ["one", "two"] {
+            let name = format!("{ns}-{svc}");
+            eventually(
+                &format!("{name} to be tagged edit=yes"),
+                Duration::from_secs(60),
+                || async {
+                    let out = aws
+                        .describe_services()
+                        .cluster(format!("{ns}-cluster"))
+                        .services(&name)
+                        .include(aws_sdk_ecs::types::ServiceField::Tags)
+                        .send()
+                        .await
+                        .ok()?;
+                    let tags = out.services().first()?.tags();
+                    tags.iter()
+                        .any(|t| t.key() == Some("edit") && t.value() == Some("yes"))
+                        .then_some(())
+                },
+            )
+            .await;
+        }
+        let out = sb.kubectl(&[
+            "wait",
+            "-n",
+            ns,
+            "--for=jsonpath={.status.observedGeneration}=2",
+            "--timeout=60s",
+            "ecsservice",
+            "--all",
+        ]);
+        assert!(out.status.success(), "{ns}: {}", stderr(&out));
+        wait_ready(&sb, ns);
+    }
+    let since_kill = writers(&proxies, &namespaces, killed_at_ms);
+    for shard in &victim_shards {
+        let ns = &namespaces[shard];
+        let expected = BTreeSet::from([after[shard].clone()]);
+        assert_eq!(
+            since_kill.get(ns),
+            Some(&expected),
+            "AWS writers of {ns} (shard {shard}) after the takeover"
+        );
+    }
+
+    // No double write: one create per AWS resource across all replicas.
+    let mut creates: BTreeMap<String, usize> = BTreeMap::new();
+    for proxy in proxies.values() {
+        for call in proxy.record() {
+            let op = call["operation"].as_str().unwrap_or_default();
+            if ["CreateService", "CreateCluster", "RegisterTaskDefinition"].contains(&op) {
+                let resource = call["resource"].as_str().unwrap_or_default();
+                *creates.entry(format!("{op} {resource}")).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(
+        creates.len(),
+        namespaces.len() * 4,
+        "one cluster, one task definition and two services per namespace: {creates:?}"
+    );
+    assert!(
+        creates.values().all(|n| *n == 1),
+        "duplicate creates: {creates:?}"
+    );
+    for (replica, op) in &operators {
+        if *replica != victim {
+            assert!(
+                op.log_text().contains("acquired shard"),
+                "{replica} logs its shards"
+            );
+        }
+    }
+}
