@@ -216,6 +216,17 @@ async fn shutdown_signal() {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     logging::init(args.log_format, &args.log_level)?;
+    let lease = LeaseSettings {
+        namespace: args.leader_election_namespace.clone(),
+        name: args.leader_election_id.clone(),
+        identity: std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id())),
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    check_flags(&args, &lease)?;
     // kube and the AWS SDK pull in different rustls backends; pick one for the process.
     if rustls::crypto::ring::default_provider()
         .install_default()
@@ -239,17 +250,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to Kubernetes")?;
     let cluster_id = cluster_id(&client, args.cluster_id.clone()).await?;
-    let lease = LeaseSettings {
-        namespace: args.leader_election_namespace.clone(),
-        name: args.leader_election_id.clone(),
-        identity: std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id())),
-        lease_duration: args.lease_duration,
-        renew_deadline: args.renew_deadline,
-        retry_period: args.retry_period,
-    };
-    check_flags(&args, &lease)?;
     // Without leader election this is the only writer; with it, writes wait for the lease;
     // with shards, each object's writes wait for its shard's lease.
     let fence = Arc::new(if args.shards > 1 {
@@ -317,4 +317,39 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     server.await.context("HTTP server task")??;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(flags: &[&str]) -> Result<(), String> {
+        let cli = Cli::try_parse_from(["ecs-operator", "run"].iter().chain(flags).copied())
+            .map_err(|e| e.to_string())?;
+        let Command::Run(args) = cli.command else {
+            return Err("not run".into());
+        };
+        let lease = LeaseSettings {
+            namespace: args.leader_election_namespace.clone(),
+            name: args.leader_election_id.clone(),
+            identity: "me".into(),
+            lease_duration: args.lease_duration,
+            renew_deadline: args.renew_deadline,
+            retry_period: args.retry_period,
+        };
+        check_flags(&args, &lease).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn shard_flags_are_checked() {
+        assert!(checked(&[]).is_ok());
+        assert!(checked(&["--shards", "6"]).is_ok());
+        let both = checked(&["--shards", "6", "--leader-election"]).expect_err("exclusive");
+        assert!(both.contains("exclude each other"), "{both}");
+        let timing = checked(&["--shards", "2", "--renew-deadline", "20s"]).expect_err("timing");
+        assert!(timing.contains("renew deadline"), "{timing}");
+        assert!(checked(&["--shards", "0"]).is_err());
+        // One shard is no sharding: the lease timing is not used, hence not checked.
+        assert!(checked(&["--shards", "1", "--renew-deadline", "20s"]).is_ok());
+    }
 }

@@ -2,7 +2,9 @@
 //! its own recording AWS proxy so that every AWS write is attributable: every shard held
 //! by exactly one replica, every object written to AWS by exactly one replica (its
 //! shard's holder), a SIGKILLed replica's shards taken over within the lease duration and
-//! a margin, the taken-over objects converging on edits, and no duplicate creates.
+//! a margin, the taken-over objects converging on edits; then a fourth replica joins and
+//! gets its share from the others, moved objects converging through it alone; and no
+//! duplicate creates throughout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -123,6 +125,81 @@ fn writers(
     out
 }
 
+/// One replica of the operator with 6 shards and short lease timing, its AWS calls
+/// through `proxy`.
+fn start_replica(sb: &Sandbox, replica: &str, proxy: &FaultProxy) -> Operator {
+    let args: Vec<String> = [
+        "--shards",
+        &SHARDS.to_string(),
+        "--leader-election-namespace",
+        LEASE_NS,
+        "--lease-duration",
+        "4s",
+        "--renew-deadline",
+        "3s",
+        "--retry-period",
+        "1s",
+        "--resync-period",
+        "1m",
+        "--aws-endpoint-url",
+        &proxy.url(),
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Operator::start_with_env(sb, replica, &args, &[("POD_NAME", replica)])
+}
+
+/// Re-tag the services of `namespaces` with `edit: <edit>` and wait until AWS has the tag
+/// and the objects are Ready for their new `generation`.
+async fn edit_converges(
+    sb: &Sandbox,
+    aws: &aws_sdk_ecs::Client,
+    namespaces: &[&String],
+    edit: &str,
+    generation: i64,
+) {
+    for ns in namespaces {
+        let out = sb.kubectl_stdin(&["apply", "-n", ns, "-f", "-"], &manifests(ns, edit));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    for ns in namespaces {
+        for svc in ["one", "two"] {
+            let name = format!("{ns}-{svc}");
+            eventually(
+                &format!("{name} to be tagged edit={edit}"),
+                Duration::from_secs(60),
+                || async {
+                    let out = aws
+                        .describe_services()
+                        .cluster(format!("{ns}-cluster"))
+                        .services(&name)
+                        .include(aws_sdk_ecs::types::ServiceField::Tags)
+                        .send()
+                        .await
+                        .ok()?;
+                    let tags = out.services().first()?.tags();
+                    tags.iter()
+                        .any(|t| t.key() == Some("edit") && t.value() == Some(edit))
+                        .then_some(())
+                },
+            )
+            .await;
+        }
+        let out = sb.kubectl(&[
+            "wait",
+            "-n",
+            ns,
+            &format!("--for=jsonpath={{.status.observedGeneration}}={generation}"),
+            "--timeout=60s",
+            "ecsservice",
+            "--all",
+        ]);
+        assert!(out.status.success(), "{ns}: {}", stderr(&out));
+        wait_ready(sb, ns);
+    }
+}
+
 fn wait_ready(sb: &Sandbox, ns: &str) {
     let out = sb.kubectl(&[
         "wait",
@@ -152,34 +229,14 @@ async fn sharding() {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NS);
     let namespaces = namespaces();
 
-    let proxies: BTreeMap<&str, FaultProxy> = REPLICAS
+    let mut proxies: BTreeMap<&str, FaultProxy> = REPLICAS
         .iter()
         .enumerate()
         .map(|(i, r)| (*r, FaultProxy::start(&sb, r, &json!({}), i as u64 + 1)))
         .collect();
     let mut operators: BTreeMap<&str, Operator> = BTreeMap::new();
     for replica in REPLICAS {
-        let args: Vec<String> = [
-            "--shards",
-            &SHARDS.to_string(),
-            "--leader-election-namespace",
-            LEASE_NS,
-            "--lease-duration",
-            "4s",
-            "--renew-deadline",
-            "3s",
-            "--retry-period",
-            "1s",
-            "--resync-period",
-            "1m",
-            "--aws-endpoint-url",
-            &proxies[replica].url(),
-        ]
-        .map(str::to_string)
-        .to_vec();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let op = Operator::start_with_env(&sb, replica, &args, &[("POD_NAME", replica)]);
-        operators.insert(replica, op);
+        operators.insert(replica, start_replica(&sb, replica, &proxies[replica]));
     }
 
     // The shards settle at two per replica before any object exists, so that every
@@ -277,46 +334,8 @@ async fn sharding() {
 
     // Edits of the taken-over objects converge, written by their new holders.
     let edited: Vec<&String> = victim_shards.iter().map(|s| &namespaces[s]).collect();
-    for ns in &edited {
-        let out = sb.kubectl_stdin(&["apply", "-n", ns, "-f", "-"], &manifests(ns, "yes"));
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
     let aws = aws_sdk_ecs::Client::new(&sb.aws_config().await);
-    for ns in &edited {
-        for svc in ["one", "two"] {
-            let name = format!("{ns}-{svc}");
-            eventually(
-                &format!("{name} to be tagged edit=yes"),
-                Duration::from_secs(60),
-                || async {
-                    let out = aws
-                        .describe_services()
-                        .cluster(format!("{ns}-cluster"))
-                        .services(&name)
-                        .include(aws_sdk_ecs::types::ServiceField::Tags)
-                        .send()
-                        .await
-                        .ok()?;
-                    let tags = out.services().first()?.tags();
-                    tags.iter()
-                        .any(|t| t.key() == Some("edit") && t.value() == Some("yes"))
-                        .then_some(())
-                },
-            )
-            .await;
-        }
-        let out = sb.kubectl(&[
-            "wait",
-            "-n",
-            ns,
-            "--for=jsonpath={.status.observedGeneration}=2",
-            "--timeout=60s",
-            "ecsservice",
-            "--all",
-        ]);
-        assert!(out.status.success(), "{ns}: {}", stderr(&out));
-        wait_ready(&sb, ns);
-    }
+    edit_converges(&sb, &aws, &edited, "yes", 2).await;
     let since_kill = writers(&proxies, &namespaces, killed_at_ms);
     for shard in &victim_shards {
         let ns = &namespaces[shard];
@@ -325,6 +344,49 @@ async fn sharding() {
             since_kill.get(ns),
             Some(&expected),
             "AWS writers of {ns} (shard {shard}) after the takeover"
+        );
+    }
+
+    // A replica joins: a and b, above their share, each give a shard up (fence first,
+    // then the lease, once writes in flight are over) and the new one takes them.
+    let joiner = "replica-d";
+    proxies.insert(joiner, FaultProxy::start(&sb, joiner, &json!({}), 4));
+    operators.insert(joiner, start_replica(&sb, joiner, &proxies[joiner]));
+    let joined_at = Instant::now();
+    let members = ["replica-a", "replica-b", joiner];
+    let rebalanced = eventually(
+        "the shards to settle at 2 per replica after a join",
+        Duration::from_secs(30),
+        || async {
+            let h = holders(&leases).await;
+            settled(&h, &members, Some(2)).then_some(h)
+        },
+    )
+    .await;
+    eprintln!(
+        "rebalanced after {joiner} joined in {:?}: {rebalanced:?}",
+        joined_at.elapsed()
+    );
+    let moved: Vec<u32> = rebalanced
+        .iter()
+        .filter(|(_, h)| *h == joiner)
+        .map(|(s, _)| *s)
+        .collect();
+    let moved_ns: Vec<&String> = moved.iter().map(|s| &namespaces[s]).collect();
+    let edit_at_ms = jiff::Timestamp::now().as_millisecond();
+    edit_converges(&sb, &aws, &moved_ns, "joined", 3).await;
+    let since_edit = writers(&proxies, &namespaces, edit_at_ms);
+    for ns in &moved_ns {
+        assert_eq!(
+            since_edit.get(*ns),
+            Some(&BTreeSet::from([joiner.to_string()])),
+            "AWS writers of {ns} after it moved to {joiner}"
+        );
+    }
+    for giver in ["replica-a", "replica-b"] {
+        assert!(
+            operators[giver].log_text().contains("released shard"),
+            "{giver} logs the shard it gave up"
         );
     }
 
