@@ -12,8 +12,10 @@
 //! while below it, and releases the excess — fence first — while above it, so a joining
 //! replica gets shards and a dead one's are taken over once its leases expire.
 
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, ListParams};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -146,6 +148,38 @@ pub fn plan(leases: &[ShardLease], share: Share) -> Plan {
         }
     }
     out
+}
+
+/// A membership Lease as this replica sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Member {
+    /// Renewed within the lease duration (or this replica's own).
+    Live,
+    /// Not renewed for a lease duration: its replica no longer counts.
+    Gone,
+    /// Gone for [`STALE_AFTER_LEASES`] lease durations: deleted, so that the ever-new
+    /// pod names of a Deployment do not pile Leases up.
+    Stale,
+}
+
+/// Lease durations after which a gone replica's membership Lease is deleted.
+pub const STALE_AFTER_LEASES: u32 = 4;
+
+/// Classify a membership Lease from its record and how long (by our clock) it has been
+/// unchanged, with [`decide`]'s rules.
+pub fn member(
+    spec: Option<&LeaseSpec>,
+    me: &str,
+    unchanged_for: Duration,
+    lease_duration: Duration,
+) -> Member {
+    match decide(spec, me, unchanged_for, lease_duration) {
+        LeaseDecision::Renew | LeaseDecision::Wait => Member::Live,
+        LeaseDecision::Acquire if unchanged_for >= lease_duration * STALE_AFTER_LEASES => {
+            Member::Stale
+        }
+        LeaseDecision::Acquire => Member::Gone,
+    }
 }
 
 /// Which shards this replica holds, one write fence per shard; shared with every
@@ -340,7 +374,7 @@ impl ShardManager {
                 return;
             }
         };
-        let live = self.live_members(&leases);
+        let (live, stale) = self.members(&leases);
         let by_name: HashMap<&str, &Lease> = leases
             .iter()
             .filter_map(|l| Some((l.metadata.name.as_deref()?, l)))
@@ -414,16 +448,17 @@ impl ShardManager {
                 }
             })
         });
-        futures::future::join_all(writes).await;
+        futures::future::join(futures::future::join_all(writes), self.delete_stale(stale)).await;
         self.account(was_held);
     }
 
-    /// Identities of the replicas whose membership Lease is live, by this replica's clock.
-    fn live_members(&self, leases: &[Lease]) -> Vec<String> {
+    /// Identities of the replicas whose membership Lease is live, by this replica's clock,
+    /// and the stale membership Leases (name, resourceVersion).
+    fn members(&self, leases: &[Lease]) -> (Vec<String>, Vec<(String, Option<String>)>) {
         let s = &self.settings;
-        let mut observers = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        let mut observers = lock(&self.members);
         let now = Instant::now();
-        let mut live = Vec::new();
+        let (mut live, mut stale, mut seen) = (Vec::new(), Vec::new(), Vec::new());
         let members = leases.iter().filter(|l| {
             l.metadata
                 .labels
@@ -431,7 +466,6 @@ impl ShardManager {
                 .and_then(|m| m.get(LEASE_ROLE_LABEL))
                 .is_some_and(|r| r == "member")
         });
-        let mut seen = Vec::new();
         for lease in members {
             let Some(name) = lease.metadata.name.clone() else {
                 continue;
@@ -441,15 +475,41 @@ impl ShardManager {
                 .entry(name.clone())
                 .or_default()
                 .observe(spec, now);
-            seen.push(name);
-            let holder = spec.and_then(|s| s.holder_identity.clone());
-            if decide(spec, &s.identity, unchanged_for, s.lease_duration) != LeaseDecision::Acquire
-            {
-                live.extend(holder);
+            match member(spec, &s.identity, unchanged_for, s.lease_duration) {
+                Member::Live => live.extend(spec.and_then(|s| s.holder_identity.clone())),
+                Member::Gone => {}
+                Member::Stale => {
+                    stale.push((name.clone(), lease.metadata.resource_version.clone()))
+                }
             }
+            seen.push(name);
         }
         observers.retain(|name, _| seen.contains(name));
-        live
+        (live, stale)
+    }
+
+    /// Delete stale membership Leases, each only if unchanged since read (its replica may
+    /// be back); best effort, another replica or round does it otherwise.
+    async fn delete_stale(&self, stale: Vec<(String, Option<String>)>) {
+        let deletes = stale.into_iter().map(|(name, resource_version)| async move {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    resource_version,
+                    uid: None,
+                }),
+                ..Default::default()
+            };
+            let deleted =
+                tokio::time::timeout(self.settings.renew_deadline, self.api.delete(&name, &params))
+                    .await;
+            match deleted {
+                Ok(Ok(_)) => info!(lease = %name, "deleted the membership lease of a replica gone"),
+                Ok(Err(kube::Error::Api(e))) if e.code == 404 || e.code == 409 => {}
+                Ok(Err(e)) => warn!(lease = %name, error = %e, "sharding: could not delete a stale membership lease"),
+                Err(_) => warn!(lease = %name, "sharding: no answer deleting a stale membership lease"),
+            }
+        });
+        futures::future::join_all(deletes).await;
     }
 
     /// Log and count shards gained and lost since the last round; a shard gained has its
@@ -489,14 +549,26 @@ impl ShardManager {
             e.fence().close();
         }
         self.metrics.shards_held.set(0);
-        self.member.release().await;
+        // Leaving for good (a Deployment's next pod has another name): delete rather
+        // than release, so that membership Leases do not pile up.
+        let name = self.member.name().to_string();
+        match tokio::time::timeout(
+            self.settings.renew_deadline,
+            self.api.delete(&name, &DeleteParams::default()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(kube::Error::Api(e))) if e.code == 404 => {}
+            Ok(Err(e)) => warn!(lease = %name, error = %e, "could not delete the membership lease"),
+            Err(_) => warn!(lease = %name, "could not delete the membership lease in time"),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use ShardLease::*;
 
     #[test]
@@ -591,6 +663,38 @@ mod tests {
         let (pa, pb) = (plan(&leases_a, a), plan(&leases_b, b));
         assert_eq!(pa.acquire.len() + pb.acquire.len(), 2);
         assert_eq!((pa.acquire, pb.acquire), (vec![4], vec![5]), "disjoint");
+    }
+
+    #[test]
+    fn membership_leases_live_then_gone_then_stale() {
+        let d = Duration::from_secs(4);
+        let spec = |holder: Option<&str>| LeaseSpec {
+            holder_identity: holder.map(str::to_string),
+            lease_duration_seconds: Some(4),
+            ..Default::default()
+        };
+        let other = spec(Some("b"));
+        assert_eq!(
+            member(Some(&other), "a", Duration::from_secs(3), d),
+            Member::Live
+        );
+        assert_eq!(
+            member(Some(&other), "a", Duration::from_secs(5), d),
+            Member::Gone
+        );
+        assert_eq!(
+            member(Some(&other), "a", Duration::from_secs(16), d),
+            Member::Stale
+        );
+        // Our own counts whatever our clock says; a released one is gone at once.
+        assert_eq!(
+            member(Some(&spec(Some("a"))), "a", Duration::from_secs(99), d),
+            Member::Live
+        );
+        assert_eq!(
+            member(Some(&spec(None)), "a", Duration::ZERO, d),
+            Member::Gone
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! by exactly one replica, every object written to AWS by exactly one replica (its
 //! shard's holder), a SIGKILLed replica's shards taken over within the lease duration and
 //! a margin, the taken-over objects converging on edits; then a fourth replica joins and
-//! gets its share from the others, moved objects converging through it alone; and no
-//! duplicate creates throughout.
+//! gets its share from the others, moved objects converging through it alone, and hands
+//! it back at once when stopped cleanly; and no duplicate creates throughout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -389,6 +389,35 @@ async fn sharding() {
             "{giver} logs the shard it gave up"
         );
     }
+
+    // A clean stop (SIGTERM) hands the shards over at once, without waiting for the
+    // leases to expire, and leaves no membership Lease behind.
+    let stopped_at = Instant::now();
+    let exit = operators.get_mut(joiner).expect("joiner").terminate();
+    assert!(
+        exit.success(),
+        "SIGTERM stops a sharded replica cleanly: {exit:?}"
+    );
+    let handed = loop {
+        let h = holders(&leases).await;
+        if settled(&h, &survivors, None) {
+            break stopped_at.elapsed();
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(30),
+            "the stopped replica's shards were not taken over: {h:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("hand-over after SIGTERM: {handed:?}");
+    let member = leases
+        .get_opt(&format!("ecs-operator-leader-member-{joiner}"))
+        .await
+        .expect("get lease");
+    assert!(
+        member.is_none(),
+        "the stopped replica's membership Lease is deleted"
+    );
 
     // No double write: one create per AWS resource across all replicas.
     let mut creates: BTreeMap<String, usize> = BTreeMap::new();

@@ -293,7 +293,8 @@ template_nondefault() {
     --has --lease-duration=15s
   "$PY" "$HERE/manifests.py" expect-rules "$WORK/chart-shards.yaml" Role -leader-election \
     coordination.k8s.io:leases:*:create coordination.k8s.io:leases:*:get \
-    coordination.k8s.io:leases:*:list coordination.k8s.io:leases:*:update
+    coordination.k8s.io:leases:*:list coordination.k8s.io:leases:*:update \
+    coordination.k8s.io:leases:*:delete
   render "$WORK/chart-nondefault.yaml" -f "$HERE/values-nondefault.yaml" \
     --set "watchNamespaces={$NS_W1,$NS_W2}"
   "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-nondefault.yaml" \
