@@ -145,6 +145,7 @@ pub struct LeaderElector {
     fence: Arc<WriteFence>,
     observer: LeaseObserver,
     labels: std::collections::BTreeMap<String, String>,
+    annotations: std::collections::BTreeMap<String, String>,
 }
 
 impl LeaderElector {
@@ -156,6 +157,7 @@ impl LeaderElector {
             fence,
             observer: LeaseObserver::default(),
             labels: Default::default(),
+            annotations: Default::default(),
         }
     }
 
@@ -163,6 +165,16 @@ impl LeaderElector {
     /// listed at once).
     pub fn with_labels(mut self, labels: std::collections::BTreeMap<String, String>) -> Self {
         self.labels = labels;
+        self
+    }
+
+    /// Annotations set on the Lease with every acquire and renewal (so that others see
+    /// how the current holder runs).
+    pub fn with_annotations(
+        mut self,
+        annotations: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        self.annotations = annotations;
         self
     }
 
@@ -230,6 +242,13 @@ impl LeaderElector {
             // resourceVersion makes the replace fail if another replica wrote in between.
             Some(mut lease) => {
                 lease.spec = Some(spec.clone());
+                if !self.annotations.is_empty() {
+                    lease
+                        .metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .extend(self.annotations.clone());
+                }
                 self.api
                     .replace(&s.name, &PostParams::default(), &lease)
                     .await
@@ -240,6 +259,8 @@ impl LeaderElector {
                     metadata: ObjectMeta {
                         name: Some(s.name.clone()),
                         labels: (!self.labels.is_empty()).then(|| self.labels.clone()),
+                        annotations: (!self.annotations.is_empty())
+                            .then(|| self.annotations.clone()),
                         ..Default::default()
                     },
                     spec: Some(spec.clone()),

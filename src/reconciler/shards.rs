@@ -31,6 +31,59 @@ pub const LEASE_GROUP_LABEL: &str = "ecsoperator.io/lease-group";
 /// Label telling shard Leases (`shard`) from membership Leases (`member`).
 pub const LEASE_ROLE_LABEL: &str = "ecsoperator.io/lease-role";
 
+/// Annotation on every Lease of the group, written with each acquire and renewal: the
+/// `--shards` its holder runs with (1: leader election).
+pub const SHARDS_ANNOTATION: &str = "ecsoperator.io/shards";
+
+/// Labels of a Lease of the group `id` in `role` (`leader`, `shard`, `member`).
+pub fn group_labels(id: &str, role: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LEASE_GROUP_LABEL.to_string(), id.to_string()),
+        (LEASE_ROLE_LABEL.to_string(), role.to_string()),
+    ])
+}
+
+/// Annotations of every Lease written by a replica running with `shards`.
+pub fn mode_annotations(shards: u32) -> BTreeMap<String, String> {
+    BTreeMap::from([(SHARDS_ANNOTATION.to_string(), shards.to_string())])
+}
+
+/// The `--shards` of the holder of `lease`; a Lease without the annotation is a leader
+/// election Lease of a version that did not write it: 1.
+pub fn holder_shards(lease: &Lease) -> u32 {
+    lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SHARDS_ANNOTATION))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Whether someone holds the lease `spec`, seen unchanged for `unchanged_for` by our
+/// clock ([`decide`]'s rules, for any holder).
+pub fn held_by_anyone(
+    spec: Option<&LeaseSpec>,
+    unchanged_for: Duration,
+    default_duration: Duration,
+) -> bool {
+    let holder = spec.and_then(|s| s.holder_identity.as_deref());
+    match holder {
+        None | Some("") => false,
+        // An identity no holder has, so that only the lease's age decides.
+        Some(_) => decide(spec, "", unchanged_for, default_duration) == LeaseDecision::Wait,
+    }
+}
+
+/// Of the `--shards` of the holders of Leases in use, one that differs from ours: shard
+/// numbers then mean other namespaces to that replica (or, for 1, a leader reconciles
+/// everything), so while it lives this replica takes no shard — during a rollout that
+/// changes `--shards` or switches from leader election, the new replicas wait for the old
+/// ones to stop.
+pub fn other_mode(shards: u32, in_use: &[u32]) -> Option<u32> {
+    in_use.iter().copied().find(|&n| n != shards)
+}
+
 /// The shard of objects in `namespace`, of `shards`: FNV-1a (64 bit) of the namespace,
 /// stable across processes, builds and versions (std's hasher is randomly seeded).
 pub fn shard_of(namespace: &str, shards: u32) -> u32 {
@@ -268,6 +321,17 @@ impl Shards {
     }
 }
 
+/// What the Leases other than the shard Leases say.
+#[derive(Default)]
+struct Others {
+    /// Identities of the live replicas.
+    live: Vec<String>,
+    /// Membership Leases to delete (name, resourceVersion).
+    stale: Vec<(String, Option<String>)>,
+    /// `--shards` of the holders of the Leases in use.
+    in_use: Vec<u32>,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -281,8 +345,8 @@ pub struct ShardManager {
     electors: Vec<Arc<LeaderElector>>,
     /// Shards being released: fenced, waiting for writes in flight to end.
     releasing: Arc<Mutex<BTreeSet<u32>>>,
-    /// Other replicas' membership Leases, by name: when each last changed.
-    members: Mutex<HashMap<String, LeaseObserver>>,
+    /// Membership Leases and the leader election Lease, by name: when each last changed.
+    others: Mutex<HashMap<String, LeaseObserver>>,
     metrics: Metrics,
 }
 
@@ -296,12 +360,8 @@ impl ShardManager {
         metrics: Metrics,
     ) -> Self {
         let id = settings.name.clone();
-        let labels = |role: &str| {
-            BTreeMap::from([
-                (LEASE_GROUP_LABEL.to_string(), id.clone()),
-                (LEASE_ROLE_LABEL.to_string(), role.to_string()),
-            ])
-        };
+        let labels = |role: &str| group_labels(&id, role);
+        let annotations = mode_annotations(shards.count());
         let named = |name: String| LeaseSettings {
             name,
             ..settings.clone()
@@ -312,13 +372,15 @@ impl ShardManager {
             // Membership guards nothing.
             Arc::new(WriteFence::open()),
         )
-        .with_labels(labels("member"));
+        .with_labels(labels("member"))
+        .with_annotations(annotations.clone());
         let electors = (0..shards.count())
             .filter_map(|i| {
                 let fence = shards.fence(i)?.clone();
                 Some(Arc::new(
                     LeaderElector::new(client.clone(), named(shard_lease_name(&id, i)), fence)
-                        .with_labels(labels("shard")),
+                        .with_labels(labels("shard"))
+                        .with_annotations(annotations.clone()),
                 ))
             })
             .collect();
@@ -329,7 +391,7 @@ impl ShardManager {
             member,
             electors,
             releasing: Arc::default(),
-            members: Mutex::default(),
+            others: Mutex::default(),
             metrics,
         }
     }
@@ -374,7 +436,27 @@ impl ShardManager {
                 return;
             }
         };
-        let (live, stale) = self.members(&leases);
+        // The leader election Lease of the same id, labelled or not (versions before
+        // sharding did not label it).
+        let leader = tokio::time::timeout(s.renew_deadline, self.api.get_opt(&s.name)).await;
+        let leader = match leader {
+            Ok(Ok(lease)) => lease,
+            Ok(Err(e)) => {
+                warn!(error = %e, "sharding: could not read the leader election lease");
+                self.account(was_held);
+                return;
+            }
+            Err(_) => {
+                warn!("sharding: no answer reading the leader election lease");
+                self.account(was_held);
+                return;
+            }
+        };
+        let Others {
+            live,
+            stale,
+            mut in_use,
+        } = self.others(&leases, leader.as_ref());
         let by_name: HashMap<&str, &Lease> = leases
             .iter()
             .filter_map(|l| Some((l.metadata.name.as_deref()?, l)))
@@ -392,12 +474,29 @@ impl ShardManager {
                 LeaseDecision::Wait => ShardLease::Taken,
             })
             .collect();
+        in_use.extend(
+            self.electors
+                .iter()
+                .zip(&states)
+                .filter(|(_, state)| **state == ShardLease::Taken)
+                .filter_map(|(e, _)| by_name.get(e.name()).map(|l| holder_shards(l))),
+        );
         let share = share(self.shards.count(), &live, &s.identity);
         let mut plan = plan(&states, share);
         if first {
             // Replicas started together see each other only after their first round of
             // membership renewals; taking shards before would take them all, then give
             // most back.
+            plan.acquire.clear();
+        }
+        if let Some(theirs) = other_mode(self.shards.count(), &in_use) {
+            if !plan.acquire.is_empty() {
+                warn!(
+                    theirs,
+                    ours = self.shards.count(),
+                    "a live replica runs with another --shards (1: leader election); taking no shard until it stops"
+                );
+            }
             plan.acquire.clear();
         }
         for &i in &plan.release {
@@ -452,13 +551,14 @@ impl ShardManager {
         self.account(was_held);
     }
 
-    /// Identities of the replicas whose membership Lease is live, by this replica's clock,
-    /// and the stale membership Leases (name, resourceVersion).
-    fn members(&self, leases: &[Lease]) -> (Vec<String>, Vec<(String, Option<String>)>) {
+    /// What the membership Leases and the leader election Lease say, by this replica's
+    /// clock.
+    fn others(&self, leases: &[Lease], leader: Option<&Lease>) -> Others {
         let s = &self.settings;
-        let mut observers = lock(&self.members);
+        let mut observers = lock(&self.others);
         let now = Instant::now();
-        let (mut live, mut stale, mut seen) = (Vec::new(), Vec::new(), Vec::new());
+        let mut out = Others::default();
+        let mut seen = Vec::new();
         let members = leases.iter().filter(|l| {
             l.metadata
                 .labels
@@ -476,16 +576,31 @@ impl ShardManager {
                 .or_default()
                 .observe(spec, now);
             match member(spec, &s.identity, unchanged_for, s.lease_duration) {
-                Member::Live => live.extend(spec.and_then(|s| s.holder_identity.clone())),
-                Member::Gone => {}
-                Member::Stale => {
-                    stale.push((name.clone(), lease.metadata.resource_version.clone()))
+                Member::Live => {
+                    out.live
+                        .extend(spec.and_then(|s| s.holder_identity.clone()));
+                    out.in_use.push(holder_shards(lease));
                 }
+                Member::Gone => {}
+                Member::Stale => out
+                    .stale
+                    .push((name.clone(), lease.metadata.resource_version.clone())),
             }
             seen.push(name);
         }
+        if let Some(lease) = leader {
+            let spec = lease.spec.as_ref();
+            let unchanged_for = observers
+                .entry(s.name.clone())
+                .or_default()
+                .observe(spec, now);
+            if held_by_anyone(spec, unchanged_for, s.lease_duration) {
+                out.in_use.push(holder_shards(lease));
+            }
+            seen.push(s.name.clone());
+        }
         observers.retain(|name, _| seen.contains(name));
-        (live, stale)
+        out
     }
 
     /// Delete stale membership Leases, each only if unchanged since read (its replica may
@@ -563,6 +678,57 @@ impl ShardManager {
             Ok(Err(e)) => warn!(lease = %name, error = %e, "could not delete the membership lease"),
             Err(_) => warn!(lease = %name, "could not delete the membership lease in time"),
         }
+    }
+}
+
+/// The leader election side of [`other_mode`]: before leading, wait while replicas
+/// running with `--shards` hold shard Leases of the same id (during a rollout from
+/// sharding back to one leader, the old replicas still reconcile their shards). Best
+/// effort: without the right to list Leases (leader election RBAC is limited to its own
+/// Lease) it cannot look, says so, and does not wait.
+pub async fn wait_for_sharded_replicas(client: kube::Client, settings: &LeaseSettings) {
+    let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
+    let selector = format!(
+        "{LEASE_GROUP_LABEL}={},{LEASE_ROLE_LABEL}=shard",
+        settings.name
+    );
+    let mut observers: HashMap<String, LeaseObserver> = HashMap::new();
+    let mut said = false;
+    loop {
+        let listed = tokio::time::timeout(
+            settings.renew_deadline,
+            api.list(&ListParams::default().labels(&selector)),
+        )
+        .await;
+        match listed {
+            Ok(Ok(list)) => {
+                let now = Instant::now();
+                let held = list
+                    .items
+                    .iter()
+                    .filter(|l| {
+                        let spec = l.spec.as_ref();
+                        let name = l.metadata.name.clone().unwrap_or_default();
+                        let unchanged_for = observers.entry(name).or_default().observe(spec, now);
+                        held_by_anyone(spec, unchanged_for, settings.lease_duration)
+                    })
+                    .count();
+                if held == 0 {
+                    return;
+                }
+                if !said {
+                    info!(held, "shard leases are held by replicas running with --shards; leading once they stop");
+                    said = true;
+                }
+            }
+            Ok(Err(kube::Error::Api(e))) if e.code == 403 => {
+                info!(error = %e, "cannot list Leases to check for replicas running with --shards; not waiting for them");
+                return;
+            }
+            Ok(Err(e)) => warn!(error = %e, "could not list the shard leases"),
+            Err(_) => warn!("no answer listing the shard leases"),
+        }
+        tokio::time::sleep(settings.retry_period).await;
     }
 }
 
@@ -695,6 +861,43 @@ mod tests {
             member(Some(&spec(None)), "a", Duration::ZERO, d),
             Member::Gone
         );
+    }
+
+    #[test]
+    fn replicas_of_another_mode_block_taking_shards() {
+        let d = Duration::from_secs(4);
+        let held = |holder: Option<&str>| LeaseSpec {
+            holder_identity: holder.map(str::to_string),
+            ..Default::default()
+        };
+        assert!(held_by_anyone(
+            Some(&held(Some("x"))),
+            Duration::from_secs(1),
+            d
+        ));
+        assert!(!held_by_anyone(
+            Some(&held(Some("x"))),
+            Duration::from_secs(4),
+            d
+        ));
+        assert!(!held_by_anyone(Some(&held(None)), Duration::ZERO, d));
+        assert!(!held_by_anyone(Some(&held(Some(""))), Duration::ZERO, d));
+        assert!(!held_by_anyone(None, Duration::ZERO, d));
+        assert_eq!(other_mode(6, &[6, 6, 6]), None);
+        assert_eq!(other_mode(6, &[6, 8]), Some(8));
+        assert_eq!(
+            other_mode(6, &[1]),
+            Some(1),
+            "a leader reconciles everything"
+        );
+        let mut lease = Lease::default();
+        assert_eq!(
+            holder_shards(&lease),
+            1,
+            "a leader Lease of an older version"
+        );
+        lease.metadata.annotations = Some(mode_annotations(6));
+        assert_eq!(holder_shards(&lease), 6);
     }
 
     #[test]

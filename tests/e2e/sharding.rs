@@ -4,7 +4,8 @@
 //! shard's holder), a SIGKILLed replica's shards taken over within the lease duration and
 //! a margin, the taken-over objects converging on edits; then a fourth replica joins and
 //! gets its share from the others, moved objects converging through it alone, and hands
-//! it back at once when stopped cleanly; and no duplicate creates throughout.
+//! it back at once when stopped cleanly; a replica with another shard count takes no
+//! shard while they run; and no duplicate creates throughout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -125,12 +126,12 @@ fn writers(
     out
 }
 
-/// One replica of the operator with 6 shards and short lease timing, its AWS calls
-/// through `proxy`.
-fn start_replica(sb: &Sandbox, replica: &str, proxy: &FaultProxy) -> Operator {
+/// One replica of the operator with `shards` shards and short lease timing, its AWS
+/// calls through `proxy`.
+fn start_replica(sb: &Sandbox, replica: &str, proxy: &FaultProxy, shards: u32) -> Operator {
     let args: Vec<String> = [
         "--shards",
-        &SHARDS.to_string(),
+        &shards.to_string(),
         "--leader-election-namespace",
         LEASE_NS,
         "--lease-duration",
@@ -236,7 +237,10 @@ async fn sharding() {
         .collect();
     let mut operators: BTreeMap<&str, Operator> = BTreeMap::new();
     for replica in REPLICAS {
-        operators.insert(replica, start_replica(&sb, replica, &proxies[replica]));
+        operators.insert(
+            replica,
+            start_replica(&sb, replica, &proxies[replica], SHARDS),
+        );
     }
 
     // The shards settle at two per replica before any object exists, so that every
@@ -351,7 +355,7 @@ async fn sharding() {
     // then the lease, once writes in flight are over) and the new one takes them.
     let joiner = "replica-d";
     proxies.insert(joiner, FaultProxy::start(&sb, joiner, &json!({}), 4));
-    operators.insert(joiner, start_replica(&sb, joiner, &proxies[joiner]));
+    operators.insert(joiner, start_replica(&sb, joiner, &proxies[joiner], SHARDS));
     let joined_at = Instant::now();
     let members = ["replica-a", "replica-b", joiner];
     let rebalanced = eventually(
@@ -419,6 +423,46 @@ async fn sharding() {
         "the stopped replica's membership Lease is deleted"
     );
 
+    // A replica with another shard count (as in a rollout changing --shards) takes no
+    // shard while replicas of the old count live: shard numbers mean other namespaces
+    // to it. With 8 shards, shard Leases 6 and 7 are free for it, yet it waits.
+    let other = "replica-e";
+    proxies.insert(other, FaultProxy::start(&sb, other, &json!({}), 5));
+    operators.insert(other, start_replica(&sb, other, &proxies[other], 8));
+    eventually(
+        "the replica with --shards 8 to see the others",
+        Duration::from_secs(30),
+        || async {
+            operators[other]
+                .log_text()
+                .contains("another --shards")
+                .then_some(())
+        },
+    )
+    .await;
+    let list = leases.list(&ListParams::default()).await.expect("leases");
+    let taken: Vec<String> = list
+        .items
+        .iter()
+        .filter(|l| {
+            l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(other)
+                && l.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.contains("-shard-"))
+        })
+        .filter_map(|l| l.metadata.name.clone())
+        .collect();
+    assert!(taken.is_empty(), "{other} took shards: {taken:?}");
+    assert!(
+        proxies[other]
+            .record()
+            .iter()
+            .all(|c| c["mutating"] != json!(true)),
+        "{other} wrote to AWS"
+    );
+    operators.get_mut(other).expect("other").kill();
+
     // No double write: one create per AWS resource across all replicas.
     let mut creates: BTreeMap<String, usize> = BTreeMap::new();
     for proxy in proxies.values() {
@@ -440,7 +484,7 @@ async fn sharding() {
         "duplicate creates: {creates:?}"
     );
     for (replica, op) in &operators {
-        if *replica != victim {
+        if *replica != victim && *replica != other {
             assert!(
                 op.log_text().contains("acquired shard"),
                 "{replica} logs its shards"
