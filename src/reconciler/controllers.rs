@@ -20,6 +20,7 @@ use super::context::Context;
 use super::error::Error;
 use super::generic::{error_policy, reconcile};
 use super::managed::ManagedResource;
+use super::shards::Shards;
 use super::sweep;
 use crate::api::common::GROUP;
 use crate::api::{EcsCluster, EcsService, EcsTaskDef};
@@ -120,6 +121,7 @@ fn controller_for<K: ManagedResource>(
     namespace: Option<&str>,
     concurrency: u16,
     metrics: &Metrics,
+    shards: &Arc<Shards>,
 ) -> (Controller<K>, Store<K>) {
     let (reader, writer) = reflector::store();
     let m = metrics.clone();
@@ -135,7 +137,10 @@ fn controller_for<K: ManagedResource>(
     let controller = Controller::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(concurrency));
     metrics.controller_started(K::KIND, concurrency);
-    metrics.count_objects(reader.clone());
+    let shards = shards.clone();
+    metrics.count_objects_where(reader.clone(), move |o: &K| {
+        shards.owns(&o.namespace().unwrap_or_default())
+    });
     (controller, reader)
 }
 
@@ -296,9 +301,12 @@ pub async fn run(
         let client = &ctx.client;
         let ns = ns.as_deref();
         let m = &ctx.metrics;
-        let (clusters, cluster_store) = controller_for::<EcsCluster>(client, ns, concurrency, m);
-        let (task_defs, task_def_store) = controller_for::<EcsTaskDef>(client, ns, concurrency, m);
-        let (services, service_store) = controller_for::<EcsService>(client, ns, concurrency, m);
+        let (clusters, cluster_store) =
+            controller_for::<EcsCluster>(client, ns, concurrency, m, &ctx.shards);
+        let (task_defs, task_def_store) =
+            controller_for::<EcsTaskDef>(client, ns, concurrency, m, &ctx.shards);
+        let (services, service_store) =
+            controller_for::<EcsService>(client, ns, concurrency, m, &ctx.shards);
         ctx.stores.add_clusters(cluster_store);
         ctx.stores.add_task_defs(task_def_store);
         ctx.stores.add_services(service_store.clone());

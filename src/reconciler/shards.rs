@@ -722,7 +722,8 @@ pub async fn wait_for_sharded_replicas(client: kube::Client, settings: &LeaseSet
                 }
             }
             Ok(Err(kube::Error::Api(e))) if e.code == 403 => {
-                info!(error = %e, "cannot list Leases to check for replicas running with --shards; not waiting for them");
+                // The usual case: leader election RBAC names its one Lease.
+                tracing::debug!(error = %e, "cannot list Leases to check for replicas running with --shards; not waiting for them");
                 return;
             }
             Ok(Err(e)) => warn!(error = %e, "could not list the shard leases"),
