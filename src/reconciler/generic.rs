@@ -485,3 +485,47 @@ async fn publish<K: ManagedResource>(ctx: &Context, obj: &K, notes: &[Note]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::EcsTaskDef;
+    use crate::aws::fake::FakeAws;
+    use crate::reconciler::shards::Shards;
+    use crate::telemetry::metrics::Metrics;
+
+    /// A Kubernetes client whose every request fails: nothing listens on port 1.
+    fn unreachable_client() -> kube::Client {
+        // As main does: kube and the AWS SDK pull in different rustls backends.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("uri"));
+        kube::Client::try_from(config).expect("client")
+    }
+
+    #[tokio::test]
+    async fn objects_of_shards_not_held_are_left_to_their_owner() {
+        let fake = FakeAws::new();
+        let ctx = Context::new(
+            unreachable_client(),
+            Arc::new(fake.clone()),
+            Default::default(),
+            Metrics::default(),
+        )
+        .with_shards(Arc::new(Shards::sharded(4)));
+        let ctx = Arc::new(ctx);
+        let mut td = EcsTaskDef::new("web", Default::default());
+        td.metadata.namespace = Some("team".into());
+        td.metadata.generation = Some(1);
+        // Ok: no Kubernetes request was made (each would fail), no finalizer, no status.
+        let action = reconcile(Arc::new(td.clone()), ctx.clone())
+            .await
+            .expect("nothing written");
+        assert_eq!(action, Action::await_change());
+        // Nor is a deletion carried out by a replica not holding the shard.
+        td.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
+        td.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
+        let action = reconcile(Arc::new(td), ctx).await.expect("nothing written");
+        assert_eq!(action, Action::await_change());
+        assert!(fake.calls().is_empty(), "AWS calls: {:?}", fake.calls());
+    }
+}
