@@ -12,12 +12,12 @@
 //! while below it, and releases the excess — fence first — while above it, so a joining
 //! replica gets shards and a dead one's are taken over once its leases expire.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use kube::api::{Api, DeleteParams, ListParams, Preconditions};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -26,9 +26,10 @@ use super::leader::{decide, LeaderElector, LeaseDecision, LeaseObserver, LeaseSe
 use crate::aws::fence::WriteFence;
 use crate::telemetry::metrics::Metrics;
 
-/// Label naming the group (`--leader-election-id`) a shard or membership Lease belongs to.
+/// Label naming the group (`--leader-election-id`) a Lease belongs to.
 pub const LEASE_GROUP_LABEL: &str = "ecsoperator.io/lease-group";
-/// Label telling shard Leases (`shard`) from membership Leases (`member`).
+/// Label telling shard Leases (`shard`), membership Leases (`member`) and the leader
+/// election Lease (`leader`) apart.
 pub const LEASE_ROLE_LABEL: &str = "ecsoperator.io/lease-role";
 
 /// Annotation on every Lease of the group, written with each acquire and renewal: the

@@ -229,6 +229,7 @@ fn wait_ready(sb: &Sandbox, ns: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharding() {
+    let _one_at_a_time = super::ONE_SANDBOX_AT_A_TIME.lock().await;
     let sb = Sandbox::up("sharding");
     sb.kubectl_ok(&["apply", "--server-side", "-f", "crds/ecs-operator.yaml"]);
     sb.kubectl_ok(&[
