@@ -295,6 +295,7 @@ template_nondefault() {
     coordination.k8s.io:leases:*:create coordination.k8s.io:leases:*:get \
     coordination.k8s.io:leases:*:list coordination.k8s.io:leases:*:update \
     coordination.k8s.io:leases:*:delete
+  "$PY" "$HERE/manifests.py" deployment "$WORK/chart-shards.yaml" "${help[@]}"
   render "$WORK/chart-nondefault.yaml" -f "$HERE/values-nondefault.yaml" \
     --set "watchNamespaces={$NS_W1,$NS_W2}"
   "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-nondefault.yaml" \
