@@ -15,7 +15,7 @@ use ecs_operator::aws::sdk::SdkProvider;
 use ecs_operator::aws::AwsProvider;
 use ecs_operator::cli::{parse_duration, parse_share};
 use ecs_operator::reconciler::leader::{LeaderElector, LeaseSettings};
-use ecs_operator::reconciler::shards::{self, ShardManager, Shards};
+use ecs_operator::reconciler::shards::{ShardManager, Shards};
 use ecs_operator::reconciler::{controllers, Context, Settings};
 use ecs_operator::telemetry::logging::{self, LogFormat};
 use ecs_operator::telemetry::metrics::Metrics;
@@ -290,14 +290,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         manager.release_all().await;
     } else if args.leader_election {
-        let elector = LeaderElector::new(client.clone(), lease.clone(), fence)
-            .with_labels(shards::group_labels(&lease.name, "leader"))
-            .with_annotations(shards::mode_annotations(1));
+        let elector = LeaderElector::new(client, lease, fence);
         tokio::select! {
-            _ = async {
-                shards::wait_for_sharded_replicas(client, &lease).await;
-                elector.acquire().await;
-            } => {},
+            _ = elector.acquire() => {},
             _ = shutdown.clone() => {
                 let _ = server.await;
                 return Ok(());

@@ -28,15 +28,14 @@ use crate::telemetry::metrics::Metrics;
 
 /// Label naming the group (`--leader-election-id`) a Lease belongs to.
 pub const LEASE_GROUP_LABEL: &str = "ecsoperator.io/lease-group";
-/// Label telling shard Leases (`shard`), membership Leases (`member`) and the leader
-/// election Lease (`leader`) apart.
+/// Label telling shard Leases (`shard`) from membership Leases (`member`).
 pub const LEASE_ROLE_LABEL: &str = "ecsoperator.io/lease-role";
 
-/// Annotation on every Lease of the group, written with each acquire and renewal: the
-/// `--shards` its holder runs with (1: leader election).
+/// Annotation on every shard and membership Lease, written with each acquire and
+/// renewal: the `--shards` its holder runs with.
 pub const SHARDS_ANNOTATION: &str = "ecsoperator.io/shards";
 
-/// Labels of a Lease of the group `id` in `role` (`leader`, `shard`, `member`).
+/// Labels of a Lease of the group `id` in `role` (`shard`, `member`).
 pub fn group_labels(id: &str, role: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (LEASE_GROUP_LABEL.to_string(), id.to_string()),
@@ -49,8 +48,8 @@ pub fn mode_annotations(shards: u32) -> BTreeMap<String, String> {
     BTreeMap::from([(SHARDS_ANNOTATION.to_string(), shards.to_string())])
 }
 
-/// The `--shards` of the holder of `lease`; a Lease without the annotation is a leader
-/// election Lease of a version that did not write it: 1.
+/// The `--shards` of the holder of `lease`; a Lease without the annotation is the leader
+/// election Lease: 1.
 pub fn holder_shards(lease: &Lease) -> u32 {
     lease
         .metadata
@@ -679,58 +678,6 @@ impl ShardManager {
             Ok(Err(e)) => warn!(lease = %name, error = %e, "could not delete the membership lease"),
             Err(_) => warn!(lease = %name, "could not delete the membership lease in time"),
         }
-    }
-}
-
-/// The leader election side of [`other_mode`]: before leading, wait while replicas
-/// running with `--shards` hold shard Leases of the same id (during a rollout from
-/// sharding back to one leader, the old replicas still reconcile their shards). Best
-/// effort: without the right to list Leases (leader election RBAC is limited to its own
-/// Lease) it cannot look, says so, and does not wait.
-pub async fn wait_for_sharded_replicas(client: kube::Client, settings: &LeaseSettings) {
-    let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
-    let selector = format!(
-        "{LEASE_GROUP_LABEL}={},{LEASE_ROLE_LABEL}=shard",
-        settings.name
-    );
-    let mut observers: HashMap<String, LeaseObserver> = HashMap::new();
-    let mut said = false;
-    loop {
-        let listed = tokio::time::timeout(
-            settings.renew_deadline,
-            api.list(&ListParams::default().labels(&selector)),
-        )
-        .await;
-        match listed {
-            Ok(Ok(list)) => {
-                let now = Instant::now();
-                let held = list
-                    .items
-                    .iter()
-                    .filter(|l| {
-                        let spec = l.spec.as_ref();
-                        let name = l.metadata.name.clone().unwrap_or_default();
-                        let unchanged_for = observers.entry(name).or_default().observe(spec, now);
-                        held_by_anyone(spec, unchanged_for, settings.lease_duration)
-                    })
-                    .count();
-                if held == 0 {
-                    return;
-                }
-                if !said {
-                    info!(held, "shard leases are held by replicas running with --shards; leading once they stop");
-                    said = true;
-                }
-            }
-            Ok(Err(kube::Error::Api(e))) if e.code == 403 => {
-                // The usual case: leader election RBAC names its one Lease.
-                tracing::debug!(error = %e, "cannot list Leases to check for replicas running with --shards; not waiting for them");
-                return;
-            }
-            Ok(Err(e)) => warn!(error = %e, "could not list the shard leases"),
-            Err(_) => warn!("no answer listing the shard leases"),
-        }
-        tokio::time::sleep(settings.retry_period).await;
     }
 }
 
