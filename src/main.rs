@@ -16,6 +16,7 @@ use ecs_operator::aws::sdk::SdkProvider;
 use ecs_operator::aws::AwsProvider;
 use ecs_operator::cli::{parse_duration, parse_share};
 use ecs_operator::reconciler::leader::{LeaderElector, LeaseSettings};
+use ecs_operator::reconciler::shards::{ShardManager, Shards};
 use ecs_operator::reconciler::{controllers, Context, Settings};
 use ecs_operator::telemetry::logging::{self, LogFormat};
 use ecs_operator::telemetry::metrics::Metrics;
@@ -108,10 +109,12 @@ struct RunArgs {
     /// Only the holder of a Lease runs controllers (for several replicas).
     #[arg(long, env = "ECS_OPERATOR_LEADER_ELECTION", default_value_t = false)]
     leader_election: bool,
-    /// Namespace of the leader election Lease (default: the pod's namespace).
+    /// Namespace of the leader election Lease, or of the shard Leases (default: the pod's
+    /// namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     leader_election_namespace: String,
-    /// Name of the leader election Lease.
+    /// Name of the leader election Lease; with --shards, the prefix of the shard and
+    /// membership Leases.
     #[arg(
         long,
         env = "ECS_OPERATOR_LEADER_ELECTION_ID",
@@ -129,6 +132,27 @@ struct RunArgs {
     /// Interval between attempts to acquire or renew the lease.
     #[arg(long, env = "ECS_OPERATOR_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
     retry_period: Duration,
+    /// Split the objects into this many shards (by namespace), each a Lease
+    /// `<leader-election-id>-shard-<i>`, shared fairly by the running replicas; replaces
+    /// --leader-election and uses its lease timing. 1: no sharding.
+    #[arg(long, env = "ECS_OPERATOR_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    shards: u32,
+}
+
+/// Refuse flag combinations that cannot mean what they say.
+fn check_flags(args: &RunArgs, lease: &LeaseSettings) -> anyhow::Result<()> {
+    if args.shards > 1 && args.leader_election {
+        anyhow::bail!(
+            "--shards {} and --leader-election exclude each other: with shards every replica \
+             runs the controllers and each shard's Lease elects the one that reconciles its \
+             objects (drop --leader-election; the lease timing flags still apply)",
+            args.shards
+        );
+    }
+    if args.shards > 1 || args.leader_election {
+        lease.validate().map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }
 
 /// The AWS flags `import` and `diff` share with `run`.
@@ -378,6 +402,17 @@ async fn shutdown_signal() {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     logging::init(args.log_format, &args.log_level)?;
+    let lease = LeaseSettings {
+        namespace: args.leader_election_namespace.clone(),
+        name: args.leader_election_id.clone(),
+        identity: std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id())),
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    check_flags(&args, &lease)?;
     // kube and the AWS SDK pull in different rustls backends; pick one for the process.
     if rustls::crypto::ring::default_provider()
         .install_default()
@@ -401,22 +436,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to Kubernetes")?;
     let cluster_id = cluster_id(&client, args.cluster_id.clone()).await?;
-    let lease = LeaseSettings {
-        namespace: args.leader_election_namespace.clone(),
-        name: args.leader_election_id.clone(),
-        identity: std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| format!("ecs-operator-{}", std::process::id())),
-        lease_duration: args.lease_duration,
-        renew_deadline: args.renew_deadline,
-        retry_period: args.retry_period,
-    };
-    // Without leader election this is the only writer; with it, writes wait for the lease.
-    let fence = Arc::new(if args.leader_election {
-        lease.validate().map_err(anyhow::Error::msg)?;
+    // Without leader election this is the only writer; with it, writes wait for the lease;
+    // with shards, each object's writes wait for its shard's lease.
+    let fence = Arc::new(if args.shards > 1 {
+        WriteFence::per_shard()
+    } else if args.leader_election {
         WriteFence::closed()
     } else {
         WriteFence::open()
+    });
+    let shards = Arc::new(if args.shards > 1 {
+        Shards::sharded(args.shards)
+    } else {
+        Shards::default()
     });
     let sdk = SdkProvider::new(args.region.clone(), args.aws_endpoint_url.clone())
         .await
@@ -426,16 +458,25 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_background_share(args.aws_background_share)
             .with_fence(fence.clone()),
     );
-    info!(region = %aws.default_region(), cluster_id = %cluster_id, namespaces = ?args.watch_namespaces, "starting");
+    info!(region = %aws.default_region(), cluster_id = %cluster_id, namespaces = ?args.watch_namespaces, shards = args.shards, "starting");
     let settings = Settings {
         cluster_id,
         resync_period: args.resync_period,
         ..Default::default()
     };
-    let ctx = Arc::new(Context::new(client.clone(), aws, settings, metrics));
+    let ctx = Arc::new(
+        Context::new(client.clone(), aws, settings, metrics.clone()).with_shards(shards.clone()),
+    );
     health.set_ready(true);
 
-    if args.leader_election {
+    if shards.is_sharded() {
+        let manager = ShardManager::new(client, lease, shards, metrics);
+        tokio::select! {
+            _ = controllers::run(ctx, args.watch_namespaces, args.concurrency, shutdown.clone()) => {},
+            _ = manager.run() => {},
+        }
+        manager.release_all().await;
+    } else if args.leader_election {
         let elector = LeaderElector::new(client, lease, fence);
         tokio::select! {
             _ = elector.acquire() => {},
@@ -463,4 +504,39 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     server.await.context("HTTP server task")??;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(flags: &[&str]) -> Result<(), String> {
+        let cli = Cli::try_parse_from(["ecs-operator", "run"].iter().chain(flags).copied())
+            .map_err(|e| e.to_string())?;
+        let Command::Run(args) = cli.command else {
+            return Err("not run".into());
+        };
+        let lease = LeaseSettings {
+            namespace: args.leader_election_namespace.clone(),
+            name: args.leader_election_id.clone(),
+            identity: "me".into(),
+            lease_duration: args.lease_duration,
+            renew_deadline: args.renew_deadline,
+            retry_period: args.retry_period,
+        };
+        check_flags(&args, &lease).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn shard_flags_are_checked() {
+        assert!(checked(&[]).is_ok());
+        assert!(checked(&["--shards", "6"]).is_ok());
+        let both = checked(&["--shards", "6", "--leader-election"]).expect_err("exclusive");
+        assert!(both.contains("exclude each other"), "{both}");
+        let timing = checked(&["--shards", "2", "--renew-deadline", "20s"]).expect_err("timing");
+        assert!(timing.contains("renew deadline"), "{timing}");
+        assert!(checked(&["--shards", "0"]).is_err());
+        // One shard is no sharding: the lease timing is not used, hence not checked.
+        assert!(checked(&["--shards", "1", "--renew-deadline", "20s"]).is_ok());
+    }
 }

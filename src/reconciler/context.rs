@@ -6,6 +6,7 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::backoff::Backoff;
+use super::shards::Shards;
 use super::stores::Stores;
 use crate::aws::observed::Observed;
 use crate::aws::AwsProvider;
@@ -57,6 +58,8 @@ pub struct Context {
     /// When the controllers started: after leader election, if any, so no other replica
     /// of this operator writes to AWS from then on.
     pub writer_since: Arc<std::sync::OnceLock<tokio::time::Instant>>,
+    /// The shards this replica holds (everything without `--shards`).
+    pub shards: Arc<Shards>,
 }
 
 impl Context {
@@ -81,6 +84,13 @@ impl Context {
             stores: Arc::new(Stores::default()),
             observed: Arc::new(Observed::default()),
             writer_since: Arc::default(),
+            shards: Arc::new(Shards::default()),
         }
+    }
+
+    /// Reconcile only the objects of the shards held in `shards`.
+    pub fn with_shards(mut self, shards: Arc<Shards>) -> Self {
+        self.shards = shards;
+        self
     }
 }

@@ -13,12 +13,14 @@ use kube::runtime::controller::{self, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Resource, ResourceExt};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::context::Context;
 use super::error::Error;
 use super::generic::{error_policy, reconcile};
 use super::managed::ManagedResource;
+use super::shards::Shards;
 use super::sweep;
 use crate::api::common::GROUP;
 use crate::api::{EcsCluster, EcsService, EcsTaskDef};
@@ -119,6 +121,7 @@ fn controller_for<K: ManagedResource>(
     namespace: Option<&str>,
     concurrency: u16,
     metrics: &Metrics,
+    shards: &Arc<Shards>,
 ) -> (Controller<K>, Store<K>) {
     let (reader, writer) = reflector::store();
     let m = metrics.clone();
@@ -134,7 +137,10 @@ fn controller_for<K: ManagedResource>(
     let controller = Controller::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(concurrency));
     metrics.controller_started(K::KIND, concurrency);
-    metrics.count_objects(reader.clone());
+    let shards = shards.clone();
+    metrics.count_objects_where(reader.clone(), move |o: &K| {
+        shards.owns(&o.namespace().unwrap_or_default())
+    });
     (controller, reader)
 }
 
@@ -147,6 +153,103 @@ fn requested(metrics: &Metrics, refs: Vec<ObjectRef<EcsService>>) -> Vec<ObjectR
 }
 
 type Shutdown = futures::future::Shared<BoxFuture<'static, ()>>;
+
+/// Whether the controller of a watched scope (one namespace, or all when `None`) holds
+/// objects of `namespace`.
+fn scope_holds(scope: Option<&str>, namespace: Option<&str>) -> bool {
+    scope.is_none_or(|s| namespace == Some(s))
+}
+
+/// Senders of reconcile requests into one watched scope's three controllers.
+struct ScopeTriggers {
+    scope: Option<String>,
+    clusters: mpsc::UnboundedSender<ObjectRef<EcsCluster>>,
+    task_defs: mpsc::UnboundedSender<ObjectRef<EcsTaskDef>>,
+    services: mpsc::UnboundedSender<ObjectRef<EcsService>>,
+}
+
+/// A stream of the requests sent to `rx`, each recorded as a reconcile request.
+fn requests<K: ManagedResource>(
+    rx: mpsc::UnboundedReceiver<ObjectRef<K>>,
+    metrics: &Metrics,
+) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static {
+    let m = metrics.clone();
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) }).inspect(
+        move |r: &ObjectRef<K>| m.reconcile_requested(K::KIND, r.namespace.as_deref(), &r.name),
+    )
+}
+
+/// Send `objs` of `shard` to the scopes that hold them.
+fn request_shard<K: ManagedResource>(
+    ctx: &Context,
+    shard: u32,
+    objs: &[Arc<K>],
+    sender: impl Fn(&ScopeTriggers) -> &mpsc::UnboundedSender<ObjectRef<K>>,
+    scopes: &[ScopeTriggers],
+) -> usize {
+    let mut sent = 0;
+    for obj in objs {
+        let ns = obj.namespace();
+        if ctx.shards.shard_of(ns.as_deref().unwrap_or_default()) != shard {
+            continue;
+        }
+        for scope in scopes
+            .iter()
+            .filter(|s| scope_holds(s.scope.as_deref(), ns.as_deref()))
+        {
+            if sender(scope)
+                .send(ObjectRef::from_obj(obj.as_ref()))
+                .is_ok()
+            {
+                sent += 1;
+            }
+        }
+    }
+    sent
+}
+
+/// Reconcile every object of each shard as this replica acquires it: until then its
+/// reconciles did nothing, and nothing else would bring them back.
+async fn reconcile_acquired_shards(
+    ctx: Arc<Context>,
+    mut acquired: mpsc::UnboundedReceiver<u32>,
+    scopes: Vec<ScopeTriggers>,
+    shutdown: Shutdown,
+) {
+    loop {
+        let shard = tokio::select! {
+            s = acquired.recv() => match s {
+                Some(s) => s,
+                None => return,
+            },
+            _ = shutdown.clone() => return,
+        };
+        // The caches may still be loading right after start; the shard's objects must
+        // not be missed because of it.
+        let (clusters, task_defs, services) = loop {
+            let all = (
+                ctx.stores.all_clusters(),
+                ctx.stores.all_task_defs(),
+                ctx.stores.all_services(),
+            );
+            if let (Ok(c), Ok(t), Ok(s)) = all {
+                break (c, t, s);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {},
+                _ = shutdown.clone() => return,
+            }
+        };
+        let n = request_shard(&ctx, shard, &clusters, |s| &s.clusters, &scopes)
+            + request_shard(&ctx, shard, &task_defs, |s| &s.task_defs, &scopes)
+            + request_shard(&ctx, shard, &services, |s| &s.services, &scopes);
+        info!(
+            shard,
+            objects = n,
+            "reconciling the objects of an acquired shard"
+        );
+    }
+}
 
 async fn drive<K: ManagedResource>(
     controller: Controller<K>,
@@ -194,13 +297,18 @@ pub async fn run(
     };
     let mut tasks = Vec::new();
     let mut wake_senders = Vec::new();
+    let mut shard_triggers = Vec::new();
+    let scopes_started = scopes.len();
     for ns in scopes {
         let client = &ctx.client;
         let ns = ns.as_deref();
         let m = &ctx.metrics;
-        let (clusters, cluster_store) = controller_for::<EcsCluster>(client, ns, concurrency, m);
-        let (task_defs, task_def_store) = controller_for::<EcsTaskDef>(client, ns, concurrency, m);
-        let (services, service_store) = controller_for::<EcsService>(client, ns, concurrency, m);
+        let (clusters, cluster_store) =
+            controller_for::<EcsCluster>(client, ns, concurrency, m, &ctx.shards);
+        let (task_defs, task_def_store) =
+            controller_for::<EcsTaskDef>(client, ns, concurrency, m, &ctx.shards);
+        let (services, service_store) =
+            controller_for::<EcsService>(client, ns, concurrency, m, &ctx.shards);
         ctx.stores.add_clusters(cluster_store);
         ctx.stores.add_task_defs(task_def_store);
         ctx.stores.add_services(service_store.clone());
@@ -239,13 +347,32 @@ pub async fn run(
         let woken = woken.inspect(move |r: &ObjectRef<EcsService>| {
             m3.reconcile_requested(EcsService::KIND, r.namespace.as_deref(), &r.name)
         });
-        let services = services.reconcile_on(woken);
+        let (cluster_tx, cluster_rx) = mpsc::unbounded_channel();
+        let (task_def_tx, task_def_rx) = mpsc::unbounded_channel();
+        let (service_tx, service_rx) = mpsc::unbounded_channel();
+        shard_triggers.push(ScopeTriggers {
+            scope: ns.map(str::to_string),
+            clusters: cluster_tx,
+            task_defs: task_def_tx,
+            services: service_tx,
+        });
+        let clusters = clusters.reconcile_on(requests(cluster_rx, &ctx.metrics));
+        let task_defs = task_defs.reconcile_on(requests(task_def_rx, &ctx.metrics));
+        let services = services
+            .reconcile_on(woken)
+            .reconcile_on(requests(service_rx, &ctx.metrics));
         tasks.push(drive(clusters, ctx.clone(), shutdown.clone()).boxed());
         tasks.push(drive(task_defs, ctx.clone(), shutdown.clone()).boxed());
         tasks.push(drive(services, ctx.clone(), shutdown.clone()).boxed());
     }
     tasks.push(sweep::run(ctx.clone(), wake_senders, shutdown.clone()).boxed());
-    info!(controllers = tasks.len() - 1, "controllers started");
+    if let Some(acquired) = ctx.shards.take_acquired() {
+        tasks.push(
+            reconcile_acquired_shards(ctx.clone(), acquired, shard_triggers, shutdown.clone())
+                .boxed(),
+        );
+    }
+    info!(controllers = scopes_started * 3, "controllers started");
     futures::future::join_all(tasks).await;
     info!("controllers stopped");
 }

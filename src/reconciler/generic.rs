@@ -56,7 +56,11 @@ pub async fn reconcile<K: ManagedResource>(
         namespace = obj.namespace().unwrap_or_default(),
         name = obj.name_any()
     );
-    let result = reconcile_object(obj.as_ref(), &ctx).instrument(span).await;
+    // AWS writes of this reconcile are fenced by the lease of the object's shard.
+    let fence = ctx.shards.fence_for(&obj.namespace().unwrap_or_default());
+    let result = crate::aws::fence::scoped(fence, reconcile_object(obj.as_ref(), &ctx))
+        .instrument(span)
+        .await;
     ctx.metrics
         .reconcile_duration
         .get_or_create(&labels)
@@ -110,6 +114,33 @@ struct Step {
     error: Option<&'static str>,
 }
 
+/// Since when this process is the only writer of the objects of `namespace`: the
+/// controllers' start (after any leader election), or later, when its shard was acquired.
+fn writer_since(ctx: &Context, namespace: &str) -> Option<tokio::time::Instant> {
+    let started = ctx.writer_since.get().copied()?;
+    match ctx.shards.fence_for(namespace) {
+        Some(fence) => fence.open_since().map(|t| t.max(started)),
+        None => Some(started),
+    }
+}
+
+/// Whether another replica reconciles `obj` now (sharding: its shard is not held here).
+/// Checked before the reconcile and again before each Kubernetes write, since a shard can
+/// be released while a reconcile runs (its AWS writes are stopped by the shard's fence).
+fn not_ours<K: ManagedResource>(obj: &K, ctx: &Context) -> bool {
+    !ctx.shards.owns(&obj.namespace().unwrap_or_default())
+}
+
+/// The step of a reconcile left to the shard's owner: nothing to do here until the shard
+/// is acquired, which reconciles all its objects.
+fn leave_to_owner() -> Step {
+    debug!("another replica holds this object's shard");
+    Step {
+        action: Action::await_change(),
+        error: None,
+    }
+}
+
 /// When the current spell of work began: the Reconciling condition's last transition to
 /// True.
 fn reconciling_since<K: ManagedResource>(obj: &K) -> Option<jiff::Timestamp> {
@@ -148,6 +179,9 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
     let state = object_state(obj);
     let key = backoff_key(obj);
     let deleting = obj.meta().deletion_timestamp.is_some();
+    if not_ours(obj, ctx) {
+        return Ok(leave_to_owner());
+    }
     if deleting && !has_finalizer(obj) {
         return Ok(Step {
             action: Action::await_change(),
@@ -185,7 +219,7 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             && state.observed_generation == state.generation,
         // A sweep runs every resync period; allow for its own duration.
         seen_max_age: ctx.settings.resync_period + ctx.settings.resync_period / 2,
-        writer_since: ctx.writer_since.get().copied(),
+        writer_since: writer_since(ctx, &ns),
     };
 
     // The user's own changes go before resync work when AWS's buckets run short.
@@ -195,6 +229,9 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
     }
 
     if !has_finalizer(obj) {
+        if not_ours(obj, ctx) {
+            return Ok(leave_to_owner());
+        }
         add_finalizer(obj, &api).await?;
     }
     let synced = match obj.dereference(&ctx.stores).await {
@@ -253,6 +290,9 @@ async fn delete<K: ManagedResource>(
     aws_cx: &AwsContext,
 ) -> Result<Step, Error> {
     if obj.common_spec().deletion_policy() == DeletionPolicy::Retain {
+        if not_ours(obj, ctx) {
+            return Ok(leave_to_owner());
+        }
         remove_finalizer(obj, api).await?;
         publish(
             ctx,
@@ -274,6 +314,9 @@ async fn delete<K: ManagedResource>(
     };
     match cleaned {
         Ok(Cleanup::Done(notes)) => {
+            if not_ours(obj, ctx) {
+                return Ok(leave_to_owner());
+            }
             remove_finalizer(obj, api).await?;
             publish(ctx, obj, &notes).await;
             ctx.backoff.success(key);
@@ -319,6 +362,9 @@ async fn apply<K: ManagedResource>(
     decided: Outcome,
     status: Option<K::Status>,
 ) -> Result<Action, Error> {
+    if not_ours(obj, ctx) {
+        return Ok(leave_to_owner().action);
+    }
     let repeated = decided.warning.as_ref().is_some_and(|(_, message)| {
         current_condition(obj, SYNCED).is_some_and(|c| c.message == *message)
     });
@@ -464,5 +510,49 @@ async fn publish<K: ManagedResource>(ctx: &Context, obj: &K, notes: &[Note]) {
         if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
             warn!(error = %e, "could not publish event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::EcsTaskDef;
+    use crate::aws::fake::FakeAws;
+    use crate::reconciler::shards::Shards;
+    use crate::telemetry::metrics::Metrics;
+
+    /// A Kubernetes client whose every request fails: nothing listens on port 1.
+    fn unreachable_client() -> kube::Client {
+        // As main does: kube and the AWS SDK pull in different rustls backends.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("uri"));
+        kube::Client::try_from(config).expect("client")
+    }
+
+    #[tokio::test]
+    async fn objects_of_shards_not_held_are_left_to_their_owner() {
+        let fake = FakeAws::new();
+        let ctx = Context::new(
+            unreachable_client(),
+            Arc::new(fake.clone()),
+            Default::default(),
+            Metrics::default(),
+        )
+        .with_shards(Arc::new(Shards::sharded(4)));
+        let ctx = Arc::new(ctx);
+        let mut td = EcsTaskDef::new("web", Default::default());
+        td.metadata.namespace = Some("team".into());
+        td.metadata.generation = Some(1);
+        // Ok: no Kubernetes request was made (each would fail), no finalizer, no status.
+        let action = reconcile(Arc::new(td.clone()), ctx.clone())
+            .await
+            .expect("nothing written");
+        assert_eq!(action, Action::await_change());
+        // Nor is a deletion carried out by a replica not holding the shard.
+        td.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
+        td.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
+        let action = reconcile(Arc::new(td), ctx).await.expect("nothing written");
+        assert_eq!(action, Action::await_change());
+        assert!(fake.calls().is_empty(), "AWS calls: {:?}", fake.calls());
     }
 }

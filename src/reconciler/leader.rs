@@ -116,28 +116,17 @@ pub fn decide(
     }
 }
 
-/// Holds or waits for the lease.
-pub struct LeaderElector {
-    api: Api<Lease>,
-    settings: LeaseSettings,
-    fence: Arc<WriteFence>,
+/// When a lease record was last seen to change, by this process's monotonic clock: what
+/// [`decide`] needs to judge another holder's lease expired.
+#[derive(Default)]
+pub struct LeaseObserver {
     /// The lease record last read, and when (monotonic) it was first seen in that state.
     observed: Mutex<Option<(LeaseSpec, Instant)>>,
 }
 
-impl LeaderElector {
-    /// An elector for `settings` that opens and closes `fence`.
-    pub fn new(client: kube::Client, settings: LeaseSettings, fence: Arc<WriteFence>) -> Self {
-        Self {
-            api: Api::namespaced(client, &settings.namespace),
-            settings,
-            fence,
-            observed: Mutex::new(None),
-        }
-    }
-
+impl LeaseObserver {
     /// Remember `spec` as read at `now`; returns how long it has been unchanged.
-    fn observe(&self, spec: Option<&LeaseSpec>, now: Instant) -> Duration {
+    pub fn observe(&self, spec: Option<&LeaseSpec>, now: Instant) -> Duration {
         let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
         let previous = observed.as_ref().map(|(s, _)| s);
         if record_changed(previous, spec) {
@@ -147,20 +136,92 @@ impl LeaderElector {
             .as_ref()
             .map_or(Duration::ZERO, |(_, at)| now.saturating_duration_since(*at))
     }
+}
+
+/// Holds or waits for the lease.
+pub struct LeaderElector {
+    api: Api<Lease>,
+    settings: LeaseSettings,
+    fence: Arc<WriteFence>,
+    observer: LeaseObserver,
+    labels: std::collections::BTreeMap<String, String>,
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl LeaderElector {
+    /// An elector for `settings` that opens and closes `fence`.
+    pub fn new(client: kube::Client, settings: LeaseSettings, fence: Arc<WriteFence>) -> Self {
+        Self {
+            api: Api::namespaced(client, &settings.namespace),
+            settings,
+            fence,
+            observer: LeaseObserver::default(),
+            labels: Default::default(),
+            annotations: Default::default(),
+        }
+    }
+
+    /// Labels the Lease gets when this elector creates it (so a group of leases can be
+    /// listed at once).
+    pub fn with_labels(mut self, labels: std::collections::BTreeMap<String, String>) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    /// Annotations set on the Lease with every acquire and renewal (so that others see
+    /// how the current holder runs).
+    pub fn with_annotations(
+        mut self,
+        annotations: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        self.annotations = annotations;
+        self
+    }
+
+    /// The Lease's name.
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// The fence this elector opens and closes.
+    pub fn fence(&self) -> &Arc<WriteFence> {
+        &self.fence
+    }
+
+    /// What to do with the lease as just read (`None`: it does not exist), remembering
+    /// when its record last changed.
+    pub fn judge(&self, current: Option<&Lease>) -> LeaseDecision {
+        let s = &self.settings;
+        let spec = current.and_then(|l| l.spec.as_ref());
+        let unchanged_for = self.observer.observe(spec, Instant::now());
+        decide(spec, &s.identity, unchanged_for, s.lease_duration)
+    }
 
     /// One attempt to acquire or renew. `Some(sent)` when we hold the lease afterwards,
     /// `sent` being when the attempt started (the holder's lease counts from no earlier).
     pub async fn try_acquire_or_renew(&self) -> Result<Option<Instant>, kube::Error> {
         let sent = Instant::now();
-        let now = jiff::Timestamp::now();
-        let s = &self.settings;
-        let current = self.api.get_opt(&s.name).await?;
-        let current_spec = current.as_ref().and_then(|l| l.spec.as_ref());
-        let unchanged_for = self.observe(current_spec, Instant::now());
-        let decision = decide(current_spec, &s.identity, unchanged_for, s.lease_duration);
+        let current = self.api.get_opt(&self.settings.name).await?;
+        let decision = self.judge(current.as_ref());
+        self.write(current, decision, sent).await
+    }
+
+    /// Carry out `decision` on the lease `current` as read (`None`: it does not exist):
+    /// renew or take it, conditional on its resourceVersion so that a concurrent write by
+    /// another replica makes this one fail. `Some(sent)` when we hold the lease afterwards;
+    /// `sent` must be no later than when the read began.
+    pub async fn write(
+        &self,
+        current: Option<Lease>,
+        decision: LeaseDecision,
+        sent: Instant,
+    ) -> Result<Option<Instant>, kube::Error> {
         if decision == LeaseDecision::Wait {
             return Ok(None);
         }
+        let now = jiff::Timestamp::now();
+        let s = &self.settings;
+        let current_spec = current.as_ref().and_then(|l| l.spec.as_ref());
         let previous = current_spec.cloned().unwrap_or_default();
         let spec = LeaseSpec {
             holder_identity: Some(s.identity.clone()),
@@ -181,6 +242,13 @@ impl LeaderElector {
             // resourceVersion makes the replace fail if another replica wrote in between.
             Some(mut lease) => {
                 lease.spec = Some(spec.clone());
+                if !self.annotations.is_empty() {
+                    lease
+                        .metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .extend(self.annotations.clone());
+                }
                 self.api
                     .replace(&s.name, &PostParams::default(), &lease)
                     .await
@@ -190,6 +258,9 @@ impl LeaderElector {
                 let lease = Lease {
                     metadata: ObjectMeta {
                         name: Some(s.name.clone()),
+                        labels: (!self.labels.is_empty()).then(|| self.labels.clone()),
+                        annotations: (!self.annotations.is_empty())
+                            .then(|| self.annotations.clone()),
                         ..Default::default()
                     },
                     spec: Some(spec.clone()),
@@ -202,7 +273,7 @@ impl LeaderElector {
         };
         match result {
             Ok(()) => {
-                self.observe(Some(&spec), sent);
+                self.observer.observe(Some(&spec), sent);
                 Ok(Some(sent))
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),

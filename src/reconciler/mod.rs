@@ -17,4 +17,5 @@ pub mod cluster;
 pub mod controllers;
 pub mod leader;
 pub mod service;
+pub mod shards;
 pub mod task_def;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
 use kube::runtime::reflector::ObjectRef;
+use kube::ResourceExt;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -137,11 +138,15 @@ pub async fn run(
             _ = tokio::time::sleep(period) => {}
             _ = shutdown.clone() => return,
         }
-        let (services, task_defs) = match (ctx.stores.all_services(), ctx.stores.all_task_defs()) {
-            (Ok(s), Ok(t)) => (s, t),
-            // Still loading: the next period sweeps.
-            _ => continue,
-        };
+        let (mut services, mut task_defs) =
+            match (ctx.stores.all_services(), ctx.stores.all_task_defs()) {
+                (Ok(s), Ok(t)) => (s, t),
+                // Still loading: the next period sweeps.
+                _ => continue,
+            };
+        // With sharding, the replicas holding the other shards sweep for theirs.
+        services.retain(|s| ctx.shards.owns(&s.namespace().unwrap_or_default()));
+        task_defs.retain(|t| ctx.shards.owns(&t.namespace().unwrap_or_default()));
         let default_region = ctx.aws.default_region();
         // A store still loading skips the clusters this period, not the services.
         let clusters = ctx.stores.all_clusters().unwrap_or_default();

@@ -558,6 +558,8 @@ pub struct Metrics {
     pub drift_corrections: Family<DriftLabels, Counter>,
     /// Objects per kind, condition and status (sampled from the controllers' caches).
     pub objects: Family<ObjectLabels, Gauge>,
+    /// Shards whose Lease this replica holds (`--shards`; 0 without sharding).
+    pub shards_held: Gauge,
     /// controller-runtime's names.
     pub controller_runtime: ControllerRuntimeMetrics,
     queues: Arc<WorkQueues>,
@@ -586,6 +588,7 @@ impl Default for Metrics {
             aws_bucket_refill: Family::default(),
             drift_corrections: Family::default(),
             objects: Family::default(),
+            shards_held: Gauge::default(),
             controller_runtime: ControllerRuntimeMetrics::new(),
             queues: Arc::default(),
             sources: Arc::default(),
@@ -669,6 +672,11 @@ impl Metrics {
             "objects",
             "Objects in the controllers' caches per kind, by the status of their Ready, Synced, Stalled and Reconciling conditions",
             self.objects.clone(),
+        );
+        r.register(
+            "shards_held",
+            "Shards whose Lease this replica holds (--shards; 0 without sharding)",
+            self.shards_held.clone(),
         );
     }
 }
@@ -854,8 +862,19 @@ impl Metrics {
 
     /// Count the objects of `store` by condition status at every scrape.
     pub fn count_objects<K: ManagedResource>(&self, store: Store<K>) {
+        self.count_objects_where(store, |_| true);
+    }
+
+    /// Count the objects of `store` for which `counted` holds (with sharding: those of
+    /// the shards this replica holds, so that the replicas' series add up) by condition
+    /// status at every scrape.
+    pub fn count_objects_where<K: ManagedResource>(
+        &self,
+        store: Store<K>,
+        counted: impl Fn(&K) -> bool + Send + Sync + 'static,
+    ) {
         let counter: ObjectCounter = Box::new(move |counts| {
-            for obj in store.state() {
+            for obj in store.state().into_iter().filter(|o| counted(o)) {
                 let conditions = obj
                     .status()
                     .map(|s| s.common().conditions.as_slice())
@@ -1176,6 +1195,23 @@ mod tests {
         let text = m.encode().unwrap();
         let zero = r#"ecs_operator_objects{kind="EcsService",condition="Stalled",status="True"} 0"#;
         assert!(text.contains(zero), "{text}");
+    }
+
+    #[test]
+    fn only_the_objects_counted_are_counted() {
+        // With sharding, each replica counts the objects of its own shards.
+        let m = Metrics::default();
+        let (reader, mut writer) = reflector::store::<EcsService>();
+        m.count_objects_where(reader, |s: &EcsService| {
+            s.metadata.name.as_deref() != Some("b")
+        });
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(service("a", &[("Ready", "True")])));
+        writer.apply_watcher_event(&Event::InitApply(service("b", &[("Ready", "True")])));
+        writer.apply_watcher_event(&Event::InitDone);
+        let text = m.encode().unwrap();
+        let one = r#"ecs_operator_objects{kind="EcsService",condition="Ready",status="True"} 1"#;
+        assert!(text.contains(one), "{text}");
     }
 
     #[test]

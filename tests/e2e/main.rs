@@ -2,11 +2,14 @@
 //! kube-apiserver and moto, checked through both the Kubernetes and the AWS APIs.
 //!
 //! One test function runs the scenarios in order on one sandbox (starting the control
-//! plane costs seconds, building it minutes the first time).
+//! plane costs seconds, building it minutes the first time); the sharding test
+//! (`sharding.rs`, three operator processes) has its own, and runs after or before it,
+//! never alongside (lease timing under a doubled load would only measure the machine).
 
 mod fault_proxy;
 mod harness;
 mod import_tutorial;
+mod sharding;
 
 use std::time::Duration;
 
@@ -20,6 +23,9 @@ use std::str::FromStr;
 use ecs_operator::api::{EcsCluster, EcsService, EcsTaskDef};
 
 const WAIT: Duration = Duration::from_secs(120);
+
+/// Held by each test for its whole run: one sandbox at a time.
+static ONE_SANDBOX_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Aws {
     ecs: aws_sdk_ecs::Client,
@@ -128,6 +134,7 @@ fn ready(conds: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Cond
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e() {
+    let _one_at_a_time = ONE_SANDBOX_AT_A_TIME.lock().await;
     let sb = Sandbox::up("e2e");
     sb.kubectl_ok(&["apply", "--server-side", "-f", "crds/ecs-operator.yaml"]);
     sb.kubectl_ok(&[

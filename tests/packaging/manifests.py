@@ -127,7 +127,9 @@ def check_deployment(path, image_tag=None, help_text=None, lease=None):
 
     args = c.get("args") or []
     want(args[:1] == ["run"], "args starting with the subcommand run")
-    want("--leader-election" in args, "--leader-election in args")
+    # Several replicas coordinate through Leases either way: one leader, or shards.
+    want("--leader-election" in args or any(a.startswith("--shards=") for a in args),
+         "--leader-election or --shards=N in args")
     flag = {}
     for a in args[1:]:
         if not a.startswith("--"):

@@ -285,6 +285,17 @@ template_nondefault() {
   grep -q 'type: Recreate' "$WORK/chart-noleader.yaml" || { echo "leaderElection.enabled=false: no Recreate strategy"; return 1; }
   ! grep -Eq -- '--(leader-election|lease-duration|renew-deadline|retry-period)' "$WORK/chart-noleader.yaml" ||
     { echo "leaderElection.enabled=false still passes leader election flags"; return 1; }
+  # shards > 1: --shards instead of --leader-election, the lease name and timing kept, and
+  # Lease RBAC not limited by name (pod-named membership Leases, listed by label).
+  render "$WORK/chart-shards.yaml" --set shards=3 --set replicas=3
+  "$PY" "$HERE/manifests.py" expect-args "$WORK/chart-shards.yaml" --has --shards=3 \
+    --lacks --leader-election --has --leader-election-id=ecs-operator-leader \
+    --has --lease-duration=15s
+  "$PY" "$HERE/manifests.py" expect-rules "$WORK/chart-shards.yaml" Role -leader-election \
+    coordination.k8s.io:leases:*:create coordination.k8s.io:leases:*:get \
+    coordination.k8s.io:leases:*:list coordination.k8s.io:leases:*:update \
+    coordination.k8s.io:leases:*:delete
+  "$PY" "$HERE/manifests.py" deployment "$WORK/chart-shards.yaml" "${help[@]}"
   render "$WORK/chart-nondefault.yaml" -f "$HERE/values-nondefault.yaml" \
     --set "watchNamespaces={$NS_W1,$NS_W2}"
   "$PY" "$HERE/manifests.py" expect-kinds "$WORK/chart-nondefault.yaml" \
@@ -322,6 +333,8 @@ BAD_VALUES=(
   "--set replica=2|additional properties 'replica'"
   "--set metrics.port=70000|/metrics/port"
   "--set replicas=2,leaderElection.enabled=false|needs leaderElection.enabled=true"
+  "--set shards=3,leaderElection.enabled=false|shards > 1 needs leaderElection.enabled=true"
+  "--set shards=0|/shards"
   "--set prometheusRule.errors.ratio=2|/prometheusRule/errors/ratio"
   "--set prometheusRule.queue.depth=-1|/prometheusRule/queue/depth"
   "--set prometheusRule.stalled.for=soon|/prometheusRule/stalled/for"

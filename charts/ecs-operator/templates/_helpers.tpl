@@ -124,16 +124,26 @@ Keep config/rbac/role.yaml in step: tests/packaging/run.sh compares both as sets
 {{/*
 Leader election (src/reconciler/leader.rs): get the Lease, create it when missing,
 update (replace) it to acquire, renew and release. Only in the release namespace, and
-get/update only on the Lease of this release (create cannot be limited by name).
+get/update only on the Lease of this release (create cannot be limited by name). With
+shards > 1, get/list/update/delete on the release namespace's Leases.
 */}}
 {{- define "ecs-operator.leaderElectionRules" -}}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["create"]
+{{- if gt (int .Values.shards) 1 }}
+{{- /* Shards (src/reconciler/shards.rs): the shard Leases and one membership Lease per
+pod (named after it, deleted when the pod stops or is long gone), listed by label every
+retry period; list and pod-named Leases cannot be limited by resourceNames. */}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "list", "update", "delete"]
+{{- else }}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   resourceNames: [{{ include "ecs-operator.leaseName" . | quote }}]
   verbs: ["get", "update"]
+{{- end }}
 {{- end }}
 
 {{/*
