@@ -2963,3 +2963,22 @@ async fn new_services_are_looked_for_in_one_listing_of_their_cluster() {
     assert_eq!(fake.count("ecs:DescribeServices"), 1, "{:?}", fake.calls());
     assert_eq!(fake.count("ecs:CreateService"), 0, "{:?}", fake.calls());
 }
+
+#[tokio::test]
+async fn the_first_revision_of_a_family_costs_two_calls() {
+    let fake = FakeAws::new();
+    let mut td = tutorial_task_def();
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.active_revisions, [1]);
+    assert_eq!(
+        fake.calls(),
+        ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"]
+    );
+    // A later revision lists the family (older revisions may be pruned).
+    td.spec.container_definitions[0].image = "training/webapp:v2".into();
+    bump(&mut td);
+    fake.clear_calls();
+    let s = sync_ok(&fake, &mut td, &no_deps()).await;
+    assert_eq!(s.status.active_revisions, [1, 2]);
+    assert_eq!(fake.count("ecs:ListTaskDefinitions"), 1);
+}

@@ -216,6 +216,9 @@ impl ManagedResource for EcsTaskDef {
             .map(|l| (l.revision, latest_hash.as_deref()));
         let recorded = self.status.as_ref().and_then(|s| s.latest_revision);
         let plan = plan_revision(&family, &hash, latest_seen, recorded);
+        // A family without any ACTIVE revision has just the one registered below: nothing
+        // to list, nothing to prune (the next resync reads the family again anyway).
+        let first_revision = latest.is_none();
         let (arn, revision) = match (plan, latest) {
             (RevisionPlan::UpToDate, Some(l)) => {
                 // Only the latest revision follows spec.tags: older revisions are immutable
@@ -261,7 +264,11 @@ impl ManagedResource for EcsTaskDef {
                 (r.arn, r.revision)
             }
         };
-        let arns = ecs.list_task_definitions(&family).await?;
+        let arns = if first_revision {
+            Vec::new()
+        } else {
+            ecs.list_task_definitions(&family).await?
+        };
         let mut active: Vec<i32> = arns.iter().filter_map(|a| revision_of(a)).collect();
         if !active.contains(&revision) {
             active.push(revision);
