@@ -480,6 +480,7 @@ async fn service_with_classic_elb_create_describe_update_delete() {
         task_definition: td.arn.clone(),
         desired_count: 2,
         launch_type: Some(LaunchType::Ec2),
+        capacity_provider_strategy: vec![],
         role: Some("ecsServiceRole".into()),
         deployment_configuration: Some(DeploymentConfiguration {
             minimum_healthy_percent: Some(50),
@@ -851,6 +852,7 @@ async fn auto_scaling_group_lifecycle() {
             desired_capacity: 1,
             subnet_ids: subnets.clone(),
             load_balancer_names: vec!["it-asg-elb".into()],
+            new_instances_protected_from_scale_in: false,
             tags: tags(&[("owner", "it")]),
         })
         .await
@@ -1583,6 +1585,7 @@ async fn launch_templates_and_groups_are_listed_by_tag_key() {
                 desired_capacity: 0,
                 subnet_ids: subnets.clone(),
                 load_balancer_names: vec![],
+                new_instances_protected_from_scale_in: false,
                 tags: if tagged {
                     tags(&[(key, "x")])
                 } else {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kube::ResourceExt;
 
+use super::capacity_provider as cp;
 use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
@@ -12,8 +13,9 @@ use super::managed::{
 use super::stores::Stores;
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
-use crate::aws::types::{AutoScalingGroup, ClusterInfo, LaunchTemplate, Tags, UpdateGroupInput};
+use crate::aws::types::{AutoScalingGroup, ClusterInfo, LaunchTemplate, Tags};
 use crate::aws::AwsErrorKind;
+use crate::planning::capacity_provider as cp_plan;
 use crate::planning::cluster as plan;
 use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
@@ -115,7 +117,7 @@ async fn sync_capacity(
     cx: &AwsContext,
     notes: &mut Vec<Note>,
     corrected: &mut Vec<Drift>,
-) -> Result<CapacityStatus, Error> {
+) -> Result<(CapacityStatus, Option<String>), Error> {
     let lt_name = plan::launch_template_name(cluster_name);
     let data = plan::launch_template_data(cluster_name, cap);
     let description = plan::version_description(&data);
@@ -176,7 +178,10 @@ async fn sync_capacity(
     };
     let group_name = plan::group_name(cluster_name);
     let asg = &cx.aws.autoscaling;
-    let (desired, in_service) = match find_group(cx, &group_name).await? {
+    // A group scaled by a capacity provider carries ECS's marker tag.
+    let group_tags = cp_plan::group_tags(tags, cap.capacity_provider.is_some());
+    let tags = &group_tags;
+    let (desired, in_service, group_arn) = match find_group(cx, &group_name).await? {
         None => {
             let input = plan::create_group(&group_name, cap, &lt_id, version, tags);
             cx.seen.forget_group(&group_name);
@@ -185,7 +190,7 @@ async fn sync_capacity(
                 "Created",
                 format!("created Auto Scaling group {group_name}"),
             ));
-            (input.desired_capacity, 0)
+            (input.desired_capacity, 0, None)
         }
         Some(g) if g.status.is_some() => {
             return Err(Error::WaitingForDependency(format!(
@@ -237,16 +242,21 @@ async fn sync_capacity(
             (
                 p.update.desired_capacity.unwrap_or(g.desired_capacity),
                 in_service,
+                g.arn,
             )
         }
     };
-    Ok(CapacityStatus {
-        auto_scaling_group_name: group_name,
-        launch_template_id: lt_id,
-        launch_template_version: version.to_string(),
-        desired_capacity: desired,
-        in_service_instances: in_service,
-    })
+    Ok((
+        CapacityStatus {
+            auto_scaling_group_name: group_name,
+            launch_template_id: lt_id,
+            launch_template_version: version.to_string(),
+            desired_capacity: desired,
+            in_service_instances: in_service,
+            ..Default::default()
+        },
+        group_arn,
+    ))
 }
 
 /// Remove the capacity in order, one step per call; `Some(message)` while waiting.
@@ -267,16 +277,7 @@ async fn delete_capacity(
             cx.seen.forget_group(&group_name);
             match plan::capacity_removal_step(&g) {
                 plan::RemovalStep::ScaleIn => {
-                    cx.aws
-                        .autoscaling
-                        .update_group(&UpdateGroupInput {
-                            name: group_name.clone(),
-                            min_size: Some(0),
-                            max_size: Some(0),
-                            desired_capacity: Some(0),
-                            ..Default::default()
-                        })
-                        .await?;
+                    cx.aws.autoscaling.update_group(&plan::scale_in(&g)).await?;
                     notes.push(Note::normal(
                         "ScalingIn",
                         format!(
@@ -333,6 +334,16 @@ impl ManagedResource for EcsCluster {
 
     async fn sync(&self, _deps: &(), cx: &AwsContext) -> Result<Synced<EcsClusterStatus>, Error> {
         let name = self.cluster_name();
+        // Checked before any write: what the CRD's rules cannot see.
+        let managed = self.capacity_provider_name();
+        if let Some(n) = managed.as_deref().filter(|n| cp_plan::reserved_name(n)) {
+            return Err(Error::InvalidSpec(format!(
+                "capacity provider name {n} starts with aws, ecs or fargate, which ECS refuses: \
+                 set capacity.capacityProvider.name"
+            )));
+        }
+        let association = cp_plan::desired_association(&self.spec, managed.as_deref())
+            .map_err(Error::InvalidSpec)?;
         let tags = desired_tags(&cx.owner, &self.spec.tags);
         // User tag keys an earlier sync applied: the only ones this sync may take away.
         let applied = self
@@ -369,23 +380,63 @@ impl ManagedResource for EcsCluster {
                 c
             }
         };
-        let mut removing = None;
         let capacity = match &self.spec.capacity {
-            Some(cap) => Some(
-                sync_capacity(&name, cap, &tags, applied, cx, &mut notes, &mut corrected).await?,
-            ),
-            // A converged generation without capacity already removed any an earlier spec
-            // created: nothing to look for on its resyncs.
-            None if cx.trust_seen => None,
-            None => {
-                // No capacity in the spec: remove any an earlier spec created, whether or
-                // not status remembers it.
-                removing = delete_capacity(&name, cx, &mut notes).await?;
-                None
+            Some(cap) => {
+                let (mut st, group_arn) =
+                    sync_capacity(&name, cap, &tags, applied, cx, &mut notes, &mut corrected)
+                        .await?;
+                // Cluster, template and group first: the provider needs the group's ARN.
+                if let (Some(spec), Some(n)) = (&cap.capacity_provider, managed.as_deref()) {
+                    let p = cp::sync_provider(
+                        n,
+                        spec,
+                        &st.auto_scaling_group_name,
+                        group_arn,
+                        &tags,
+                        applied,
+                        cx,
+                        &mut notes,
+                        &mut corrected,
+                    )
+                    .await?;
+                    st.capacity_provider_name = Some(p.name);
+                    st.capacity_provider_arn = Some(p.arn);
+                    st.capacity_provider_status = Some(p.status);
+                    st.capacity_provider_update_status = p.update_status;
+                }
+                Some(st)
             }
+            None => None,
         };
+        // Then the cluster's set of providers (which detaches one no longer wanted).
+        let cluster =
+            cp::sync_association(&name, &association, cluster, cx, &mut corrected).await?;
+        // A converged generation already removed what an earlier spec created: nothing to
+        // look for on its resyncs.
+        let mut removing = None;
+        if !cx.trust_seen {
+            // Providers an earlier spec created, whether or not status remembers them;
+            // then, without capacity in the spec, the group and template.
+            let remembered = self
+                .status
+                .as_ref()
+                .and_then(|s| s.capacity.as_ref())
+                .and_then(|c| c.capacity_provider_name.as_deref());
+            let names = cp::candidates(
+                &name,
+                remembered,
+                None,
+                Some(&cluster),
+                managed.as_deref(),
+                false,
+            );
+            removing = cp::remove_providers(&name, &names, Some(&cluster), cx, &mut notes).await?;
+            if removing.is_none() && self.spec.capacity.is_none() {
+                removing = delete_capacity(&name, cx, &mut notes).await?;
+            }
+        }
         let readiness = match (&cluster.status[..], &capacity) {
-            ("ACTIVE", None) if removing.is_some() => Readiness::NotReady {
+            ("ACTIVE", _) if removing.is_some() => Readiness::NotReady {
                 reason: "RemovingCapacity",
                 message: removing.clone().unwrap_or_default(),
                 recheck: Duration::from_secs(10),
@@ -417,6 +468,7 @@ impl ManagedResource for EcsCluster {
                 running_tasks: Some(cluster.running_tasks),
                 pending_tasks: Some(cluster.pending_tasks),
                 active_services: Some(cluster.active_services),
+                capacity_providers: cluster.capacity_providers.clone(),
                 capacity,
                 // Only reached when every resource got the tags (errors return early), so
                 // this is what AWS carries now.
@@ -468,6 +520,29 @@ impl ManagedResource for EcsCluster {
                     notes,
                 });
             }
+        }
+        // Capacity providers before their group: detached from the cluster, deleted, gone.
+        let remembered = self
+            .status
+            .as_ref()
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.capacity_provider_name.as_deref());
+        let managed = self.capacity_provider_name();
+        let names = cp::candidates(
+            &name,
+            remembered,
+            managed.as_deref(),
+            cluster.as_ref(),
+            None,
+            true,
+        );
+        if let Some(waiting) =
+            cp::remove_providers(&name, &names, cluster.as_ref(), cx, &mut notes).await?
+        {
+            return Ok(Cleanup::Waiting {
+                message: waiting,
+                notes,
+            });
         }
         if let Some(waiting) = delete_capacity(&name, cx, &mut notes).await? {
             return Ok(Cleanup::Waiting {
