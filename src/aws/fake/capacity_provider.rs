@@ -385,3 +385,174 @@ impl State {
             .map(|p| &mut p.info.tags)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::fake::test_support::lt_data;
+    use crate::aws::{AutoScalingApi, AwsErrorKind, Ec2Api, EcsApi};
+
+    fn item(p: &str) -> StrategyItem {
+        StrategyItem {
+            capacity_provider: p.into(),
+            weight: 1,
+            base: 0,
+        }
+    }
+
+    /// A cluster and a group (protecting new instances when `protect`); the group's ARN.
+    async fn setup(fake: &FakeAws, protect: bool) -> String {
+        fake.create_cluster("c", &Tags::new()).await.unwrap();
+        let lt = fake
+            .create_launch_template("my-lt", &lt_data("c", "t2.micro"), "v1", &Tags::new())
+            .await
+            .unwrap();
+        fake.create_group(&CreateGroupInput {
+            name: "g".into(),
+            launch_template_id: lt.id,
+            launch_template_version: "1".into(),
+            min_size: 0,
+            max_size: 2,
+            desired_capacity: 1,
+            subnet_ids: vec!["subnet-a".into()],
+            new_instances_protected_from_scale_in: protect,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        fake.group("g").unwrap().arn.unwrap()
+    }
+
+    fn input(name: &str, arn: &str) -> CreateCapacityProviderInput {
+        CreateCapacityProviderInput {
+            name: name.into(),
+            auto_scaling_group_arn: arn.into(),
+            settings: CapacityProviderSettings {
+                managed_scaling: Some(ManagedScalingSettings {
+                    target_capacity: 100,
+                    minimum_scaling_step_size: 1,
+                    maximum_scaling_step_size: 10,
+                    instance_warmup_period: 300,
+                }),
+                managed_termination_protection: false,
+                managed_draining: true,
+            },
+            tags: Tags::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn names_are_checked_and_a_group_serves_one_provider() {
+        let fake = FakeAws::new();
+        let arn = setup(&fake, false).await;
+        for bad in ["aws-p", "ECS-p", "FargateX", "bad name"] {
+            let e = fake
+                .create_capacity_provider(&input(bad, &arn))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, AwsErrorKind::InvalidInput, "{bad}: {e}");
+        }
+        fake.create_capacity_provider(&input("p", &arn))
+            .await
+            .unwrap();
+        let again = fake
+            .create_capacity_provider(&input("p", &arn))
+            .await
+            .unwrap_err();
+        assert_eq!(again.kind, AwsErrorKind::AlreadyExists, "{again}");
+        let second = fake
+            .create_capacity_provider(&input("p2", &arn))
+            .await
+            .unwrap_err();
+        assert_eq!(second.kind, AwsErrorKind::Dependency, "{second}");
+        // Managed termination protection needs a group protecting new instances.
+        let mut protected = input("p3", &arn);
+        protected.settings.managed_termination_protection = true;
+        let fake2 = FakeAws::new();
+        let arn2 = setup(&fake2, false).await;
+        protected.auto_scaling_group_arn = arn2;
+        let e = fake2
+            .create_capacity_provider(&protected)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::InvalidInput, "{e}");
+    }
+
+    #[tokio::test]
+    async fn put_replaces_the_set_and_keeps_providers_services_use() {
+        let fake = FakeAws::new();
+        let arn = setup(&fake, false).await;
+        fake.create_capacity_provider(&input("p", &arn))
+            .await
+            .unwrap();
+        let c = fake
+            .put_cluster_capacity_providers(
+                "c",
+                &["p".into(), "FARGATE".into()],
+                &[item("p"), item("FARGATE")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(c.capacity_providers, ["p", "FARGATE"]);
+        let described = fake.describe_clusters(&["c".into()]).await.unwrap();
+        assert_eq!(described[0].capacity_providers, ["p", "FARGATE"]);
+        assert_eq!(described[0].default_capacity_provider_strategy.len(), 2);
+        // The strategy must name attached providers.
+        let e = fake
+            .put_cluster_capacity_providers("c", &["FARGATE".into()], &[item("p")])
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::Dependency, "{e}");
+        // A provider in use by a cluster cannot be deleted.
+        let e = fake.delete_capacity_provider("p").await.unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::Dependency, "{e}");
+        // Replacing the whole set refuses to drop what a service's strategy uses.
+        fake.lock()
+            .services
+            .push(super::super::ecs::test_service("c", "s", vec![item("p")]));
+        let e = fake
+            .put_cluster_capacity_providers("c", &["FARGATE".into()], &[])
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "ResourceInUseException");
+        assert_eq!(e.kind, AwsErrorKind::Dependency);
+        assert_eq!(
+            fake.cluster("c").unwrap().capacity_providers,
+            ["p", "FARGATE"]
+        );
+    }
+
+    #[tokio::test]
+    async fn deletion_is_in_progress_for_one_step_then_gone() {
+        let fake = FakeAws::new();
+        fake.set_auto_progress(false);
+        let arn = setup(&fake, false).await;
+        fake.create_capacity_provider(&input("p", &arn))
+            .await
+            .unwrap();
+        fake.delete_capacity_provider("p").await.unwrap();
+        let p = fake
+            .describe_capacity_providers(&["p".into()])
+            .await
+            .unwrap();
+        assert_eq!(p[0].update_status.as_deref(), Some("DELETE_IN_PROGRESS"));
+        assert!(p[0].is_deleting());
+        let e = fake
+            .update_capacity_provider("p", &input("p", &arn).settings)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::Dependency, "{e}");
+        fake.tick();
+        assert!(fake
+            .describe_capacity_providers(&["p".into()])
+            .await
+            .unwrap()
+            .is_empty());
+        let e = fake.delete_capacity_provider("p").await.unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::NotFound, "{e}");
+        // The name and the group are free again.
+        fake.create_capacity_provider(&input("p", &arn))
+            .await
+            .unwrap();
+    }
+}

@@ -62,6 +62,24 @@ impl Service {
         &self.cluster
     }
 }
+
+/// An ACTIVE service of `cluster` with this capacity provider strategy, for other modules'
+/// tests.
+#[cfg(test)]
+pub(super) fn test_service(cluster: &str, name: &str, strategy: Vec<StrategyItem>) -> Service {
+    Service {
+        info: ServiceInfo {
+            name: name.into(),
+            status: "ACTIVE".into(),
+            capacity_provider_strategy: strategy,
+            ..Default::default()
+        },
+        cluster: cluster.into(),
+        client_token: String::new(),
+        hidden_for: 0,
+        last_completed: None,
+    }
+}
 // ---------------------------------------------------------------------------------------
 // Test-facing API: ECS inspection and out-of-band changes.
 // ---------------------------------------------------------------------------------------
