@@ -3263,3 +3263,46 @@ async fn a_default_provider_name_ecs_refuses_is_an_invalid_spec() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn removing_all_capacity_removes_the_provider_before_the_group() {
+    let fake = FakeAws::new();
+    let mut cluster = provider_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    fake.tick();
+    sync_ok(&fake, &mut cluster, &()).await;
+    fake.set_auto_progress(false);
+
+    cluster.spec.capacity = None;
+    cluster.spec.default_capacity_provider_strategy.clear();
+    bump(&mut cluster);
+    fake.clear_calls();
+    let mut steps = 0;
+    loop {
+        let s = sync_ok(&fake, &mut cluster, &()).await;
+        if is_ready(&s) {
+            break;
+        }
+        assert_eq!(not_ready_reason(&s).map(|r| r.0), Some("RemovingCapacity"));
+        fake.tick();
+        steps += 1;
+        assert!(steps < 20, "removal did not finish: {:?}", fake.calls());
+    }
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "ecs:PutClusterCapacityProviders",
+            "ecs:DeleteCapacityProvider",
+            "autoscaling:UpdateAutoScalingGroup",
+            "autoscaling:DeleteAutoScalingGroup",
+            "ec2:DeleteLaunchTemplate",
+        ]
+    );
+    assert!(fake.capacity_providers().is_empty());
+    assert!(fake.groups().is_empty());
+    assert_eq!(
+        fake.cluster(CLUSTER).unwrap().capacity_providers,
+        ["FARGATE"]
+    );
+    assert_eq!(fake.cluster(CLUSTER).unwrap().status, "ACTIVE");
+}
