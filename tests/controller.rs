@@ -3306,3 +3306,37 @@ async fn removing_all_capacity_removes_the_provider_before_the_group() {
     );
     assert_eq!(fake.cluster(CLUSTER).unwrap().status, "ACTIVE");
 }
+
+#[tokio::test]
+async fn lost_answers_of_capacity_provider_writes_heal_without_a_second_provider() {
+    let fake = FakeAws::new();
+    let mut cluster = provider_cluster();
+    fake.lose_response_next("ecs:CreateCapacityProvider", 1);
+    fake.lose_response_next("ecs:PutClusterCapacityProviders", 1);
+    // The create's answer is lost, then the attachment's: each sync fails once.
+    assert!(sync(&fake, &mut cluster, &(), false).await.is_err());
+    assert!(sync(&fake, &mut cluster, &(), false).await.is_err());
+    // The provider was created: found again by name and owner tag, not created twice.
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(fake.count("ecs:CreateCapacityProvider"), 1);
+    assert_eq!(fake.capacity_providers().len(), 1);
+    assert_eq!(
+        fake.cluster(CLUSTER).unwrap().capacity_providers,
+        ["FARGATE", PROVIDER]
+    );
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    // Owned by someone else: a conflict, never touched.
+    let other = FakeAws::new();
+    let mut theirs = provider_cluster();
+    sync_ok(&other, &mut theirs, &()).await;
+    let arn = other.capacity_provider(PROVIDER).unwrap().arn;
+    other
+        .clients(None)
+        .ecs
+        .tag_resource(&arn, &owned_by("other-mc/default/EcsCluster/x"))
+        .await
+        .unwrap();
+    other.clear_calls();
+    assert_conflict(sync(&other, &mut theirs, &(), false).await, PROVIDER);
+    assert!(other.mutating_calls().is_empty(), "{:?}", other.calls());
+}
