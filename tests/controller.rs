@@ -3103,10 +3103,19 @@ async fn removing_the_capacity_provider_detaches_and_deletes_it_and_keeps_the_gr
     assert_eq!(reason, "RemovingCapacity");
     assert!(message.contains(PROVIDER), "{message}");
 
-    // Still deleting: nothing more to do.
+    let cap = s.status.capacity.as_ref().unwrap();
+    assert_eq!(cap.capacity_provider_name.as_deref(), Some(PROVIDER));
+    assert_eq!(
+        cap.capacity_provider_update_status.as_deref(),
+        Some("DELETE_IN_PROGRESS")
+    );
+
+    // Still deleting (the cluster no longer lists it; status does): awaited, nothing more
+    // to do.
     fake.clear_calls();
-    sync_ok(&fake, &mut cluster, &()).await;
+    let s = sync_ok(&fake, &mut cluster, &()).await;
     assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(not_ready_reason(&s).map(|r| r.0), Some("RemovingCapacity"));
 
     fake.tick();
     let s = sync_ok(&fake, &mut cluster, &()).await;

@@ -154,8 +154,18 @@ pub fn candidates(
     out
 }
 
+/// Where removing providers stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Removal {
+    /// What the removal waits for; `None` when nothing is left to remove.
+    pub waiting: Option<String>,
+    /// A provider still being removed, for status: the next sync looks for it again even
+    /// once the cluster no longer lists it.
+    pub pending: Option<CapacityProvider>,
+}
+
 /// Remove the owned providers among `names`, one step per call: detach them from the
-/// cluster, delete them, wait until ECS has deleted them. `Some(message)` while waiting.
+/// cluster, delete them, wait until ECS has deleted them.
 ///
 /// Providers are kept only when they carry this object's owner tag: a provider of that
 /// name made by someone else is left alone.
@@ -165,9 +175,9 @@ pub async fn remove_providers(
     cluster: Option<&ClusterInfo>,
     cx: &AwsContext,
     notes: &mut Vec<Note>,
-) -> Result<Option<String>, Error> {
+) -> Result<Removal, Error> {
     if names.is_empty() {
-        return Ok(None);
+        return Ok(Removal::default());
     }
     let owned: Vec<CapacityProvider> = cx
         .aws
@@ -216,34 +226,47 @@ pub async fn remove_providers(
                     names.join(", ")
                 ),
             ));
-            return Ok(Some(format!(
-                "removing capacity provider {}: detached from the cluster",
-                names.join(", ")
-            )));
+            return Ok(Removal {
+                waiting: Some(format!(
+                    "removing capacity provider {}: detached from the cluster",
+                    names.join(", ")
+                )),
+                pending: detach.first().map(|p| (*p).clone()),
+            });
         }
     }
     let mut waiting = Vec::new();
+    let mut pending = None;
     for p in &owned {
         match plan::provider_removal(Some(p), attached(p)) {
-            ProviderRemoval::Gone => {}
-            ProviderRemoval::Wait | ProviderRemoval::Detach => waiting.push(p.name.clone()),
-            ProviderRemoval::Delete => {
-                match cx.aws.ecs.delete_capacity_provider(&p.name).await {
-                    Ok(()) => notes.push(Note::normal(
-                        "Deleting",
-                        format!("deleting capacity provider {}", p.name),
-                    )),
-                    Err(e) if e.is_not_found() => continue,
-                    Err(e) => return Err(e.into()),
-                }
-                waiting.push(p.name.clone());
+            ProviderRemoval::Gone => continue,
+            ProviderRemoval::Wait | ProviderRemoval::Detach => {}
+            ProviderRemoval::Delete => match cx.aws.ecs.delete_capacity_provider(&p.name).await {
+                Ok(()) => notes.push(Note::normal(
+                    "Deleting",
+                    format!("deleting capacity provider {}", p.name),
+                )),
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            },
+        }
+        waiting.push(p.name.clone());
+        if pending.is_none() {
+            let mut shown = p.clone();
+            // What DeleteCapacityProvider just started, as the next describe will show it.
+            if !shown.is_deleting() {
+                shown.update_status = Some("DELETE_IN_PROGRESS".into());
             }
+            pending = Some(shown);
         }
     }
-    Ok((!waiting.is_empty()).then(|| {
-        format!(
-            "removing capacity: waiting for capacity provider {} to be deleted",
-            waiting.join(", ")
-        )
-    }))
+    Ok(Removal {
+        waiting: (!waiting.is_empty()).then(|| {
+            format!(
+                "removing capacity: waiting for capacity provider {} to be deleted",
+                waiting.join(", ")
+            )
+        }),
+        pending,
+    })
 }

@@ -380,7 +380,7 @@ impl ManagedResource for EcsCluster {
                 c
             }
         };
-        let capacity = match &self.spec.capacity {
+        let mut capacity = match &self.spec.capacity {
             Some(cap) => {
                 let (mut st, group_arn) =
                     sync_capacity(&name, cap, &tags, applied, cx, &mut notes, &mut corrected)
@@ -422,15 +422,28 @@ impl ManagedResource for EcsCluster {
                 .as_ref()
                 .and_then(|s| s.capacity.as_ref())
                 .and_then(|c| c.capacity_provider_name.as_deref());
+            // Without capacity in the spec the group goes next: look for a provider of the
+            // default name too, so the group never goes before its provider.
             let names = cp::candidates(
                 &name,
                 remembered,
                 None,
                 Some(&cluster),
                 managed.as_deref(),
-                false,
+                self.spec.capacity.is_none(),
             );
-            removing = cp::remove_providers(&name, &names, Some(&cluster), cx, &mut notes).await?;
+            let removal =
+                cp::remove_providers(&name, &names, Some(&cluster), cx, &mut notes).await?;
+            removing = removal.waiting;
+            // Status names the provider being deleted, so the next sync awaits it too.
+            if let (Some(st), Some(p)) = (capacity.as_mut(), removal.pending) {
+                if st.capacity_provider_name.is_none() {
+                    st.capacity_provider_name = Some(p.name);
+                    st.capacity_provider_arn = Some(p.arn);
+                    st.capacity_provider_status = Some(p.status);
+                    st.capacity_provider_update_status = p.update_status;
+                }
+            }
             if removing.is_none() && self.spec.capacity.is_none() {
                 removing = delete_capacity(&name, cx, &mut notes).await?;
             }
@@ -536,8 +549,9 @@ impl ManagedResource for EcsCluster {
             None,
             true,
         );
-        if let Some(waiting) =
-            cp::remove_providers(&name, &names, cluster.as_ref(), cx, &mut notes).await?
+        if let Some(waiting) = cp::remove_providers(&name, &names, cluster.as_ref(), cx, &mut notes)
+            .await?
+            .waiting
         {
             return Ok(Cleanup::Waiting {
                 message: waiting,
