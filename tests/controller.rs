@@ -3349,3 +3349,28 @@ async fn lost_answers_of_capacity_provider_writes_heal_without_a_second_provider
     assert_conflict(sync(&other, &mut theirs, &(), false).await, PROVIDER);
     assert!(other.mutating_calls().is_empty(), "{:?}", other.calls());
 }
+
+#[tokio::test]
+async fn a_provider_left_from_a_deleted_group_is_a_conflict_with_what_to_do() {
+    let fake = FakeAws::new();
+    let mut cluster = provider_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    // Someone deletes the group; the operator creates it again, under a new ARN.
+    fake.clients(None)
+        .autoscaling
+        .delete_group(GROUP)
+        .await
+        .unwrap();
+    fake.ticks(2);
+    assert!(fake.group(GROUP).is_none());
+    let _ = sync(&fake, &mut cluster, &(), false).await;
+    assert!(fake.group(GROUP).is_some());
+    let e = sync(&fake, &mut cluster, &(), false)
+        .await
+        .expect_err("the provider scales the old group");
+    assert!(matches!(e, Error::Conflict(_)), "{e}");
+    assert!(
+        e.to_string().contains("delete the capacity provider"),
+        "{e}"
+    );
+}

@@ -97,6 +97,21 @@ pub fn plan_provider(want: &CapacityProviderSettings, observed: &CapacityProvide
     out
 }
 
+/// Why an existing provider cannot serve the group: ECS never changes a provider's group,
+/// so a provider left over from a group that was deleted and created again (a new ARN)
+/// would scale nothing. `None` when it is the group's (or the group's ARN is not known).
+pub fn group_mismatch(observed: &CapacityProvider, group_arn: Option<&str>) -> Option<String> {
+    let arn = group_arn?;
+    (observed.auto_scaling_group_arn != arn).then(|| {
+        format!(
+            "capacity provider {} serves Auto Scaling group {}, not {arn}, and ECS cannot \
+             change that: delete the capacity provider (or set capacity.capacityProvider.name \
+             to another name) so that one is created for this group",
+            observed.name, observed.auto_scaling_group_arn
+        )
+    })
+}
+
 /// A strategy of the API with ECS's defaults (weight 0, base 0) filled in, as ECS reports it.
 pub fn strategy(items: &[CapacityProviderStrategyItem]) -> Vec<StrategyItem> {
     items
@@ -371,6 +386,19 @@ mod tests {
                 Drift::new(r, "managedTerminationProtection", "DISABLED", "ENABLED"),
                 Drift::new(r, "managedDraining", "DISABLED", "ENABLED"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_provider_of_another_group_is_reported() {
+        let mut p = observed(CapacityProviderSettings::default());
+        p.auto_scaling_group_arn = "arn:group/old".into();
+        assert_eq!(group_mismatch(&p, Some("arn:group/old")), None);
+        assert_eq!(group_mismatch(&p, None), None);
+        let m = group_mismatch(&p, Some("arn:group/new")).expect("mismatch");
+        assert!(
+            m.contains("arn:group/old") && m.contains("arn:group/new"),
+            "{m}"
         );
     }
 

@@ -71,6 +71,9 @@ pub async fn sync_provider(
         }
         Some(p) => {
             cx.claim(&format!("capacity provider {name}"), &p.tags, notes)?;
+            if let Some(why) = plan::group_mismatch(&p, group_arn.as_deref()) {
+                return Err(Error::Conflict(why));
+            }
             let stale = tags_to_remove(&p.tags, tags, applied);
             if !stale.is_empty() {
                 cx.aws.ecs.untag_resource(&p.arn, &stale).await?;
