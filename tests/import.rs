@@ -96,6 +96,7 @@ async fn by_hand(fake: &FakeAws) {
         subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
         load_balancer_names: vec!["ecs-load-balancer".into()],
         tags: none.clone(),
+        ..Default::default()
     })
     .await
     .unwrap();

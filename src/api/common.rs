@@ -94,3 +94,37 @@ pub(crate) fn tags_rules() -> serde_json::Value {
         },
     ])
 }
+
+/// One entry of a capacity provider strategy, as in the ECS API.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProviderStrategyItem {
+    /// Name of the capacity provider: FARGATE, FARGATE_SPOT or an EC2 capacity provider
+    /// (for a managed cluster, the name of its `capacity.capacityProvider`).
+    #[schemars(length(min = 1, max = 255))]
+    pub capacity_provider: String,
+    /// Relative share of the tasks placed with this provider, after the bases are met
+    /// (0–1000, default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub weight: Option<i32>,
+    /// Tasks placed with this provider before the weights apply (0–100000, default 0).
+    /// ECS takes a base on at most one provider of a strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100000))]
+    pub base: Option<i32>,
+}
+
+/// CEL rules on a capacity provider strategy list: ECS's own limits, checked at apply time.
+pub(crate) fn strategy_rules() -> serde_json::Value {
+    serde_json::json!([
+        {
+            "rule": "self.filter(s, has(s.base) && s.base > 0).size() <= 1",
+            "message": "at most one capacity provider of a strategy can have a base greater than 0",
+        },
+        {
+            "rule": "self.all(a, self.exists_one(b, b.capacityProvider == a.capacityProvider))",
+            "message": "a capacity provider appears at most once in a strategy",
+        },
+    ])
+}

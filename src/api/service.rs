@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    immutable_optional, impl_common_spec, tags_rules, CommonStatus, DeletionPolicy,
+    immutable_optional, impl_common_spec, strategy_rules, tags_rules, CapacityProviderStrategyItem,
+    CommonStatus, DeletionPolicy,
 };
 use super::task_def::{LaunchType, TaskPlacementConstraint};
 
@@ -55,7 +56,9 @@ fn immutable_in_ecs(field: &str) -> serde_json::Value {
     {"rule": "(has(self.cluster) && has(oldSelf.cluster) && self.cluster == oldSelf.cluster) || (has(self.clusterRef) && has(oldSelf.clusterRef) && self.clusterRef.name == oldSelf.clusterRef.name)",
      "message": "the cluster of a service is immutable"},
     immutable_in_ecs("launchType"),
-    immutable_in_ecs("role")
+    immutable_in_ecs("role"),
+    {"rule": "!has(self.launchType) || !has(self.capacityProviderStrategy) || size(self.capacityProviderStrategy) == 0",
+     "message": "set launchType or capacityProviderStrategy, not both"}
 ]))]
 pub struct EcsServiceSpec {
     /// Name of the ECS service. Immutable; defaults to metadata.name.
@@ -96,6 +99,13 @@ pub struct EcsServiceSpec {
     /// a service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<LaunchType>,
+    /// Capacity providers the service's tasks run on, as in the ECS API (FARGATE,
+    /// FARGATE_SPOT, or EC2 capacity providers attached to the cluster). Set this or
+    /// launchType; with neither, the cluster's default strategy applies. A changed strategy
+    /// starts a new deployment (ECS requires one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-validations" = strategy_rules()), length(max = 6))]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
     /// IAM role (name or ARN) that lets ECS register tasks in a classic load balancer.
     /// Immutable: ECS cannot change the role of a service.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -221,6 +221,38 @@ impl EcsApi for BatchingEcs {
     async fn delete_service(&self, cluster: &str, name: &str) -> Result<(), AwsError> {
         self.inner.delete_service(cluster, name).await
     }
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<CapacityProvider>, AwsError> {
+        self.inner.describe_capacity_providers(names).await
+    }
+    async fn create_capacity_provider(
+        &self,
+        input: &CreateCapacityProviderInput,
+    ) -> Result<CapacityProvider, AwsError> {
+        self.inner.create_capacity_provider(input).await
+    }
+    async fn update_capacity_provider(
+        &self,
+        name: &str,
+        settings: &CapacityProviderSettings,
+    ) -> Result<CapacityProvider, AwsError> {
+        self.inner.update_capacity_provider(name, settings).await
+    }
+    async fn delete_capacity_provider(&self, name: &str) -> Result<(), AwsError> {
+        self.inner.delete_capacity_provider(name).await
+    }
+    async fn put_cluster_capacity_providers(
+        &self,
+        cluster: &str,
+        providers: &[String],
+        default_strategy: &[StrategyItem],
+    ) -> Result<ClusterInfo, AwsError> {
+        self.inner
+            .put_cluster_capacity_providers(cluster, providers, default_strategy)
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -313,6 +345,36 @@ mod tests {
             unused()
         }
         async fn delete_service(&self, _: &str, _: &str) -> Result<(), AwsError> {
+            unused()
+        }
+        async fn describe_capacity_providers(
+            &self,
+            _: &[String],
+        ) -> Result<Vec<CapacityProvider>, AwsError> {
+            unused()
+        }
+        async fn create_capacity_provider(
+            &self,
+            _: &CreateCapacityProviderInput,
+        ) -> Result<CapacityProvider, AwsError> {
+            unused()
+        }
+        async fn update_capacity_provider(
+            &self,
+            _: &str,
+            _: &CapacityProviderSettings,
+        ) -> Result<CapacityProvider, AwsError> {
+            unused()
+        }
+        async fn delete_capacity_provider(&self, _: &str) -> Result<(), AwsError> {
+            unused()
+        }
+        async fn put_cluster_capacity_providers(
+            &self,
+            _: &str,
+            _: &[String],
+            _: &[StrategyItem],
+        ) -> Result<ClusterInfo, AwsError> {
             unused()
         }
     }

@@ -322,6 +322,110 @@ impl EcsApi for DryRun<dyn EcsApi> {
         );
         Ok(())
     }
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<CapacityProvider>, AwsError> {
+        self.inner.describe_capacity_providers(names).await
+    }
+    async fn create_capacity_provider(
+        &self,
+        input: &CreateCapacityProviderInput,
+    ) -> Result<CapacityProvider, AwsError> {
+        self.log.write(
+            "ecs:CreateCapacityProvider",
+            format!(
+                "create capacity provider {} for Auto Scaling group {} tagged {}",
+                input.name,
+                short_name(&input.auto_scaling_group_arn),
+                tag_list(&input.tags)
+            ),
+        );
+        Ok(CapacityProvider {
+            arn: format!(
+                "arn:aws:ecs:{}:(new):capacity-provider/{}",
+                self.log.region, input.name
+            ),
+            name: input.name.clone(),
+            status: "ACTIVE".into(),
+            update_status: None,
+            auto_scaling_group_arn: input.auto_scaling_group_arn.clone(),
+            settings: input.settings.clone(),
+            tags: input.tags.clone(),
+        })
+    }
+    async fn update_capacity_provider(
+        &self,
+        name: &str,
+        settings: &CapacityProviderSettings,
+    ) -> Result<CapacityProvider, AwsError> {
+        self.log.write(
+            "ecs:UpdateCapacityProvider",
+            format!("update capacity provider {name}: {settings:?}"),
+        );
+        let current = self
+            .inner
+            .describe_capacity_providers(&[name.to_string()])
+            .await?
+            .into_iter()
+            .find(|p| p.name == name);
+        Ok(CapacityProvider {
+            settings: settings.clone(),
+            update_status: Some("UPDATE_COMPLETE".into()),
+            ..current.unwrap_or_else(|| CapacityProvider {
+                name: name.to_string(),
+                status: "ACTIVE".into(),
+                ..Default::default()
+            })
+        })
+    }
+    async fn delete_capacity_provider(&self, name: &str) -> Result<(), AwsError> {
+        self.log.write(
+            "ecs:DeleteCapacityProvider",
+            format!("delete capacity provider {name}"),
+        );
+        Ok(())
+    }
+    async fn put_cluster_capacity_providers(
+        &self,
+        cluster: &str,
+        providers: &[String],
+        default_strategy: &[StrategyItem],
+    ) -> Result<ClusterInfo, AwsError> {
+        let strategy: Vec<String> = default_strategy
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} weight {} base {}",
+                    i.capacity_provider, i.weight, i.base
+                )
+            })
+            .collect();
+        self.log.write(
+            "ecs:PutClusterCapacityProviders",
+            format!(
+                "set the capacity providers of cluster {} to [{}], default strategy [{}]",
+                short_name(cluster),
+                providers.join(", "),
+                strategy.join("; ")
+            ),
+        );
+        let current = self
+            .inner
+            .describe_clusters(&[short_name(cluster).to_string()])
+            .await?
+            .into_iter()
+            .next();
+        Ok(ClusterInfo {
+            capacity_providers: providers.to_vec(),
+            default_capacity_provider_strategy: default_strategy.to_vec(),
+            ..current.unwrap_or_else(|| ClusterInfo {
+                name: short_name(cluster).to_string(),
+                status: "ACTIVE".into(),
+                ..Default::default()
+            })
+        })
+    }
 }
 
 #[async_trait]

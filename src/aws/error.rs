@@ -235,7 +235,16 @@ fn classify_ecs(code: &str, lower: &str) -> Option<AwsErrorKind> {
                 } else {
                     AwsErrorKind::NotFound
                 }
-            } else if lower.contains("draining") || lower.contains("in progress") {
+            } else if lower.contains("draining")
+                || lower.contains("in progress")
+                // Capacity providers: attached to a cluster or used by a service strategy
+                // (detach first, then retry), a strategy naming a provider the cluster has
+                // not attached yet (the EcsCluster attaches it), a group another provider
+                // still holds (deleted in the background).
+                || lower.contains("in use")
+                || lower.contains("being used")
+                || lower.contains("associated with")
+            {
                 AwsErrorKind::Dependency
             } else {
                 AwsErrorKind::InvalidInput
@@ -521,5 +530,69 @@ mod tests {
         );
         assert_eq!(k, AwsErrorKind::Dependency);
         assert!(AwsError::new(k, "op", "c", "m").is_retryable());
+    }
+
+    #[test]
+    fn capacity_provider_errors_wait_or_stall() {
+        let cases = [
+            // Dependencies: detach, wait for a service or the cluster, then retry.
+            (
+                "ecs:DeleteCapacityProvider",
+                "ClientException",
+                "The capacity provider cannot be deleted because it is associated with \
+                 cluster: c. Remove the capacity provider from the cluster and try again.",
+                AwsErrorKind::Dependency,
+            ),
+            (
+                "ecs:PutClusterCapacityProviders",
+                "ResourceInUseException",
+                "The specified capacity provider is in use and cannot be removed.",
+                AwsErrorKind::Dependency,
+            ),
+            (
+                "ecs:CreateService",
+                "InvalidParameterException",
+                "The specified capacity provider strategy cannot contain a capacity provider \
+                 that is not associated with the cluster.",
+                AwsErrorKind::Dependency,
+            ),
+            (
+                "ecs:CreateCapacityProvider",
+                "ClientException",
+                "The specified Auto Scaling group ARN is already being used by another \
+                 capacity provider.",
+                AwsErrorKind::Dependency,
+            ),
+            (
+                "ecs:UpdateCapacityProvider",
+                "UpdateInProgressException",
+                "There is already a current update in progress.",
+                AwsErrorKind::Dependency,
+            ),
+            // A lost create answer: observe again.
+            (
+                "ecs:CreateCapacityProvider",
+                "ClientException",
+                "The specified capacity provider already exists.",
+                AwsErrorKind::AlreadyExists,
+            ),
+            (
+                "ecs:DeleteCapacityProvider",
+                "ClientException",
+                "The specified capacity provider does not exist.",
+                AwsErrorKind::NotFound,
+            ),
+            // The spec's fault: stall.
+            (
+                "ecs:CreateCapacityProvider",
+                "ClientException",
+                "The specified capacity provider name is invalid. Capacity provider names \
+                 cannot be prefixed with aws, ecs, or fargate.",
+                AwsErrorKind::InvalidInput,
+            ),
+        ];
+        for (op, code, msg, want) in cases {
+            assert_eq!(classify(op, code, msg, Some(400)), want, "{op} {msg}");
+        }
     }
 }

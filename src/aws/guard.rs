@@ -230,6 +230,58 @@ impl EcsApi for Guarded<dyn EcsApi> {
             .call("ecs:DeleteService", Bucket::EcsServiceModify, f)
             .await
     }
+    // Capacity providers are cluster resources: ECS charges them to the cluster buckets.
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<CapacityProvider>, AwsError> {
+        let f = self.inner.describe_capacity_providers(names);
+        self.guard
+            .call("ecs:DescribeCapacityProviders", Bucket::EcsClusterRead, f)
+            .await
+    }
+    async fn create_capacity_provider(
+        &self,
+        input: &CreateCapacityProviderInput,
+    ) -> Result<CapacityProvider, AwsError> {
+        let f = self.inner.create_capacity_provider(input);
+        self.guard
+            .call("ecs:CreateCapacityProvider", Bucket::EcsClusterModify, f)
+            .await
+    }
+    async fn update_capacity_provider(
+        &self,
+        name: &str,
+        settings: &CapacityProviderSettings,
+    ) -> Result<CapacityProvider, AwsError> {
+        let f = self.inner.update_capacity_provider(name, settings);
+        self.guard
+            .call("ecs:UpdateCapacityProvider", Bucket::EcsClusterModify, f)
+            .await
+    }
+    async fn delete_capacity_provider(&self, name: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_capacity_provider(name);
+        self.guard
+            .call("ecs:DeleteCapacityProvider", Bucket::EcsClusterModify, f)
+            .await
+    }
+    async fn put_cluster_capacity_providers(
+        &self,
+        cluster: &str,
+        providers: &[String],
+        default_strategy: &[StrategyItem],
+    ) -> Result<ClusterInfo, AwsError> {
+        let f = self
+            .inner
+            .put_cluster_capacity_providers(cluster, providers, default_strategy);
+        self.guard
+            .call(
+                "ecs:PutClusterCapacityProviders",
+                Bucket::EcsClusterModify,
+                f,
+            )
+            .await
+    }
 }
 
 #[async_trait]

@@ -76,6 +76,32 @@ pub trait EcsApi: Send + Sync {
     async fn update_service(&self, input: &UpdateServiceInput) -> Result<ServiceInfo, AwsError>;
     /// DeleteService (the service must be scaled to 0 first).
     async fn delete_service(&self, cluster: &str, name: &str) -> Result<(), AwsError>;
+    /// DescribeCapacityProviders with tags for these names; missing ones are left out.
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<CapacityProvider>, AwsError>;
+    /// CreateCapacityProvider for an Auto Scaling group.
+    async fn create_capacity_provider(
+        &self,
+        input: &CreateCapacityProviderInput,
+    ) -> Result<CapacityProvider, AwsError>;
+    /// UpdateCapacityProvider: managed scaling, termination protection and draining.
+    async fn update_capacity_provider(
+        &self,
+        name: &str,
+        settings: &CapacityProviderSettings,
+    ) -> Result<CapacityProvider, AwsError>;
+    /// DeleteCapacityProvider (it must be attached to no cluster and used by no service).
+    async fn delete_capacity_provider(&self, name: &str) -> Result<(), AwsError>;
+    /// PutClusterCapacityProviders: replaces the cluster's whole set of providers and its
+    /// default strategy.
+    async fn put_cluster_capacity_providers(
+        &self,
+        cluster: &str,
+        providers: &[String],
+        default_strategy: &[StrategyItem],
+    ) -> Result<ClusterInfo, AwsError>;
 }
 
 /// EC2 operations the operator uses: launch templates only.

@@ -28,6 +28,89 @@ pub struct ClusterInfo {
     pub pending_tasks: i32,
     /// ACTIVE services.
     pub active_services: i32,
+    /// Capacity providers attached to the cluster.
+    pub capacity_providers: Vec<String>,
+    /// The cluster's default capacity provider strategy.
+    pub default_capacity_provider_strategy: Vec<StrategyItem>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// One entry of a capacity provider strategy, with ECS's defaults (0) filled in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StrategyItem {
+    /// Capacity provider name.
+    pub capacity_provider: String,
+    /// Weight.
+    pub weight: i32,
+    /// Base.
+    pub base: i32,
+}
+
+/// ECS managed scaling of a capacity provider (when ENABLED).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ManagedScalingSettings {
+    /// Target capacity, percent.
+    pub target_capacity: i32,
+    /// Minimum scaling step.
+    pub minimum_scaling_step_size: i32,
+    /// Maximum scaling step.
+    pub maximum_scaling_step_size: i32,
+    /// Instance warm-up period, seconds.
+    pub instance_warmup_period: i32,
+}
+
+/// The settings of a capacity provider the operator manages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CapacityProviderSettings {
+    /// Managed scaling; `None` when DISABLED.
+    pub managed_scaling: Option<ManagedScalingSettings>,
+    /// Managed termination protection ENABLED.
+    pub managed_termination_protection: bool,
+    /// Managed draining ENABLED.
+    pub managed_draining: bool,
+}
+
+/// An ECS capacity provider as DescribeCapacityProviders returns it (with tags).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CapacityProvider {
+    /// ARN.
+    pub arn: String,
+    /// Name.
+    pub name: String,
+    /// ACTIVE or INACTIVE.
+    pub status: String,
+    /// UPDATE_IN_PROGRESS, UPDATE_COMPLETE, UPDATE_FAILED, DELETE_IN_PROGRESS,
+    /// DELETE_COMPLETE, DELETE_FAILED.
+    pub update_status: Option<String>,
+    /// ARN of its Auto Scaling group.
+    pub auto_scaling_group_arn: String,
+    /// Its settings.
+    pub settings: CapacityProviderSettings,
+    /// Tags.
+    pub tags: Tags,
+}
+
+impl CapacityProvider {
+    /// Whether it is gone or going (deleted, or its deletion is under way).
+    pub fn is_deleting(&self) -> bool {
+        self.status == "INACTIVE"
+            || self
+                .update_status
+                .as_deref()
+                .is_some_and(|u| u.starts_with("DELETE_"))
+    }
+}
+
+/// Input of CreateCapacityProvider.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CreateCapacityProviderInput {
+    /// Name.
+    pub name: String,
+    /// ARN of the Auto Scaling group.
+    pub auto_scaling_group_arn: String,
+    /// Settings.
+    pub settings: CapacityProviderSettings,
     /// Tags.
     pub tags: Tags,
 }
@@ -122,6 +205,8 @@ pub struct ServiceInfo {
     pub task_definition: String,
     /// Launch type.
     pub launch_type: Option<String>,
+    /// Capacity provider strategy.
+    pub capacity_provider_strategy: Vec<StrategyItem>,
     /// Service role ARN.
     pub role_arn: Option<String>,
     /// Deployment configuration.
@@ -157,6 +242,8 @@ pub struct CreateServiceInput {
     pub desired_count: i32,
     /// Launch type.
     pub launch_type: Option<LaunchType>,
+    /// Capacity provider strategy (empty: none sent).
+    pub capacity_provider_strategy: Vec<StrategyItem>,
     /// Service role.
     pub role: Option<String>,
     /// Deployment configuration.
@@ -188,6 +275,8 @@ pub struct UpdateServiceInput {
     pub task_definition: Option<String>,
     /// New desired count.
     pub desired_count: Option<i32>,
+    /// New capacity provider strategy (needs `force_new_deployment`).
+    pub capacity_provider_strategy: Option<Vec<StrategyItem>>,
     /// New deployment configuration.
     pub deployment_configuration: Option<DeploymentConfiguration>,
     /// New health check grace period.
@@ -209,6 +298,7 @@ impl UpdateServiceInput {
     pub fn is_empty(&self) -> bool {
         self.task_definition.is_none()
             && self.desired_count.is_none()
+            && self.capacity_provider_strategy.is_none()
             && self.deployment_configuration.is_none()
             && self.health_check_grace_period_seconds.is_none()
             && self.network_configuration.is_none()
@@ -300,6 +390,8 @@ pub struct AutoScalingGroup {
     pub subnet_ids: Vec<String>,
     /// Classic ELBs.
     pub load_balancer_names: Vec<String>,
+    /// Whether new instances launch protected from scale-in.
+    pub new_instances_protected_from_scale_in: bool,
     /// Instances with their lifecycle state.
     pub instances: Vec<AsgInstance>,
     /// e.g. "Delete in progress".
@@ -315,6 +407,8 @@ pub struct AsgInstance {
     pub instance_id: String,
     /// Pending, InService, Terminating…
     pub lifecycle_state: String,
+    /// Protected from scale-in: the group does not terminate it when scaling in.
+    pub protected_from_scale_in: bool,
 }
 
 /// Input of CreateAutoScalingGroup.
@@ -336,6 +430,8 @@ pub struct CreateGroupInput {
     pub subnet_ids: Vec<String>,
     /// Classic ELBs.
     pub load_balancer_names: Vec<String>,
+    /// Launch new instances protected from scale-in.
+    pub new_instances_protected_from_scale_in: bool,
     /// Tags, propagated to instances at launch.
     pub tags: Tags,
 }
@@ -355,12 +451,15 @@ pub struct UpdateGroupInput {
     pub desired_capacity: Option<i32>,
     /// New subnets.
     pub subnet_ids: Option<Vec<String>>,
+    /// Whether new instances launch protected from scale-in.
+    pub new_instances_protected_from_scale_in: Option<bool>,
 }
 
 impl UpdateGroupInput {
     /// Whether the update changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.launch_template.is_none()
+        self.new_instances_protected_from_scale_in.is_none()
+            && self.launch_template.is_none()
             && self.min_size.is_none()
             && self.max_size.is_none()
             && self.desired_capacity.is_none()

@@ -123,6 +123,8 @@ pub fn capacity_spec(
         user_data_verbatim: verbatim,
         // The defaults need no field (launch template and group share the default name).
         launch_template_name: (template_name != default_names).then(|| template_name.into()),
+        // Capacity providers are not imported (yet): the group is described as it is.
+        capacity_provider: None,
         auto_scaling_group_name: (group.name != default_names).then(|| group.name.clone()),
     })
 }

@@ -198,8 +198,18 @@ pub fn create_group(
         desired_capacity: cap.desired_capacity.unwrap_or(cap.min_size),
         subnet_ids: cap.subnet_ids.clone(),
         load_balancer_names: cap.load_balancer_names.clone(),
+        new_instances_protected_from_scale_in: protect_from_scale_in(cap),
         tags: tags.clone(),
     }
+}
+
+/// Whether the group launches instances protected from scale-in: what a capacity
+/// provider with managed termination protection needs (ECS then lifts the protection of
+/// instances without tasks when it scales in).
+pub fn protect_from_scale_in(cap: &ClusterCapacity) -> bool {
+    cap.capacity_provider
+        .as_ref()
+        .is_some_and(|p| p.managed_termination_protection.is_enabled())
 }
 
 /// Changes to an existing group, and the fields that differ from the spec.
@@ -289,6 +299,16 @@ pub fn plan_group(
             plan.update.desired_capacity = Some(d);
         }
     }
+    let protect = protect_from_scale_in(cap);
+    if drift::check(
+        &mut plan.drift,
+        g,
+        "newInstancesProtectedFromScaleIn",
+        &protect,
+        &observed.new_instances_protected_from_scale_in,
+    ) {
+        plan.update.new_instances_protected_from_scale_in = Some(protect);
+    }
     // Order does not matter to Auto Scaling: compared sorted.
     if drift::check(
         &mut plan.drift,
@@ -334,15 +354,38 @@ pub enum RemovalStep {
 }
 
 /// Where removing `group` stands.
+///
+/// Instances protected from scale-in (managed termination protection) never terminate
+/// when the group scales in: once only such instances are left, the group is deleted with
+/// ForceDelete, which terminates them, instead of waiting for ever.
 pub fn capacity_removal_step(group: &AutoScalingGroup) -> RemovalStep {
+    let only_protected_left = group
+        .instances
+        .iter()
+        .all(|i| i.protected_from_scale_in && i.lifecycle_state != "Terminating");
     if group.status.is_some() {
         RemovalStep::Wait
     } else if group.min_size != 0 || group.max_size != 0 || group.desired_capacity != 0 {
         RemovalStep::ScaleIn
-    } else if group.instances.is_empty() {
+    } else if only_protected_left {
         RemovalStep::Delete
     } else {
         RemovalStep::Wait
+    }
+}
+
+/// The UpdateAutoScalingGroup that scales `group` in to zero before it is deleted; new
+/// instances are no longer protected from scale-in.
+pub fn scale_in(group: &AutoScalingGroup) -> UpdateGroupInput {
+    UpdateGroupInput {
+        name: group.name.clone(),
+        min_size: Some(0),
+        max_size: Some(0),
+        desired_capacity: Some(0),
+        new_instances_protected_from_scale_in: group
+            .new_instances_protected_from_scale_in
+            .then_some(false),
+        ..Default::default()
     }
 }
 
@@ -641,5 +684,68 @@ mod tests {
         };
         assert_eq!(removal_names("c", None, Some(&recorded)), named);
         assert_eq!(removal_names("c", None, None), capacity_names("c", &cap()));
+    }
+
+    #[test]
+    fn instances_protected_from_scale_in_do_not_block_removal() {
+        let mut g = removal_group(0, 0, 0, 2);
+        for i in &mut g.instances {
+            i.protected_from_scale_in = true;
+            i.lifecycle_state = "InService".into();
+        }
+        // Nothing terminates them: force-delete instead of waiting.
+        assert_eq!(capacity_removal_step(&g), RemovalStep::Delete);
+        // One unprotected instance still terminating: wait for it first.
+        g.instances[1].protected_from_scale_in = false;
+        g.instances[1].lifecycle_state = "Terminating".into();
+        assert_eq!(capacity_removal_step(&g), RemovalStep::Wait);
+        let mut protecting = removal_group(2, 2, 2, 2);
+        protecting.new_instances_protected_from_scale_in = true;
+        let u = scale_in(&protecting);
+        assert_eq!(
+            (u.min_size, u.max_size, u.desired_capacity),
+            (Some(0), Some(0), Some(0))
+        );
+        assert_eq!(u.new_instances_protected_from_scale_in, Some(false));
+        assert_eq!(
+            scale_in(&removal_group(2, 2, 2, 2)).new_instances_protected_from_scale_in,
+            None
+        );
+    }
+
+    #[test]
+    fn managed_termination_protection_protects_new_instances() {
+        use crate::api::cluster::{CapacityProviderSpec, ManagedScaling, Toggle};
+        let mut c = cap();
+        c.desired_capacity = None;
+        c.capacity_provider = Some(CapacityProviderSpec {
+            managed_scaling: Some(ManagedScaling::default()),
+            managed_termination_protection: Toggle::Enabled,
+            managed_draining: Toggle::Enabled,
+            name: None,
+        });
+        assert!(
+            create_group("g", &c, "lt-1", 1, &Tags::new()).new_instances_protected_from_scale_in
+        );
+        let mut g = group();
+        // ECS scaled the group: its desired capacity is not ours to correct.
+        g.desired_capacity = 4;
+        let plan = plan_group(&c, &g, "lt-1", 1, 1);
+        assert_eq!(
+            plan.update.new_instances_protected_from_scale_in,
+            Some(true)
+        );
+        assert_eq!(plan.update.desired_capacity, None);
+        assert_eq!(
+            plan.drift,
+            vec![Drift::new(
+                Resource::AutoScalingGroup,
+                "newInstancesProtectedFromScaleIn",
+                "false",
+                "true"
+            )]
+        );
+        g.new_instances_protected_from_scale_in = true;
+        assert!(plan_group(&c, &g, "lt-1", 1, 1).update.is_empty());
     }
 }

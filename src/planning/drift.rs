@@ -20,6 +20,8 @@ pub enum Resource {
     LaunchTemplate,
     /// The Auto Scaling group of an EcsCluster's capacity.
     AutoScalingGroup,
+    /// The ECS capacity provider of an EcsCluster's Auto Scaling group.
+    CapacityProvider,
     /// The managed classic ELB of an EcsService.
     LoadBalancer,
     /// The ECS service of an EcsService.
@@ -35,6 +37,7 @@ impl Resource {
             Resource::EcsCluster => "ECS cluster",
             Resource::LaunchTemplate => "launch template",
             Resource::AutoScalingGroup => "Auto Scaling group",
+            Resource::CapacityProvider => "capacity provider",
             Resource::LoadBalancer => "load balancer",
             Resource::EcsService => "ECS service",
             Resource::TaskDefinition => "task definition",
@@ -48,6 +51,7 @@ impl Resource {
             Resource::EcsCluster => "ecs_cluster",
             Resource::LaunchTemplate => "launch_template",
             Resource::AutoScalingGroup => "auto_scaling_group",
+            Resource::CapacityProvider => "capacity_provider",
             Resource::LoadBalancer => "load_balancer",
             Resource::EcsService => "ecs_service",
             Resource::TaskDefinition => "task_definition",

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use super::capacity_provider;
 use super::drift::{self, Drift, Resource};
 use crate::api::cluster::EcsCluster;
 use crate::api::service::{
@@ -375,6 +376,23 @@ pub fn plan_service(desired: &DesiredService, observed: Option<&ServiceInfo>) ->
             "loadBalancers",
             describe_load_balancers(&obs.load_balancers),
             describe_load_balancers(&want.load_balancers),
+        ));
+    }
+    // A strategy left out of the spec is ECS's choice (the cluster's default at creation).
+    if !want.capacity_provider_strategy.is_empty()
+        && !capacity_provider::same_strategy(
+            &want.capacity_provider_strategy,
+            &obs.capacity_provider_strategy,
+        )
+    {
+        input.capacity_provider_strategy = Some(want.capacity_provider_strategy.clone());
+        // ECS changes a service's strategy only with a new deployment.
+        input.force_new_deployment = true;
+        drift.push(Drift::new(
+            s,
+            "capacityProviderStrategy",
+            capacity_provider::describe_strategy(&obs.capacity_provider_strategy),
+            capacity_provider::describe_strategy(&want.capacity_provider_strategy),
         ));
     }
     if desired.restart_requested {
@@ -762,6 +780,44 @@ mod tests {
             plan_service(&desired(), Some(&draining)),
             ServicePlan::WaitDraining
         );
+    }
+
+    #[test]
+    fn a_changed_capacity_provider_strategy_forces_a_deployment() {
+        use crate::aws::types::StrategyItem;
+        let item = |p: &str, weight: i32, base: i32| StrategyItem {
+            capacity_provider: p.into(),
+            weight,
+            base,
+        };
+        let mut d = desired();
+        d.create.capacity_provider_strategy = vec![item("FARGATE", 1, 1), item("c-ec2", 3, 0)];
+        let mut o = observed();
+        // Same entries in another order: in sync.
+        o.capacity_provider_strategy = vec![item("c-ec2", 3, 0), item("FARGATE", 1, 1)];
+        assert_eq!(plan_service(&d, Some(&o)), ServicePlan::InSync);
+        o.capacity_provider_strategy = vec![item("FARGATE", 1, 1)];
+        match plan_service(&d, Some(&o)) {
+            ServicePlan::Update { input, drift } => {
+                assert_eq!(
+                    input.capacity_provider_strategy,
+                    Some(d.create.capacity_provider_strategy.clone())
+                );
+                assert!(input.force_new_deployment, "ECS requires a new deployment");
+                assert_eq!(
+                    drift,
+                    vec![Drift::new(
+                        Resource::EcsService,
+                        "capacityProviderStrategy",
+                        "[FARGATE 1/1]",
+                        "[FARGATE 1/1, c-ec2 3/0]"
+                    )]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // No strategy in the spec: whatever ECS chose (the cluster's default) stays.
+        assert_eq!(plan_service(&desired(), Some(&o)), ServicePlan::InSync);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kube::ResourceExt;
 
+use super::capacity_provider as cp;
 use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
@@ -12,10 +13,9 @@ use super::managed::{
 use super::stores::Stores;
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
-use crate::aws::types::{
-    AutoScalingGroup, ClusterInfo, LaunchTemplate, LaunchTemplateData, Tags, UpdateGroupInput,
-};
+use crate::aws::types::{AutoScalingGroup, ClusterInfo, LaunchTemplate, LaunchTemplateData, Tags};
 use crate::aws::AwsErrorKind;
+use crate::planning::capacity_provider as cp_plan;
 use crate::planning::cluster as plan;
 use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
@@ -117,7 +117,7 @@ async fn sync_capacity(
     cx: &AwsContext,
     notes: &mut Vec<Note>,
     corrected: &mut Vec<Drift>,
-) -> Result<CapacityStatus, Error> {
+) -> Result<(CapacityStatus, Option<String>), Error> {
     let names = plan::capacity_names(cluster_name, cap);
     let lt_name = names.launch_template.clone();
     let data = plan::launch_template_data(cluster_name, cap);
@@ -194,7 +194,10 @@ async fn sync_capacity(
     };
     let group_name = names.group;
     let asg = &cx.aws.autoscaling;
-    let (desired, in_service) = match find_group(cx, &group_name).await? {
+    // A group scaled by a capacity provider carries ECS's marker tag.
+    let group_tags = cp_plan::group_tags(tags, cap.capacity_provider.is_some());
+    let tags = &group_tags;
+    let (desired, in_service, group_arn) = match find_group(cx, &group_name).await? {
         None => {
             let input = plan::create_group(&group_name, cap, &lt_id, version, tags);
             cx.seen.forget_group(&group_name);
@@ -203,7 +206,7 @@ async fn sync_capacity(
                 "Created",
                 format!("created Auto Scaling group {group_name}"),
             ));
-            (input.desired_capacity, 0)
+            (input.desired_capacity, 0, None)
         }
         Some(g) if g.status.is_some() => {
             return Err(Error::WaitingForDependency(format!(
@@ -255,17 +258,22 @@ async fn sync_capacity(
             (
                 p.update.desired_capacity.unwrap_or(g.desired_capacity),
                 in_service,
+                g.arn,
             )
         }
     };
-    Ok(CapacityStatus {
-        auto_scaling_group_name: group_name,
-        launch_template_id: lt_id,
-        launch_template_version: version.to_string(),
-        desired_capacity: desired,
-        in_service_instances: in_service,
-        launch_template_name: Some(lt_name),
-    })
+    Ok((
+        CapacityStatus {
+            auto_scaling_group_name: group_name,
+            launch_template_id: lt_id,
+            launch_template_version: version.to_string(),
+            desired_capacity: desired,
+            in_service_instances: in_service,
+            launch_template_name: Some(lt_name),
+            ..Default::default()
+        },
+        group_arn,
+    ))
 }
 
 /// Whether version `version` of template `id` holds `data` (read from EC2; only asked
@@ -298,16 +306,7 @@ async fn delete_capacity(
             cx.seen.forget_group(&group_name);
             match plan::capacity_removal_step(&g) {
                 plan::RemovalStep::ScaleIn => {
-                    cx.aws
-                        .autoscaling
-                        .update_group(&UpdateGroupInput {
-                            name: group_name.clone(),
-                            min_size: Some(0),
-                            max_size: Some(0),
-                            desired_capacity: Some(0),
-                            ..Default::default()
-                        })
-                        .await?;
+                    cx.aws.autoscaling.update_group(&plan::scale_in(&g)).await?;
                     notes.push(Note::normal(
                         "ScalingIn",
                         format!(
@@ -364,6 +363,16 @@ impl ManagedResource for EcsCluster {
 
     async fn sync(&self, _deps: &(), cx: &AwsContext) -> Result<Synced<EcsClusterStatus>, Error> {
         let name = self.cluster_name();
+        // Checked before any write: what the CRD's rules cannot see.
+        let managed = self.capacity_provider_name();
+        if let Some(n) = managed.as_deref().filter(|n| cp_plan::reserved_name(n)) {
+            return Err(Error::InvalidSpec(format!(
+                "capacity provider name {n} starts with aws, ecs or fargate, which ECS refuses: \
+                 set capacity.capacityProvider.name"
+            )));
+        }
+        let association = cp_plan::desired_association(&self.spec, managed.as_deref())
+            .map_err(Error::InvalidSpec)?;
         let tags = desired_tags(&cx.owner, &self.spec.tags);
         // User tag keys an earlier sync applied: the only ones this sync may take away.
         let applied = self
@@ -400,25 +409,79 @@ impl ManagedResource for EcsCluster {
                 c
             }
         };
-        let mut removing = None;
-        let capacity = match &self.spec.capacity {
-            Some(cap) => Some(
-                sync_capacity(&name, cap, &tags, applied, cx, &mut notes, &mut corrected).await?,
-            ),
-            // A converged generation without capacity already removed any an earlier spec
-            // created: nothing to look for on its resyncs.
-            None if cx.trust_seen => None,
-            None => {
-                // No capacity in the spec: remove any an earlier spec created, whether or
-                // not status remembers it.
-                let recorded = self.status.as_ref().and_then(|s| s.capacity.as_ref());
-                let names = plan::removal_names(&name, None, recorded);
-                removing = delete_capacity(&names, cx, &mut notes).await?;
-                None
+        let mut capacity = match &self.spec.capacity {
+            Some(cap) => {
+                let (mut st, group_arn) =
+                    sync_capacity(&name, cap, &tags, applied, cx, &mut notes, &mut corrected)
+                        .await?;
+                // Cluster, template and group first: the provider needs the group's ARN.
+                if let (Some(spec), Some(n)) = (&cap.capacity_provider, managed.as_deref()) {
+                    let p = cp::sync_provider(
+                        n,
+                        spec,
+                        &st.auto_scaling_group_name,
+                        group_arn,
+                        &tags,
+                        applied,
+                        cx,
+                        &mut notes,
+                        &mut corrected,
+                    )
+                    .await?;
+                    st.capacity_provider_name = Some(p.name);
+                    st.capacity_provider_arn = Some(p.arn);
+                    st.capacity_provider_status = Some(p.status);
+                    st.capacity_provider_update_status = p.update_status;
+                }
+                Some(st)
             }
+            None => None,
         };
+        // Then the cluster's set of providers (which detaches one no longer wanted).
+        let cluster =
+            cp::sync_association(&name, &association, cluster, cx, &mut corrected).await?;
+        // A converged generation already removed what an earlier spec created: nothing to
+        // look for on its resyncs.
+        let mut removing = None;
+        if !cx.trust_seen {
+            // Providers an earlier spec created, whether or not status remembers them;
+            // then, without capacity in the spec, the group and template.
+            let remembered = self
+                .status
+                .as_ref()
+                .and_then(|s| s.capacity.as_ref())
+                .and_then(|c| c.capacity_provider_name.as_deref());
+            // Without capacity in the spec the group goes next: look for a provider of the
+            // default name too, so the group never goes before its provider.
+            let names = cp::candidates(
+                &name,
+                remembered,
+                None,
+                Some(&cluster),
+                managed.as_deref(),
+                self.spec.capacity.is_none(),
+            );
+            let removal =
+                cp::remove_providers(&name, &names, Some(&cluster), cx, &mut notes).await?;
+            removing = removal.waiting;
+            // Status names the provider being deleted, so the next sync awaits it too.
+            if let (Some(st), Some(p)) = (capacity.as_mut(), removal.pending) {
+                if st.capacity_provider_name.is_none() {
+                    st.capacity_provider_name = Some(p.name);
+                    st.capacity_provider_arn = Some(p.arn);
+                    st.capacity_provider_status = Some(p.status);
+                    st.capacity_provider_update_status = p.update_status;
+                }
+            }
+            if removing.is_none() && self.spec.capacity.is_none() {
+                // Whether or not status remembers the group and template.
+                let recorded = self.status.as_ref().and_then(|s| s.capacity.as_ref());
+                let capacity_names = plan::removal_names(&name, None, recorded);
+                removing = delete_capacity(&capacity_names, cx, &mut notes).await?;
+            }
+        }
         let readiness = match (&cluster.status[..], &capacity) {
-            ("ACTIVE", None) if removing.is_some() => Readiness::NotReady {
+            ("ACTIVE", _) if removing.is_some() => Readiness::NotReady {
                 reason: "RemovingCapacity",
                 message: removing.clone().unwrap_or_default(),
                 recheck: Duration::from_secs(10),
@@ -450,6 +513,7 @@ impl ManagedResource for EcsCluster {
                 running_tasks: Some(cluster.running_tasks),
                 pending_tasks: Some(cluster.pending_tasks),
                 active_services: Some(cluster.active_services),
+                capacity_providers: cluster.capacity_providers.clone(),
                 capacity,
                 // Only reached when every resource got the tags (errors return early), so
                 // this is what AWS carries now.
@@ -502,9 +566,33 @@ impl ManagedResource for EcsCluster {
                 });
             }
         }
+        // Capacity providers before their group: detached from the cluster, deleted, gone.
+        let remembered = self
+            .status
+            .as_ref()
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.capacity_provider_name.as_deref());
+        let managed = self.capacity_provider_name();
+        let names = cp::candidates(
+            &name,
+            remembered,
+            managed.as_deref(),
+            cluster.as_ref(),
+            None,
+            true,
+        );
+        if let Some(waiting) = cp::remove_providers(&name, &names, cluster.as_ref(), cx, &mut notes)
+            .await?
+            .waiting
+        {
+            return Ok(Cleanup::Waiting {
+                message: waiting,
+                notes,
+            });
+        }
         let recorded = self.status.as_ref().and_then(|s| s.capacity.as_ref());
-        let names = plan::removal_names(&name, self.spec.capacity.as_ref(), recorded);
-        if let Some(waiting) = delete_capacity(&names, cx, &mut notes).await? {
+        let capacity_names = plan::removal_names(&name, self.spec.capacity.as_ref(), recorded);
+        if let Some(waiting) = delete_capacity(&capacity_names, cx, &mut notes).await? {
             return Ok(Cleanup::Waiting {
                 message: waiting,
                 notes,

@@ -1,6 +1,7 @@
 //! The generic managed-resource reconciler and the three kinds' AWS logic.
 
 pub mod backoff;
+pub mod capacity_provider;
 pub mod conditions;
 pub mod context;
 pub mod error;

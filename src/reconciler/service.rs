@@ -536,6 +536,9 @@ impl ManagedResource for EcsService {
                 task_definition: task_definition.clone(),
                 desired_count: self.spec.desired_count.unwrap_or(1),
                 launch_type: self.spec.launch_type,
+                capacity_provider_strategy: crate::planning::capacity_provider::strategy(
+                    &self.spec.capacity_provider_strategy,
+                ),
                 role: self.spec.role.clone(),
                 deployment_configuration: self.spec.deployment_configuration.clone(),
                 health_check_grace_period_seconds: self.spec.health_check_grace_period_seconds,
@@ -740,7 +743,13 @@ fn describe_update(input: &UpdateServiceInput, notes: &mut Vec<Note>) {
     if let Some(td) = &input.task_definition {
         notes.push(Note::normal("RollingUpdate", format!("rolling to {td}")));
     }
-    if input.force_new_deployment {
+    if input.capacity_provider_strategy.is_some() {
+        // The strategy's own change is in the Updated / DriftCorrected Event.
+        notes.push(Note::normal(
+            "RollingUpdate",
+            "new deployment for the new capacity provider strategy",
+        ));
+    } else if input.force_new_deployment {
         notes.push(Note::normal(
             "Restarted",
             "forced a new deployment (ecsoperator.io/restartedAt)",

@@ -180,6 +180,8 @@ async fn e2e() {
         "a restart registered a revision"
     );
     drift_is_corrected(&sb, &aws).await;
+    // With resyncs: moto's CreateService drops the strategy, the next sync puts it back.
+    capacity_provider_cluster(&sb, &aws).await;
     deletion_removes_everything(&sb, &aws, &client).await;
     retain_leaves_aws_alone(&sb, &aws, &client).await;
     conditions_explain_what_is_wrong(&sb, &client).await;
@@ -774,6 +776,163 @@ async fn fargate_tutorial(sb: &Sandbox, aws: &Aws) {
             .await
             .is_none_or(|s| s == "INACTIVE"),
         "the Fargate cluster is left in ECS"
+    );
+}
+
+/// config/samples/capacity-provider: a group behind an ECS capacity provider with managed
+/// scaling and termination protection, attached to the cluster with FARGATE and a default
+/// strategy, and a service on the provider; then deletion in order (service, the
+/// provider's association, the provider, the group, the template, the cluster).
+async fn capacity_provider_cluster(sb: &Sandbox, aws: &Aws) {
+    sb.kubectl_ok(&["create", "namespace", "capacity"]);
+    let manifests = sb.render("config/samples/capacity-provider");
+    let out = sb.kubectl_stdin(&["apply", "-n", "capacity", "-f", "-"], &manifests);
+    assert!(
+        out.status.success(),
+        "apply capacity provider samples: {}",
+        stderr(&out)
+    );
+    let objects = [
+        "ecscluster/cp-cluster",
+        "ecstaskdef/hello-world-cp",
+        "ecsservice/hello-world-cp",
+    ];
+    let mut wait = vec![
+        "wait",
+        "-n",
+        "capacity",
+        "--for=condition=Ready",
+        "--timeout=90s",
+    ];
+    wait.extend(objects);
+    let out = sb.kubectl(&wait);
+    assert!(
+        out.status.success(),
+        "capacity provider objects not Ready: {}",
+        stderr(&out)
+    );
+    let provider = aws
+        .ecs
+        .describe_capacity_providers()
+        .capacity_providers("cp-cluster-ec2")
+        .include(aws_sdk_ecs::types::CapacityProviderField::Tags)
+        .send()
+        .await
+        .expect("describe capacity providers")
+        .capacity_providers()
+        .first()
+        .cloned()
+        .expect("the capacity provider exists");
+    let asg_provider = provider
+        .auto_scaling_group_provider()
+        .expect("an Auto Scaling group provider");
+    let scaling = asg_provider.managed_scaling().expect("managed scaling");
+    assert_eq!(scaling.status().map(|s| s.as_str()), Some("ENABLED"));
+    assert_eq!(scaling.maximum_scaling_step_size(), Some(2));
+    assert_eq!(
+        asg_provider
+            .managed_termination_protection()
+            .map(|m| m.as_str()),
+        Some("ENABLED")
+    );
+    assert!(
+        provider
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("ecsoperator.io/owner")),
+        "the provider carries the owner tag"
+    );
+    let group = aws
+        .group("cp-cluster-ecs-capacity")
+        .await
+        .expect("the group exists");
+    assert_eq!(
+        group.auto_scaling_group_arn(),
+        Some(asg_provider.auto_scaling_group_arn())
+    );
+    assert_eq!(group.new_instances_protected_from_scale_in(), Some(true));
+    assert!(
+        group
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("AmazonECSManaged")),
+        "the group carries ECS's tag"
+    );
+    let cluster = aws
+        .ecs
+        .describe_clusters()
+        .clusters("cp-cluster")
+        .send()
+        .await
+        .expect("describe cluster")
+        .clusters()
+        .first()
+        .cloned()
+        .expect("cluster");
+    let mut providers = cluster.capacity_providers().to_vec();
+    providers.sort();
+    assert_eq!(providers, ["FARGATE", "cp-cluster-ec2"]);
+    assert_eq!(cluster.default_capacity_provider_strategy().len(), 2);
+    // moto's CreateService drops capacityProviderStrategy (AWS keeps it): the operator
+    // sees the difference on its next sync and updates the service with a new deployment.
+    eventually(
+        "the service to run on the capacity provider",
+        Duration::from_secs(30),
+        || async {
+            let svc = aws.service("cp-cluster", "hello-world-cp").await?;
+            let names: Vec<String> = svc
+                .capacity_provider_strategy()
+                .iter()
+                .map(|i| i.capacity_provider().to_string())
+                .collect();
+            (names == ["cp-cluster-ec2"]).then_some(())
+        },
+    )
+    .await;
+    let status = sb.kubectl_ok(&[
+        "get",
+        "-n",
+        "capacity",
+        "ecscluster/cp-cluster",
+        "-o",
+        "jsonpath={.status.capacity.capacityProviderName} {.status.capacityProviders}",
+    ]);
+    assert!(
+        status.starts_with("cp-cluster-ec2 ") && status.contains("FARGATE"),
+        "{status}"
+    );
+
+    let mut delete = vec!["delete", "-n", "capacity", "--timeout=120s"];
+    delete.extend(objects);
+    sb.kubectl_ok(&delete);
+    let left = aws
+        .ecs
+        .describe_capacity_providers()
+        .capacity_providers("cp-cluster-ec2")
+        .send()
+        .await
+        .expect("describe capacity providers");
+    assert!(
+        left.capacity_providers()
+            .iter()
+            .all(|p| p.status().map(|s| s.as_str()) == Some("INACTIVE")),
+        "the capacity provider is left in ECS"
+    );
+    assert!(
+        aws.group("cp-cluster-ecs-capacity").await.is_none(),
+        "the group is left"
+    );
+    assert!(
+        !aws.launch_template_names()
+            .await
+            .contains(&"cp-cluster-ecs-capacity".to_string()),
+        "the launch template is left"
+    );
+    assert!(
+        aws.cluster_status("cp-cluster")
+            .await
+            .is_none_or(|s| s == "INACTIVE"),
+        "the cluster is left in ECS"
     );
 }
 

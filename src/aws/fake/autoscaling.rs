@@ -19,6 +19,8 @@ pub(super) struct Instance {
     pub(super) joins: Option<String>,
     /// Launch template version it launched with.
     version: i64,
+    /// Protected from scale-in: scaling in never picks it.
+    protected: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -37,6 +39,8 @@ pub(super) struct Group {
     pub(super) instances: Vec<Instance>,
     status: Option<String>,
     tags: Tags,
+    /// NewInstancesProtectedFromScaleIn.
+    protect_new: bool,
 }
 // ---------------------------------------------------------------------------------------
 // Test-facing API: group inspection and out-of-band changes.
@@ -97,6 +101,19 @@ impl FakeAws {
 // ---------------------------------------------------------------------------------------
 
 impl State {
+    /// The name of the group (not being deleted) with this ARN.
+    pub(super) fn group_name_of_arn(&self, arn: &str) -> Option<&str> {
+        self.groups
+            .values()
+            .find(|g| g.arn == arn && g.status.is_none())
+            .map(|g| g.name.as_str())
+    }
+
+    /// Whether the group with this ARN launches instances protected from scale-in.
+    pub(super) fn group_protects_new_instances(&self, arn: &str) -> bool {
+        self.groups.values().any(|g| g.arn == arn && g.protect_new)
+    }
+
     pub(super) fn step_group(&mut self, name: &str) {
         let Some(g) = self.groups.get_mut(name) else {
             return;
@@ -132,8 +149,10 @@ fn group_info(g: &Group) -> AutoScalingGroup {
             .map(|i| AsgInstance {
                 instance_id: i.id.clone(),
                 lifecycle_state: i.state.clone(),
+                protected_from_scale_in: i.protected,
             })
             .collect(),
+        new_instances_protected_from_scale_in: g.protect_new,
         status: g.status.clone(),
         tags: g.tags.clone(),
     }
@@ -186,6 +205,7 @@ fn rescale(g: &mut Group, templates: &BTreeMap<String, LaunchTemplateState>, seq
             state: "Pending".into(),
             joins: cluster_in_user_data(&data.user_data_base64),
             version,
+            protected: g.protect_new,
         });
     }
     while live(g) > g.desired {
@@ -195,7 +215,7 @@ fn rescale(g: &mut Group, templates: &BTreeMap<String, LaunchTemplateState>, seq
             .instances
             .iter()
             .enumerate()
-            .filter(|(_, i)| i.state != "Terminating")
+            .filter(|(_, i)| i.state != "Terminating" && !i.protected)
             .min_by_key(|(n, i)| (i.version, std::cmp::Reverse(*n)))
             .map(|(n, _)| n);
         match victim {
@@ -345,6 +365,7 @@ impl AutoScalingApi for FakeAws {
                 instances: Vec::new(),
                 status: None,
                 tags: input.tags.clone(),
+                protect_new: input.new_instances_protected_from_scale_in,
             };
             let State {
                 launch_templates,
@@ -423,6 +444,9 @@ impl AutoScalingApi for FakeAws {
             }
             if let Some(subnets) = &input.subnet_ids {
                 g.subnets = subnets.clone();
+            }
+            if let Some(p) = input.new_instances_protected_from_scale_in {
+                g.protect_new = p;
             }
             g.min = min;
             g.max = max;

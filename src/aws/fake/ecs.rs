@@ -23,6 +23,19 @@ pub(super) struct Cluster {
     status: String,
     tags: Tags,
     manual_instances: i32,
+    /// Capacity providers attached (PutClusterCapacityProviders).
+    pub(super) capacity_providers: Vec<String>,
+    /// Default capacity provider strategy.
+    pub(super) default_strategy: Vec<StrategyItem>,
+}
+
+impl Cluster {
+    pub(super) fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -35,13 +48,37 @@ pub(super) struct TaskDef {
 
 #[derive(Clone, Debug)]
 pub(super) struct Service {
-    info: ServiceInfo,
+    pub(super) info: ServiceInfo,
     cluster: String,
     client_token: String,
     /// DescribeServices calls that still do not see it (eventual consistency).
     hidden_for: u32,
     /// Task definition of the last deployment that completed (rollback target).
     last_completed: Option<String>,
+}
+
+impl Service {
+    pub(super) fn cluster_name(&self) -> &str {
+        &self.cluster
+    }
+}
+
+/// An ACTIVE service of `cluster` with this capacity provider strategy, for other modules'
+/// tests.
+#[cfg(test)]
+pub(super) fn test_service(cluster: &str, name: &str, strategy: Vec<StrategyItem>) -> Service {
+    Service {
+        info: ServiceInfo {
+            name: name.into(),
+            status: "ACTIVE".into(),
+            capacity_provider_strategy: strategy,
+            ..Default::default()
+        },
+        cluster: cluster.into(),
+        client_token: String::new(),
+        hidden_for: 0,
+        last_completed: None,
+    }
 }
 // ---------------------------------------------------------------------------------------
 // Test-facing API: ECS inspection and out-of-band changes.
@@ -147,11 +184,11 @@ impl State {
     }
 
     /// The cluster name from a name or ARN argument.
-    fn cluster_name(arg: &str) -> &str {
+    pub(super) fn cluster_name(arg: &str) -> &str {
         last_segment(arg)
     }
 
-    fn active_cluster(&self, arg: &str) -> Option<&Cluster> {
+    pub(super) fn active_cluster(&self, arg: &str) -> Option<&Cluster> {
         self.clusters
             .get(Self::cluster_name(arg))
             .filter(|c| c.status == "ACTIVE")
@@ -175,7 +212,7 @@ impl State {
         c.manual_instances + from_groups
     }
 
-    fn cluster_info(&self, c: &Cluster) -> ClusterInfo {
+    pub(super) fn cluster_info(&self, c: &Cluster) -> ClusterInfo {
         let live = |s: &&Service| {
             s.cluster == c.name && (s.info.status == "ACTIVE" || s.info.status == "DRAINING")
         };
@@ -198,6 +235,8 @@ impl State {
                 .iter()
                 .filter(|s| s.cluster == c.name && s.info.status == "ACTIVE")
                 .count() as i32,
+            capacity_providers: c.capacity_providers.clone(),
+            default_capacity_provider_strategy: c.default_strategy.clone(),
             tags: c.tags.clone(),
         }
     }
@@ -233,6 +272,8 @@ impl State {
             let (cluster, name) = rest.rsplit_once('/').ok_or_else(missing)?;
             let i = self.find_service(cluster, name).ok_or_else(missing)?;
             Ok(&mut self.services[i].info.tags)
+        } else if let Some((_, name)) = arn.split_once(":capacity-provider/") {
+            self.capacity_provider_tags(name).ok_or_else(missing)
         } else if arn.contains(":task-definition/") {
             let (family, i) = self.find_task_def(arn).ok_or_else(missing)?;
             let td = &mut self.task_defs.get_mut(&family).ok_or_else(missing)?[i];
@@ -727,6 +768,8 @@ impl EcsApi for FakeAws {
                         status: "ACTIVE".into(),
                         tags: tags.clone(),
                         manual_instances: 0,
+                        capacity_providers: Vec::new(),
+                        default_strategy: Vec::new(),
                     },
                 );
             }
@@ -761,8 +804,11 @@ impl EcsApi for FakeAws {
                 ));
             }
             if let Some(c) = s.clusters.get_mut(&name) {
+                // Deleting a cluster ends its capacity provider associations.
                 c.status = "INACTIVE".into();
                 c.manual_instances = 0;
+                c.capacity_providers.clear();
+                c.default_strategy.clear();
             }
             Ok(())
         })
@@ -1037,6 +1083,27 @@ impl EcsApi for FakeAws {
                     }
                 }
             }
+            if input.launch_type.is_some() && !input.capacity_provider_strategy.is_empty() {
+                return Err(err(
+                    OP,
+                    "InvalidParameterException",
+                    "Specifying both a launch type and capacity provider strategy is not \
+                     supported. Remove one and try again.",
+                ));
+            }
+            s.check_service_strategy(OP, &cluster, &input.capacity_provider_strategy)?;
+            // Neither a launch type nor a strategy: the cluster's default strategy, if any.
+            let strategy = match (
+                &input.launch_type,
+                input.capacity_provider_strategy.is_empty(),
+            ) {
+                (None, true) => s
+                    .clusters
+                    .get(&cluster)
+                    .map(|c| c.default_strategy.clone())
+                    .unwrap_or_default(),
+                _ => input.capacity_provider_strategy.clone(),
+            };
             let td_arn = td.revision.arn.clone();
             s.validate_service_load_balancers(OP, td, &input.load_balancers)?;
             let info = ServiceInfo {
@@ -1051,13 +1118,14 @@ impl EcsApi for FakeAws {
                 running_count: 0,
                 pending_count: 0,
                 task_definition: td_arn.clone(),
-                launch_type: Some(
+                launch_type: strategy.is_empty().then(|| {
                     input
                         .launch_type
                         .unwrap_or(LaunchType::Ec2)
                         .as_str()
-                        .to_string(),
-                ),
+                        .to_string()
+                }),
+                capacity_provider_strategy: strategy,
                 role_arn: input.role.as_deref().map(role_arn),
                 deployment_configuration: Some(deployment_configuration_with_defaults(
                     input.deployment_configuration.as_ref(),
@@ -1135,8 +1203,27 @@ impl EcsApi for FakeAws {
                     s.validate_service_load_balancers(OP, td, lbs)?;
                 }
             }
+            if let Some(strategy) = &input.capacity_provider_strategy {
+                if *strategy != s.services[i].info.capacity_provider_strategy {
+                    if !input.force_new_deployment {
+                        return Err(err(
+                            OP,
+                            "InvalidParameterException",
+                            "Updating the capacity provider strategy of a service requires \
+                             forceNewDeployment.",
+                        ));
+                    }
+                    s.check_service_strategy(OP, &cluster, strategy)?;
+                }
+            }
             let mut redeploy = input.force_new_deployment;
             let info = &mut s.services[i].info;
+            if let Some(strategy) = &input.capacity_provider_strategy {
+                info.capacity_provider_strategy = strategy.clone();
+                if !strategy.is_empty() {
+                    info.launch_type = None;
+                }
+            }
             // ECS starts tasks registered with the new load balancers, then stops the old.
             if let Some(lbs) = &input.load_balancers {
                 redeploy |= info.load_balancers != *lbs;
@@ -1180,6 +1267,52 @@ impl EcsApi for FakeAws {
             }
             s.service_updates.push(input.clone());
             Ok(s.services[i].info.clone())
+        })
+    }
+
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<CapacityProvider>, AwsError> {
+        self.call("ecs:DescribeCapacityProviders", |s| {
+            if s.auto_progress {
+                s.step_capacity_providers();
+            }
+            Ok(s.describe_capacity_providers(names))
+        })
+    }
+
+    async fn create_capacity_provider(
+        &self,
+        input: &CreateCapacityProviderInput,
+    ) -> Result<CapacityProvider, AwsError> {
+        const OP: &str = "ecs:CreateCapacityProvider";
+        self.call(OP, |s| s.create_capacity_provider(OP, input))
+    }
+
+    async fn update_capacity_provider(
+        &self,
+        name: &str,
+        settings: &CapacityProviderSettings,
+    ) -> Result<CapacityProvider, AwsError> {
+        const OP: &str = "ecs:UpdateCapacityProvider";
+        self.call(OP, |s| s.update_capacity_provider(OP, name, settings))
+    }
+
+    async fn delete_capacity_provider(&self, name: &str) -> Result<(), AwsError> {
+        const OP: &str = "ecs:DeleteCapacityProvider";
+        self.call(OP, |s| s.delete_capacity_provider(OP, name))
+    }
+
+    async fn put_cluster_capacity_providers(
+        &self,
+        cluster: &str,
+        providers: &[String],
+        default_strategy: &[StrategyItem],
+    ) -> Result<ClusterInfo, AwsError> {
+        const OP: &str = "ecs:PutClusterCapacityProviders";
+        self.call(OP, |s| {
+            s.put_cluster_capacity_providers(OP, cluster, providers, default_strategy)
         })
     }
 

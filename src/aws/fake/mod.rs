@@ -17,6 +17,7 @@
 //! - Auto Scaling: instances launch as `Pending` and are `InService` after one step;
 //!   instances scaled in are `Terminating` for one step; a group deleted with ForceDelete is
 //!   "Delete in progress" for one step, then gone.
+//! - ECS capacity providers being deleted (DELETE_IN_PROGRESS) are gone.
 //! - EC2 instances whose user data says `ECS_CLUSTER=<name>` register as container instances
 //!   of that cluster while InService or Terminating (the ECS agent joining the cluster).
 //!
@@ -24,6 +25,7 @@
 //! `123456789012`.
 
 mod autoscaling;
+mod capacity_provider;
 mod ec2;
 mod ecs;
 mod elb;
@@ -38,6 +40,7 @@ use super::error::classify;
 use super::types::*;
 use super::{AwsClients, AwsError, AwsProvider};
 use autoscaling::Group;
+use capacity_provider::Provider;
 use ec2::LaunchTemplateState;
 use ecs::{Cluster, Service, TaskDef};
 use elb::Elb;
@@ -66,6 +69,11 @@ pub const OPERATIONS: &[&str] = &[
     "ecs:CreateService",
     "ecs:UpdateService",
     "ecs:DeleteService",
+    "ecs:DescribeCapacityProviders",
+    "ecs:CreateCapacityProvider",
+    "ecs:UpdateCapacityProvider",
+    "ecs:DeleteCapacityProvider",
+    "ecs:PutClusterCapacityProviders",
     "ec2:DescribeLaunchTemplates",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:CreateLaunchTemplate",
@@ -148,6 +156,7 @@ struct State {
     group_creates: Vec<CreateGroupInput>,
     group_updates: Vec<UpdateGroupInput>,
     elbs: BTreeMap<String, Elb>,
+    capacity_providers: BTreeMap<String, Provider>,
 }
 
 impl Default for State {
@@ -175,6 +184,7 @@ impl Default for State {
             group_creates: Vec::new(),
             group_updates: Vec::new(),
             elbs: BTreeMap::new(),
+            capacity_providers: BTreeMap::new(),
         }
     }
 }
@@ -256,6 +266,7 @@ impl FakeAws {
         for name in names {
             s.step_group(&name);
         }
+        s.step_capacity_providers();
     }
 
     /// `tick()` `n` times.

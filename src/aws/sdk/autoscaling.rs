@@ -107,6 +107,9 @@ impl AutoScalingApi for SdkAutoScaling {
             .desired_capacity(input.desired_capacity)
             .set_vpc_zone_identifier(vpc_zone_identifier(&input.subnet_ids))
             .set_load_balancer_names(non_empty(input.load_balancer_names.clone()))
+            .set_new_instances_protected_from_scale_in(
+                Some(true).filter(|_| input.new_instances_protected_from_scale_in),
+            )
             .set_tags(non_empty(asg_tags(&input.name, &input.tags)))
             .send()
             .await
@@ -129,6 +132,7 @@ impl AutoScalingApi for SdkAutoScaling {
             .set_max_size(input.max_size)
             .set_desired_capacity(input.desired_capacity)
             .set_vpc_zone_identifier(input.subnet_ids.as_deref().and_then(vpc_zone_identifier))
+            .set_new_instances_protected_from_scale_in(input.new_instances_protected_from_scale_in)
             .send()
             .await
             .map_err(|e| group_error(OP, e))?;
@@ -295,6 +299,9 @@ fn group(g: &asg::AutoScalingGroup) -> AutoScalingGroup {
             .map(str::to_string)
             .collect(),
         load_balancer_names: g.load_balancer_names().to_vec(),
+        new_instances_protected_from_scale_in: g
+            .new_instances_protected_from_scale_in()
+            .unwrap_or_default(),
         instances: g
             .instances()
             .iter()
@@ -304,6 +311,7 @@ fn group(g: &asg::AutoScalingGroup) -> AutoScalingGroup {
                     .lifecycle_state()
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
+                protected_from_scale_in: i.protected_from_scale_in().unwrap_or_default(),
             })
             .collect(),
         status: g.status().map(str::to_string),

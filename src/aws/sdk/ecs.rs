@@ -320,6 +320,9 @@ impl EcsApi for SdkEcs {
             .task_definition(&input.task_definition)
             .desired_count(input.desired_count)
             .set_launch_type(input.launch_type.map(|l| ecs::LaunchType::from(l.as_str())))
+            .set_capacity_provider_strategy(non_empty(
+                strategy(&input.capacity_provider_strategy).map_err(|e| build_error(OP, e))?,
+            ))
             .set_role(input.role.clone())
             .set_deployment_configuration(
                 input
@@ -375,6 +378,14 @@ impl EcsApi for SdkEcs {
             .service(&input.name)
             .set_task_definition(input.task_definition.clone())
             .set_desired_count(input.desired_count)
+            .set_capacity_provider_strategy(
+                input
+                    .capacity_provider_strategy
+                    .as_deref()
+                    .map(strategy)
+                    .transpose()
+                    .map_err(|e| build_error(OP, e))?,
+            )
             .set_deployment_configuration(
                 input
                     .deployment_configuration
@@ -428,6 +439,126 @@ impl EcsApi for SdkEcs {
             .await
             .map_err(|e| sdk_error(OP, e))?;
         Ok(())
+    }
+
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<CapacityProvider>, AwsError> {
+        const OP: &str = "ecs:DescribeCapacityProviders";
+        // An empty list would describe every provider of the account.
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let resp = self
+            .client
+            .describe_capacity_providers()
+            .set_capacity_providers(Some(names.to_vec()))
+            .include(ecs::CapacityProviderField::Tags)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        check_failures(OP, resp.failures())?;
+        Ok(resp
+            .capacity_providers()
+            .iter()
+            .map(capacity_provider)
+            .collect())
+    }
+
+    async fn create_capacity_provider(
+        &self,
+        input: &CreateCapacityProviderInput,
+    ) -> Result<CapacityProvider, AwsError> {
+        const OP: &str = "ecs:CreateCapacityProvider";
+        let settings = &input.settings;
+        let provider = ecs::AutoScalingGroupProvider::builder()
+            .auto_scaling_group_arn(&input.auto_scaling_group_arn)
+            .managed_scaling(managed_scaling(settings.managed_scaling.as_ref()))
+            .managed_termination_protection(termination_protection(
+                settings.managed_termination_protection,
+            ))
+            .managed_draining(draining(settings.managed_draining))
+            .build()
+            .map_err(|e| build_error(OP, e))?;
+        let resp = self
+            .writer
+            .create_capacity_provider()
+            .name(&input.name)
+            .auto_scaling_group_provider(provider)
+            .set_tags(non_empty(ecs_tags(&input.tags)))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        let p = resp
+            .capacity_provider()
+            .ok_or_else(|| malformed(OP, "capacityProvider"))?;
+        let mut out = capacity_provider(p);
+        if out.tags.is_empty() {
+            out.tags = input.tags.clone();
+        }
+        Ok(out)
+    }
+
+    async fn update_capacity_provider(
+        &self,
+        name: &str,
+        settings: &CapacityProviderSettings,
+    ) -> Result<CapacityProvider, AwsError> {
+        const OP: &str = "ecs:UpdateCapacityProvider";
+        let update = ecs::AutoScalingGroupProviderUpdate::builder()
+            .managed_scaling(managed_scaling(settings.managed_scaling.as_ref()))
+            .managed_termination_protection(termination_protection(
+                settings.managed_termination_protection,
+            ))
+            .managed_draining(draining(settings.managed_draining))
+            .build();
+        let resp = self
+            .writer
+            .update_capacity_provider()
+            .name(name)
+            .auto_scaling_group_provider(update)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        let p = resp
+            .capacity_provider()
+            .ok_or_else(|| malformed(OP, "capacityProvider"))?;
+        Ok(capacity_provider(p))
+    }
+
+    async fn delete_capacity_provider(&self, name: &str) -> Result<(), AwsError> {
+        const OP: &str = "ecs:DeleteCapacityProvider";
+        self.writer
+            .delete_capacity_provider()
+            .capacity_provider(name)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn put_cluster_capacity_providers(
+        &self,
+        cluster: &str,
+        providers: &[String],
+        default_strategy: &[StrategyItem],
+    ) -> Result<ClusterInfo, AwsError> {
+        const OP: &str = "ecs:PutClusterCapacityProviders";
+        // Both lists are required: empty ones clear the set and the strategy.
+        let resp = self
+            .writer
+            .put_cluster_capacity_providers()
+            .cluster(cluster)
+            .set_capacity_providers(Some(providers.to_vec()))
+            .set_default_capacity_provider_strategy(Some(
+                strategy(default_strategy).map_err(|e| build_error(OP, e))?,
+            ))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        let c = resp.cluster().ok_or_else(|| malformed(OP, "cluster"))?;
+        Ok(cluster_info(c))
     }
 }
 
@@ -496,7 +627,102 @@ fn cluster_info(c: &ecs::Cluster) -> ClusterInfo {
         running_tasks: c.running_tasks_count(),
         pending_tasks: c.pending_tasks_count(),
         active_services: c.active_services_count(),
+        capacity_providers: c.capacity_providers().to_vec(),
+        default_capacity_provider_strategy: strategy_items(c.default_capacity_provider_strategy()),
         tags: tags_of(c.tags()),
+    }
+}
+
+fn strategy(
+    items: &[StrategyItem],
+) -> Result<Vec<ecs::CapacityProviderStrategyItem>, aws_smithy_types::error::operation::BuildError>
+{
+    items
+        .iter()
+        .map(|i| {
+            ecs::CapacityProviderStrategyItem::builder()
+                .capacity_provider(&i.capacity_provider)
+                .weight(i.weight)
+                .base(i.base)
+                .build()
+        })
+        .collect()
+}
+
+fn strategy_items(items: &[ecs::CapacityProviderStrategyItem]) -> Vec<StrategyItem> {
+    items
+        .iter()
+        .map(|i| StrategyItem {
+            capacity_provider: i.capacity_provider().to_string(),
+            weight: i.weight(),
+            base: i.base(),
+        })
+        .collect()
+}
+
+fn managed_scaling(m: Option<&ManagedScalingSettings>) -> ecs::ManagedScaling {
+    match m {
+        Some(m) => ecs::ManagedScaling::builder()
+            .status(ecs::ManagedScalingStatus::Enabled)
+            .target_capacity(m.target_capacity)
+            .minimum_scaling_step_size(m.minimum_scaling_step_size)
+            .maximum_scaling_step_size(m.maximum_scaling_step_size)
+            .instance_warmup_period(m.instance_warmup_period)
+            .build(),
+        None => ecs::ManagedScaling::builder()
+            .status(ecs::ManagedScalingStatus::Disabled)
+            .build(),
+    }
+}
+
+fn termination_protection(on: bool) -> ecs::ManagedTerminationProtection {
+    if on {
+        ecs::ManagedTerminationProtection::Enabled
+    } else {
+        ecs::ManagedTerminationProtection::Disabled
+    }
+}
+
+fn draining(on: bool) -> ecs::ManagedDraining {
+    if on {
+        ecs::ManagedDraining::Enabled
+    } else {
+        ecs::ManagedDraining::Disabled
+    }
+}
+
+fn capacity_provider(p: &ecs::CapacityProvider) -> CapacityProvider {
+    let asg = p.auto_scaling_group_provider();
+    let scaling = asg.and_then(|a| a.managed_scaling());
+    let managed_scaling = scaling
+        .filter(|m| m.status() == Some(&ecs::ManagedScalingStatus::Enabled))
+        .map(|m| ManagedScalingSettings {
+            // What ECS leaves out is its default.
+            target_capacity: m.target_capacity().unwrap_or(100),
+            minimum_scaling_step_size: m.minimum_scaling_step_size().unwrap_or(1),
+            maximum_scaling_step_size: m.maximum_scaling_step_size().unwrap_or(10000),
+            instance_warmup_period: m.instance_warmup_period().unwrap_or(300),
+        });
+    CapacityProvider {
+        arn: p.capacity_provider_arn().unwrap_or_default().to_string(),
+        name: p.name().unwrap_or_default().to_string(),
+        status: p
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        update_status: p.update_status().map(|s| s.as_str().to_string()),
+        auto_scaling_group_arn: asg
+            .map(|a| a.auto_scaling_group_arn().to_string())
+            .unwrap_or_default(),
+        settings: CapacityProviderSettings {
+            managed_scaling,
+            managed_termination_protection: asg.and_then(|a| a.managed_termination_protection())
+                == Some(&ecs::ManagedTerminationProtection::Enabled),
+            // ECS's default is ENABLED.
+            managed_draining: asg.and_then(|a| a.managed_draining())
+                != Some(&ecs::ManagedDraining::Disabled),
+        },
+        tags: tags_of(p.tags()),
     }
 }
 
@@ -772,6 +998,7 @@ fn service_info(s: &ecs::Service) -> ServiceInfo {
             .unwrap_or_default()
             .to_string(),
         launch_type: s.launch_type().map(|l| l.as_str().to_string()),
+        capacity_provider_strategy: strategy_items(s.capacity_provider_strategy()),
         role_arn: s.role_arn().map(str::to_string),
         deployment_configuration: s.deployment_configuration().map(|c| {
             svc::DeploymentConfiguration {
