@@ -1,5 +1,5 @@
-//! An in-memory AWS for controller tests: ECS, EC2 launch templates, Auto Scaling and
-//! classic ELB with the semantics the operator depends on and moto does not model
+//! An in-memory AWS for controller tests: ECS, EC2 launch templates, Auto Scaling,
+//! classic ELB and Application Auto Scaling of services with the semantics the operator depends on and moto does not model
 //! (conflicts, idempotency tokens, dependency errors, deployments that roll out over time,
 //! service events), plus fault injection and a call log.
 //!
@@ -23,6 +23,7 @@
 //! Every region shares the same state; ARNs use region `us-east-1` and account
 //! `123456789012`.
 
+mod app_autoscaling;
 mod autoscaling;
 mod ec2;
 mod ecs;
@@ -93,6 +94,16 @@ pub const OPERATIONS: &[&str] = &[
     "elasticloadbalancing:AddTags",
     "elasticloadbalancing:RemoveTags",
     "elasticloadbalancing:DeleteLoadBalancer",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:ListTagsForResource",
+    "application-autoscaling:TagResource",
+    "application-autoscaling:UntagResource",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:DeleteScalingPolicy",
+    "application-autoscaling:DescribeScalingActivities",
 ];
 
 /// Whether an operation only reads (Describe*/List*).
@@ -148,6 +159,11 @@ struct State {
     group_creates: Vec<CreateGroupInput>,
     group_updates: Vec<UpdateGroupInput>,
     elbs: BTreeMap<String, Elb>,
+    scalable_targets: BTreeMap<String, app_autoscaling::Target>,
+    /// By (resource ID, policy name).
+    scaling_policies: BTreeMap<(String, String), ScalingPolicy>,
+    /// By resource ID, newest first.
+    scaling_activities: BTreeMap<String, Vec<ScalingActivity>>,
 }
 
 impl Default for State {
@@ -175,6 +191,9 @@ impl Default for State {
             group_creates: Vec::new(),
             group_updates: Vec::new(),
             elbs: BTreeMap::new(),
+            scalable_targets: BTreeMap::new(),
+            scaling_policies: BTreeMap::new(),
+            scaling_activities: BTreeMap::new(),
         }
     }
 }
@@ -294,6 +313,7 @@ impl AwsProvider for FakeAws {
             ec2: Arc::new(self.clone()),
             autoscaling: Arc::new(self.clone()),
             elb: Arc::new(self.clone()),
+            app_autoscaling: Arc::new(self.clone()),
         }
     }
 
