@@ -26,6 +26,10 @@ pub enum Resource {
     EcsService,
     /// The latest revision of an EcsTaskDef's family.
     TaskDefinition,
+    /// The Application Auto Scaling scalable target of an EcsService.
+    ScalableTarget,
+    /// A target tracking scaling policy of an EcsService.
+    ScalingPolicy,
 }
 
 impl Resource {
@@ -38,6 +42,8 @@ impl Resource {
             Resource::LoadBalancer => "load balancer",
             Resource::EcsService => "ECS service",
             Resource::TaskDefinition => "task definition",
+            Resource::ScalableTarget => "scalable target",
+            Resource::ScalingPolicy => "scaling policy",
         }
     }
 
@@ -51,6 +57,8 @@ impl Resource {
             Resource::LoadBalancer => "load_balancer",
             Resource::EcsService => "ecs_service",
             Resource::TaskDefinition => "task_definition",
+            Resource::ScalableTarget => "scalable_target",
+            Resource::ScalingPolicy => "scaling_policy",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure decisions: (spec, observed AWS state) → the calls to make. No I/O here.
 
+pub mod autoscaling;
 pub mod cluster;
 pub mod drift;
 pub mod ownership;
