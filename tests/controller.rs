@@ -3356,4 +3356,29 @@ mod autoscaling {
             Some(vec![CPU_POLICY.to_string()])
         );
     }
+
+    #[tokio::test]
+    async fn a_failed_activity_read_keeps_the_last_activity_and_the_sync_succeeds() {
+        let fake = FakeAws::new();
+        let (deps, mut svc) = steady_autoscaled(&fake, None).await;
+        fake.autoscale(RESOURCE, 4);
+        let s = sync_ok(&fake, &mut svc, &deps).await;
+        let before = s.status.auto_scaling.and_then(|a| a.last_scaling_activity);
+        assert!(before.is_some());
+        fake.fail_next(
+            "application-autoscaling:DescribeScalingActivities",
+            ecs_operator::aws::AwsError::new(
+                AwsErrorKind::AccessDenied,
+                "application-autoscaling:DescribeScalingActivities",
+                "AccessDeniedException",
+                "not allowed",
+            ),
+            1,
+        );
+        let s = sync_ok(&fake, &mut svc, &deps).await;
+        assert_eq!(
+            s.status.auto_scaling.and_then(|a| a.last_scaling_activity),
+            before
+        );
+    }
 }

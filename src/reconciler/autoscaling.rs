@@ -139,7 +139,20 @@ pub async fn sync_scaling(
         aas.put_scaling_policy(p).await?;
     }
     corrected.extend(plan.drift);
-    let activity = aas.latest_scaling_activity(&id).await?;
+    // The last activity is only shown in status: a failed read of it (a policy without
+    // DescribeScalingActivities, an emulator without it) keeps the last one seen rather
+    // than failing a sync that reconciled everything else.
+    let last_scaling_activity = match aas.latest_scaling_activity(&id).await {
+        Ok(activity) => activity.map(|a| ScalingActivityStatus {
+            time: a.start_time,
+            description: a.description,
+            status_code: a.status_code,
+        }),
+        Err(e) => {
+            tracing::warn!(resource_id = %id, error = %e, "cannot read the latest scaling activity");
+            s.status.and_then(|st| st.last_scaling_activity.clone())
+        }
+    };
     let mut names: Vec<String> = desired.policies.iter().map(|p| p.name.clone()).collect();
     names.sort();
     Ok(AutoScalingStatus {
@@ -149,11 +162,7 @@ pub async fn sync_scaling(
         max_count: desired.max_count,
         current_count: Some(s.current_count),
         policies: names,
-        last_scaling_activity: activity.map(|a| ScalingActivityStatus {
-            time: a.start_time,
-            description: a.description,
-            status_code: a.status_code,
-        }),
+        last_scaling_activity,
         tags_hash: Some(hash),
     })
 }
