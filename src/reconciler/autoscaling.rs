@@ -77,6 +77,10 @@ pub async fn sync_scaling(
         let tags_current = s.status.and_then(|st| st.tags_hash.as_deref()) == Some(hash.as_str());
         // Tags are read to claim a target status does not know, and to correct its tags
         // after spec.tags changed; a converged target costs no read.
+        if t.arn.is_none() && !ours {
+            // No ARN, no tags to read: only adoption may take it.
+            cx.claim(&what, &Tags::new(), notes)?;
+        }
         if let (Some(arn), false) = (&t.arn, ours && tags_current) {
             let current = aas.target_tags(arn).await?;
             if !ours {

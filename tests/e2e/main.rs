@@ -387,6 +387,8 @@ fn observability(operator: &Operator) {
 
 fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
     // Field docs reach users through the published schema.
+    let explain = sb.kubectl_ok(&["explain", "ecsservice.spec.autoScaling"]);
+    assert!(explain.contains("never written again"), "{explain}");
     let explain = sb.kubectl_ok(&["explain", "ecsservice.spec.loadBalancer"]);
     for needle in [
         "exactly one of",
@@ -450,6 +452,56 @@ fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
             "minSize above maxSize",
             "kind: EcsCluster\nmetadata: {name: c}\nspec: {capacity: {instanceType: t2.micro, subnetIds: [s], minSize: 3, maxSize: 1}}",
             "minSize must not exceed maxSize",
+        ),
+        (
+            "autoScaling minCount above maxCount",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 5, maxCount: 2, targetTracking: [{metric: CPU, target: 60}]}}",
+            "minCount must not be greater than maxCount",
+        ),
+        (
+            "autoScaling maxCount 0",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 0, maxCount: 0, targetTracking: [{metric: CPU, target: 60}]}}",
+            "spec.autoScaling.maxCount",
+        ),
+        (
+            "autoScaling without policies",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: []}}",
+            "spec.autoScaling.targetTracking",
+        ),
+        (
+            "autoScaling metric twice",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 60}, {metric: CPU, target: 70}]}}",
+            "Duplicate value",
+        ),
+        (
+            "autoScaling target 0",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: Memory, target: 0}]}}",
+            "target must be greater than 0",
+        ),
+        (
+            "autoScaling CPU target above 100",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 150}]}}",
+            "at most 100",
+        ),
+        (
+            "autoScaling negative cooldown",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 60, scaleInCooldown: -1}]}}",
+            "scaleInCooldown",
+        ),
+        (
+            "autoScaling desiredCount out of range",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, desiredCount: 9, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 60}]}}",
+            "must be within [autoScaling.minCount, autoScaling.maxCount]",
+        ),
+        (
+            "autoScaling ALBRequestCount without a target group",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: ALBRequestCount, target: 500, loadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1'}]}}",
+            "needs a target group",
+        ),
+        (
+            "autoScaling ALBRequestCount without the ALB",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, loadBalancer: {containerName: a, containerPort: 80, targetGroupArn: tg}, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: ALBRequestCount, target: 500}]}}",
+            "loadBalancerArn is required for metric ALBRequestCount",
         ),
     ];
     for (what, body, expected) in cases {
