@@ -1,7 +1,8 @@
 //! An in-memory AWS for controller tests: ECS, EC2 launch templates, Auto Scaling,
 //! classic ELB and Application Auto Scaling of services, with the semantics the operator
-//! depends on and moto does not model (conflicts, idempotency tokens, dependency errors, deployments that roll out over time,
-//! service events), plus fault injection and a call log.
+//! depends on and moto does not model (conflicts, idempotency tokens, dependency errors,
+//! deployments that roll out over time, service events), plus fault injection and a call
+//! log.
 //!
 //! Time does not pass by itself. [`FakeAws::tick`] moves the whole world one step; with
 //! `auto_progress` (the default) every DescribeServices also moves the described services
