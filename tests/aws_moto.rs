@@ -1814,3 +1814,197 @@ async fn capacity_provider_create_describe_update_attach_delete() {
         vec![]
     );
 }
+
+/// Application Auto Scaling of an ECS service's desired count, against moto.
+///
+/// moto 5.2.5 models scalable targets and target tracking policies, not: tags of scalable
+/// targets (RegisterScalableTarget's Tags are dropped; ListTagsForResource, TagResource
+/// and UntagResource answer an HTML error page), DescribeScalingActivities (same), the
+/// desired count brought into a new range by RegisterScalableTarget, policies deleted
+/// with their target, ObjectNotFoundException (a missing target or policy is a
+/// ValidationException whose message says so), and PutScalingPolicy on an unregistered
+/// target (accepted).
+#[tokio::test]
+async fn application_auto_scaling_target_policies_and_errors() {
+    let env = env().await;
+    let AwsClients {
+        ecs,
+        app_autoscaling: aas,
+        ..
+    } = &env.clients;
+    ecs.create_cluster("it-aas", &Tags::new())
+        .await
+        .expect("cluster");
+    let td = ecs
+        .register_task_definition(&webapp("it-aas-web", &[]))
+        .await
+        .expect("task definition");
+    ecs.create_service(&CreateServiceInput {
+        cluster: "it-aas".into(),
+        name: "it-aas-svc".into(),
+        task_definition: td.arn,
+        desired_count: 2,
+        client_token: "it-aas".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("service");
+    let id = "service/it-aas/it-aas-svc";
+
+    // A missing service: ECS's "doesn't exist" is a state to wait for, not bad input.
+    let missing = aas
+        .register_scalable_target(&RegisterScalableTargetInput {
+            resource_id: "service/it-aas/nope".into(),
+            min_capacity: 1,
+            max_capacity: 2,
+            tags: Tags::new(),
+        })
+        .await
+        .expect_err("no such service");
+    assert_eq!(missing.kind, AwsErrorKind::Dependency, "{missing}");
+    assert_eq!(missing.code, "ValidationException");
+
+    // Bad input is terminal.
+    let bad = aas
+        .register_scalable_target(&RegisterScalableTargetInput {
+            resource_id: "not-a-resource-id".into(),
+            min_capacity: 1,
+            max_capacity: 2,
+            tags: Tags::new(),
+        })
+        .await
+        .expect_err("bad resource id");
+    assert_eq!(bad.kind, AwsErrorKind::InvalidInput, "{bad}");
+    assert!(!bad.is_retryable());
+
+    assert_eq!(
+        aas.describe_scalable_target(id).await.expect("describe"),
+        None
+    );
+    let owner = tags(&[("ecsoperator.io/owner", "it/default/EcsService/it-aas-svc")]);
+    let arn = aas
+        .register_scalable_target(&RegisterScalableTargetInput {
+            resource_id: id.into(),
+            min_capacity: 3,
+            max_capacity: 4,
+            tags: owner.clone(),
+        })
+        .await
+        .expect("register")
+        .expect("an ARN");
+    let target = aas
+        .describe_scalable_target(id)
+        .await
+        .expect("describe")
+        .expect("registered");
+    assert_eq!(
+        target,
+        ScalableTarget {
+            resource_id: id.into(),
+            arn: Some(arn.clone()),
+            min_capacity: 3,
+            max_capacity: 4,
+        }
+    );
+    // Registering again updates the same target (same ARN).
+    let again = aas
+        .register_scalable_target(&RegisterScalableTargetInput {
+            resource_id: id.into(),
+            min_capacity: 1,
+            max_capacity: 5,
+            tags: owner.clone(),
+        })
+        .await
+        .expect("register again");
+    assert_eq!(again.as_deref(), Some(arn.as_str()));
+    let target = aas.describe_scalable_target(id).await.expect("describe");
+    assert_eq!(
+        target.map(|t| (t.min_capacity, t.max_capacity)),
+        Some((1, 5))
+    );
+    // moto gap: AWS would have set the service's desired count into [3, 4] (3).
+    let svc = ecs
+        .describe_services("it-aas", &["it-aas-svc".to_string()])
+        .await
+        .expect("describe service");
+    assert_eq!(svc[0].desired_count, 2);
+    // moto gap: no tags on scalable targets; the HTML answer is unreadable, so it is
+    // retried (never taken as terminal).
+    let no_tags = aas.target_tags(&arn).await.expect_err("moto has no tags");
+    assert!(no_tags.is_retryable(), "{no_tags:?}");
+    assert!(aas.tag_target(&arn, &tags(&[("k", "v")])).await.is_err());
+    // moto gap: no scaling activities.
+    assert!(aas.latest_scaling_activity(id).await.is_err());
+
+    let cpu = PutScalingPolicyInput {
+        name: "it-aas-svc-cpu".into(),
+        resource_id: id.into(),
+        config: TargetTrackingConfig {
+            predefined_metric: "ECSServiceAverageCPUUtilization".into(),
+            resource_label: None,
+            target_value: 60.0,
+            scale_in_cooldown: Some(300),
+            scale_out_cooldown: Some(60),
+        },
+    };
+    aas.put_scaling_policy(&cpu).await.expect("put");
+    let mut cpu70 = cpu.clone();
+    cpu70.config.target_value = 70.5;
+    aas.put_scaling_policy(&cpu70)
+        .await
+        .expect("put again: an upsert by name");
+    let alb = PutScalingPolicyInput {
+        name: "it-aas-svc-alb-requests".into(),
+        resource_id: id.into(),
+        config: TargetTrackingConfig {
+            predefined_metric: "ALBRequestCountPerTarget".into(),
+            resource_label: Some(
+                "app/front/0123456789abcdef/targetgroup/web/fedcba9876543210".into(),
+            ),
+            target_value: 500.0,
+            ..Default::default()
+        },
+    };
+    aas.put_scaling_policy(&alb).await.expect("put alb");
+    let mut policies = aas.describe_scaling_policies(id).await.expect("policies");
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(
+        policies,
+        vec![
+            ScalingPolicy {
+                name: alb.name.clone(),
+                resource_id: id.into(),
+                target_tracking: Some(alb.config.clone()),
+            },
+            ScalingPolicy {
+                name: cpu.name.clone(),
+                resource_id: id.into(),
+                target_tracking: Some(cpu70.config.clone()),
+            },
+        ]
+    );
+    aas.delete_scaling_policy(&cpu.name, id)
+        .await
+        .expect("delete");
+    let gone = aas
+        .delete_scaling_policy(&cpu.name, id)
+        .await
+        .expect_err("deleted");
+    assert!(gone.is_not_found(), "{gone:?}");
+
+    aas.deregister_scalable_target(id)
+        .await
+        .expect("deregister");
+    assert_eq!(
+        aas.describe_scalable_target(id).await.expect("describe"),
+        None
+    );
+    let gone = aas
+        .deregister_scalable_target(id)
+        .await
+        .expect_err("deregistered");
+    assert!(gone.is_not_found(), "{gone:?}");
+    // moto gap: AWS deletes a target's policies with it; moto keeps them.
+    let left = aas.describe_scaling_policies(id).await.expect("policies");
+    assert_eq!(left.len(), 1, "{left:?}");
+}

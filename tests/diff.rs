@@ -339,3 +339,52 @@ async fn a_service_whose_dependencies_are_missing_is_an_error() {
         "{report}"
     );
 }
+
+/// Adding autoScaling to a converged service: the diff predicts the scalable target and
+/// its policy, names no desiredCount change, and the real sync makes exactly those writes.
+#[tokio::test]
+async fn adding_auto_scaling_predicts_the_target_and_policy() {
+    use ecs_operator::api::service::{ScalingMetric, ServiceAutoScaling, TargetTrackingPolicy};
+
+    let fake = FakeAws::new();
+    let (c, t, mut s) = converge(&fake).await;
+    s.spec.auto_scaling = Some(ServiceAutoScaling {
+        min_count: 1,
+        max_count: 4,
+        target_tracking: vec![TargetTrackingPolicy {
+            metric: ScalingMetric::Cpu,
+            target: 60.0,
+            scale_in_cooldown: None,
+            scale_out_cooldown: None,
+            load_balancer_arn: None,
+        }],
+    });
+    let manifests = Manifests {
+        clusters: vec![c.clone()],
+        task_defs: vec![t.clone()],
+        services: vec![s.clone()],
+    };
+    fake.clear_calls();
+    let diffs = diff(&manifests, &fake, MC, &Live::offline()).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    let service_writes = operations(by_kind(&diffs, "EcsService"));
+    assert_eq!(
+        service_writes,
+        [
+            "application-autoscaling:RegisterScalableTarget",
+            "application-autoscaling:PutScalingPolicy"
+        ]
+    );
+    let report = format_report(&diffs);
+    assert!(
+        report.contains(
+            "register scalable target service/my-ecs-cluster/hello-world-service: 1–4 tasks"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains("desiredCount"), "{report}");
+
+    fake.clear_calls();
+    sync(&fake, &mut s, &service_deps(&c, &t)).await;
+    assert_eq!(fake.mutating_calls(), service_writes);
+}

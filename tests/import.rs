@@ -239,3 +239,92 @@ async fn an_imported_hand_built_tutorial_is_adopted_with_tag_writes_only() {
         1
     );
 }
+
+/// A hand-built service scaled by Application Auto Scaling is imported with its
+/// autoScaling and without desiredCount, and adopting it writes only tags: the scaler's
+/// count stays.
+#[tokio::test]
+async fn an_autoscaled_service_is_imported_without_desired_count_and_adopted_with_tags_only() {
+    use ecs_operator::api::service::ScalingMetric;
+    use ecs_operator::aws::types::{
+        PutScalingPolicyInput, RegisterScalableTargetInput, TargetTrackingConfig,
+    };
+    use ecs_operator::aws::AppAutoScalingApi;
+
+    let fake = FakeAws::new();
+    by_hand(&fake).await;
+    let id = "service/my-ecs-cluster/hello-world-service";
+    fake.register_scalable_target(&RegisterScalableTargetInput {
+        resource_id: id.into(),
+        min_capacity: 1,
+        max_capacity: 5,
+        tags: Tags::new(),
+    })
+    .await
+    .unwrap();
+    fake.put_scaling_policy(&PutScalingPolicyInput {
+        name: "hello-world-service-cpu".into(),
+        resource_id: id.into(),
+        config: TargetTrackingConfig {
+            predefined_metric: "ECSServiceAverageCPUUtilization".into(),
+            target_value: 55.0,
+            ..Default::default()
+        },
+    })
+    .await
+    .unwrap();
+    fake.autoscale(id, 3);
+
+    let imported = import(
+        &fake.clients(None),
+        &ImportOptions {
+            cluster: "my-ecs-cluster".into(),
+            namespace: Some(NS.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("import");
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    let spec = &imported.services[0].spec;
+    assert_eq!(spec.desired_count, None);
+    let auto = spec.auto_scaling.as_ref().expect("autoScaling");
+    assert_eq!((auto.min_count, auto.max_count), (1, 5));
+    assert_eq!(auto.target_tracking[0].metric, ScalingMetric::Cpu);
+    assert_eq!(auto.target_tracking[0].target, 55.0);
+
+    let cluster_arn = fake.cluster("my-ecs-cluster").unwrap().arn;
+    let td_arn = fake.task_definition_revisions("hello-world-task")[0]
+        .arn
+        .clone();
+    let mut service: EcsService = applied(imported.services[0].clone());
+    fake.clear_calls();
+    let deps = ServiceDeps {
+        cluster: cluster_arn,
+        task_definition: td_arn,
+    };
+    for _ in 0..3 {
+        let s = service
+            .sync(&deps, &cx(&fake, &service))
+            .await
+            .expect("service");
+        service.status = Some(s.status.clone());
+        fake.tick();
+    }
+    let writes = fake.mutating_calls();
+    assert!(
+        writes
+            .iter()
+            .all(|w| TAG_WRITES.contains(&w.as_str()) || w == "application-autoscaling:TagResource"),
+        "adoption wrote more than tags: {writes:?}"
+    );
+    assert!(writes
+        .iter()
+        .any(|w| w == "application-autoscaling:TagResource"));
+    assert_eq!(
+        fake.service("my-ecs-cluster", "hello-world-service")
+            .unwrap()
+            .desired_count,
+        3
+    );
+}

@@ -40,6 +40,8 @@ fn immutable_in_ecs(field: &str) -> serde_json::Value {
     printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredCount"}"#,
     printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.runningCount"}"#,
     printcolumn = r#"{"name":"Rollout","type":"string","jsonPath":".status.rolloutState"}"#,
+    printcolumn = r#"{"name":"Min","type":"integer","priority":1,"jsonPath":".status.autoScaling.minCount"}"#,
+    printcolumn = r#"{"name":"Max","type":"integer","priority":1,"jsonPath":".status.autoScaling.maxCount"}"#,
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.loadBalancer.dnsName"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
@@ -58,7 +60,11 @@ fn immutable_in_ecs(field: &str) -> serde_json::Value {
     immutable_in_ecs("launchType"),
     immutable_in_ecs("role"),
     {"rule": "!has(self.launchType) || !has(self.capacityProviderStrategy) || size(self.capacityProviderStrategy) == 0",
-     "message": "set launchType or capacityProviderStrategy, not both"}
+     "message": "set launchType or capacityProviderStrategy, not both"},
+    {"rule": "!has(self.autoScaling) || !has(self.desiredCount) || (self.desiredCount >= self.autoScaling.minCount && self.desiredCount <= self.autoScaling.maxCount)",
+     "message": "with autoScaling, desiredCount (the count at creation) must be within [autoScaling.minCount, autoScaling.maxCount]"},
+    {"rule": "!has(self.autoScaling) || !self.autoScaling.targetTracking.exists(t, t.metric == 'ALBRequestCount') || (has(self.loadBalancer) && has(self.loadBalancer.targetGroupArn))",
+     "message": "autoScaling metric ALBRequestCount needs a target group: set loadBalancer.targetGroupArn"}
 ]))]
 pub struct EcsServiceSpec {
     /// Name of the ECS service. Immutable; defaults to metadata.name.
@@ -132,8 +138,92 @@ pub struct EcsServiceSpec {
     /// to the live service with a new deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<ServiceLoadBalancer>,
+    /// Application Auto Scaling of the service's task count: a scalable target and one
+    /// target tracking policy per metric, owned by this object, reconciled and removed
+    /// with it. While set, desiredCount is only the count at creation (default minCount,
+    /// at least 1) and never written again: the scaler owns it. Removing autoScaling
+    /// removes the policies and the scalable target, and a set desiredCount is managed
+    /// again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling: Option<ServiceAutoScaling>,
 }
 impl_common_spec!(EcsServiceSpec);
+
+/// Application Auto Scaling of a service's desired count.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.minCount <= self.maxCount", "message": "minCount must not be greater than maxCount"}
+]))]
+pub struct ServiceAutoScaling {
+    /// Fewest tasks the scaler may set.
+    #[schemars(range(min = 0))]
+    pub min_count: i32,
+    /// Most tasks the scaler may set.
+    #[schemars(range(min = 1))]
+    pub max_count: i32,
+    /// Target tracking policies, at most one per metric: the scaler keeps each metric near
+    /// its target, and the policy asking for the most tasks wins.
+    #[schemars(
+        length(min = 1, max = 3),
+        extend("x-kubernetes-list-type" = "map"),
+        extend("x-kubernetes-list-map-keys" = ["metric"])
+    )]
+    pub target_tracking: Vec<TargetTrackingPolicy>,
+}
+
+/// A target tracking policy with a predefined ECS metric.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.target > 0.0", "message": "target must be greater than 0"},
+    {"rule": "self.metric == 'ALBRequestCount' || self.target <= 100.0",
+     "message": "target is a utilization percentage for CPU and Memory: at most 100"},
+    {"rule": "(self.metric == 'ALBRequestCount') == has(self.loadBalancerArn)",
+     "message": "loadBalancerArn is required for metric ALBRequestCount, and only for it"}
+]))]
+pub struct TargetTrackingPolicy {
+    /// CPU (average CPU utilization of the service's tasks, percent), Memory (average
+    /// memory utilization, percent) or ALBRequestCount (requests per target of the
+    /// service's ALB target group). Names the policy: `<serviceName>-cpu`, `-memory`,
+    /// `-alb-requests`.
+    pub metric: ScalingMetric,
+    /// Value to keep the metric at: a percentage in (0, 100] for CPU and Memory, requests
+    /// per target for ALBRequestCount.
+    pub target: f64,
+    /// Seconds after a scale-in before another scale-in may start. Absent: AWS's default
+    /// (300 for ECS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub scale_in_cooldown: Option<i32>,
+    /// Seconds after a scale-out before another scale-out may start. Absent: AWS's
+    /// default (300 for ECS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub scale_out_cooldown: Option<i32>,
+    /// ALBRequestCount only: ARN of the Application Load Balancer that forwards to
+    /// loadBalancer.targetGroupArn (the metric is labelled with both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^arn:[^:]+:elasticloadbalancing:[^:]*:[^:]*:loadbalancer/app/[^/]+/[^/]+$"
+    ))]
+    pub load_balancer_arn: Option<String>,
+}
+
+/// A predefined metric of Application Auto Scaling for ECS services.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+pub enum ScalingMetric {
+    /// ECSServiceAverageCPUUtilization.
+    #[serde(rename = "CPU")]
+    Cpu,
+    /// ECSServiceAverageMemoryUtilization.
+    Memory,
+    /// ALBRequestCountPerTarget.
+    #[serde(rename = "ALBRequestCount")]
+    AlbRequestCount,
+}
 
 /// A reference to an object of another kind in the same namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -455,6 +545,51 @@ pub struct EcsServiceStatus {
     /// operator did not apply (added by people or other tools) are never removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applied_tag_keys: Vec<String>,
+    /// Application Auto Scaling of the service, while this object owns a scalable target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling: Option<AutoScalingStatus>,
+}
+
+/// The scalable target and policies an EcsService owns, as last seen.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoScalingStatus {
+    /// Resource ID of the scalable target, `service/<cluster>/<service>`.
+    pub resource_id: String,
+    /// ARN of the scalable target this object registered (its tags carry the owner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scalable_target_arn: Option<String>,
+    /// Fewest tasks the scaler may set.
+    pub min_count: i32,
+    /// Most tasks the scaler may set.
+    pub max_count: i32,
+    /// The service's desired count now, as the scaler left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_count: Option<i32>,
+    /// Names of the scaling policies this object owns, sorted (policies take no tags:
+    /// this list is how the operator knows them, and removes them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// The newest scaling activity of the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scaling_activity: Option<ScalingActivityStatus>,
+    /// Hash of the tags last put on the scalable target: when spec.tags changes, its tags
+    /// are read and corrected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_hash: Option<String>,
+}
+
+/// A scaling activity of Application Auto Scaling.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingActivityStatus {
+    /// When it started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// What it did, e.g. "Setting desired count to 4.".
+    pub description: String,
+    /// Successful, InProgress, Failed, …
+    pub status_code: String,
 }
 
 /// One ECS deployment of the service.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::types::*;
-use super::{AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi};
+use super::{AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi};
 use crate::api::service::{ElbHealthCheck, Listener};
 use crate::planning::service::describe_load_balancers;
 
@@ -74,6 +74,10 @@ pub fn dry_run_clients(inner: AwsClients, log: Arc<DryRunLog>) -> AwsClients {
         }),
         elb: Arc::new(DryRun {
             inner: inner.elb,
+            log: log.clone(),
+        }),
+        app_autoscaling: Arc::new(DryRun {
+            inner: inner.app_autoscaling,
             log,
         }),
     }
@@ -725,5 +729,89 @@ impl ElbApi for DryRun<dyn ElbApi> {
             format!("delete classic load balancer {name}"),
         );
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AppAutoScalingApi for DryRun<dyn AppAutoScalingApi> {
+    async fn describe_scalable_target(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<ScalableTarget>, AwsError> {
+        self.inner.describe_scalable_target(resource_id).await
+    }
+    async fn register_scalable_target(
+        &self,
+        input: &RegisterScalableTargetInput,
+    ) -> Result<Option<String>, AwsError> {
+        self.log.write(
+            "application-autoscaling:RegisterScalableTarget",
+            format!(
+                "register scalable target {}: {}–{} tasks",
+                input.resource_id, input.min_capacity, input.max_capacity
+            ),
+        );
+        Ok(Some(format!(
+            "arn:aws:application-autoscaling:{}:(new):scalable-target/(new)",
+            self.log.region
+        )))
+    }
+    async fn deregister_scalable_target(&self, resource_id: &str) -> Result<(), AwsError> {
+        self.log.write(
+            "application-autoscaling:DeregisterScalableTarget",
+            format!("deregister scalable target {resource_id}"),
+        );
+        Ok(())
+    }
+    async fn target_tags(&self, arn: &str) -> Result<Tags, AwsError> {
+        if arn.contains(":(new):") {
+            // A target this dry run "registered": nothing to read from AWS.
+            return Ok(Tags::new());
+        }
+        self.inner.target_tags(arn).await
+    }
+    async fn tag_target(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.log.write(
+            "application-autoscaling:TagResource",
+            format!("tag scalable target {arn} with {}", tag_list(tags)),
+        );
+        Ok(())
+    }
+    async fn untag_target(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.log.write(
+            "application-autoscaling:UntagResource",
+            format!("remove tags {} from scalable target {arn}", keys.join(", ")),
+        );
+        Ok(())
+    }
+    async fn describe_scaling_policies(
+        &self,
+        resource_id: &str,
+    ) -> Result<Vec<ScalingPolicy>, AwsError> {
+        self.inner.describe_scaling_policies(resource_id).await
+    }
+    async fn put_scaling_policy(&self, input: &PutScalingPolicyInput) -> Result<(), AwsError> {
+        let c = &input.config;
+        self.log.write(
+            "application-autoscaling:PutScalingPolicy",
+            format!(
+                "put target tracking policy {} on {}: {} at {}",
+                input.name, input.resource_id, c.predefined_metric, c.target_value
+            ),
+        );
+        Ok(())
+    }
+    async fn delete_scaling_policy(&self, name: &str, resource_id: &str) -> Result<(), AwsError> {
+        self.log.write(
+            "application-autoscaling:DeleteScalingPolicy",
+            format!("delete scaling policy {name} of {resource_id}"),
+        );
+        Ok(())
+    }
+    async fn latest_scaling_activity(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<ScalingActivity>, AwsError> {
+        self.inner.latest_scaling_activity(resource_id).await
     }
 }

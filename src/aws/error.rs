@@ -125,6 +125,7 @@ pub fn classify(
         "autoscaling" => classify_autoscaling(code, &lower),
         "elasticloadbalancing" => classify_elb(code, &lower),
         "ec2" => classify_ec2(code),
+        "application-autoscaling" => classify_app_autoscaling(code, &lower),
         _ => None,
     };
     if let Some(kind) = specific {
@@ -271,6 +272,36 @@ fn classify_autoscaling(code: &str, lower: &str) -> Option<AwsErrorKind> {
         }
         "InvalidNextToken" | "ServiceLinkedRoleFailure" => AwsErrorKind::InvalidInput,
         "LimitExceeded" | "LimitExceededFault" => AwsErrorKind::LimitExceeded,
+        _ => return None,
+    })
+}
+
+fn classify_app_autoscaling(code: &str, lower: &str) -> Option<AwsErrorKind> {
+    Some(match code {
+        "ObjectNotFoundException" | "ResourceNotFoundException" => AwsErrorKind::NotFound,
+        "ValidationException" => {
+            if lower.contains("no scalable target found")
+                || lower.contains("no scaling policy found")
+            {
+                // What DeregisterScalableTarget / DeleteScalingPolicy say of a missing one
+                // in some implementations (moto): already gone.
+                AwsErrorKind::NotFound
+            } else if lower.contains("service doesn't exist")
+                || lower.contains("service does not exist")
+            {
+                // The ECS service just created may not be visible to Application Auto
+                // Scaling yet: a state to wait for, not the spec's fault.
+                AwsErrorKind::Dependency
+            } else {
+                AwsErrorKind::InvalidInput
+            }
+        }
+        "InvalidNextTokenException" | "TooManyTagsException" => AwsErrorKind::InvalidInput,
+        "LimitExceededException" => AwsErrorKind::LimitExceeded,
+        // The service-linked role cannot reach ECS or CloudWatch yet (it is new, or its
+        // permissions are being fixed): outside the object, retried slowly.
+        "FailedResourceAccessException" => AwsErrorKind::AccessDenied,
+        "InternalServiceException" => AwsErrorKind::Transient,
         _ => return None,
     })
 }
@@ -517,6 +548,51 @@ mod tests {
         assert_eq!(
             classify(op, "ValidationError", msg, Some(400)),
             AwsErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn application_auto_scaling_errors() {
+        let op = "application-autoscaling:RegisterScalableTarget";
+        let bad = classify(
+            op,
+            "ValidationException",
+            "MaxCapacity must be >= 0",
+            Some(400),
+        );
+        assert_eq!(bad, AwsErrorKind::InvalidInput);
+        assert!(!AwsError::new(bad, op, "c", "m").is_retryable());
+        for (code, kind) in [
+            ("ConcurrentUpdateException", AwsErrorKind::Transient),
+            ("LimitExceededException", AwsErrorKind::LimitExceeded),
+            ("ObjectNotFoundException", AwsErrorKind::NotFound),
+            ("FailedResourceAccessException", AwsErrorKind::AccessDenied),
+            ("InternalServiceException", AwsErrorKind::Transient),
+        ] {
+            assert_eq!(classify(op, code, "", Some(400)), kind, "{code}");
+        }
+        assert_eq!(
+            classify(
+                op,
+                "ValidationException",
+                "ECS service doesn't exist: service/c/s",
+                Some(400)
+            ),
+            AwsErrorKind::Dependency
+        );
+        assert_eq!(
+            classify(
+                "application-autoscaling:DeregisterScalableTarget",
+                "ValidationException",
+                "No scalable target found for service namespace: ecs",
+                Some(400)
+            ),
+            AwsErrorKind::NotFound
+        );
+        // Another service's validation code is not on this service's allow-list.
+        assert_eq!(
+            classify(op, "InvalidSubnet", "", Some(400)),
+            AwsErrorKind::Unrecognized
         );
     }
 

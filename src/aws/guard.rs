@@ -12,7 +12,7 @@ use super::priority::Priority;
 use super::rate_limit::{Bucket, RateLimiter};
 use super::requests;
 use super::types::*;
-use super::{AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi};
+use super::{AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi};
 use crate::api::service::{ElbHealthCheck, Listener};
 use crate::telemetry::metrics::{AwsCallLabels, Metrics, OperationLabels};
 
@@ -99,7 +99,7 @@ impl Guard {
         result
     }
 
-    /// Wrap the four clients of one region.
+    /// Wrap the clients of one region.
     pub fn wrap(&self, clients: AwsClients) -> AwsClients {
         AwsClients {
             ecs: Arc::new(Guarded {
@@ -116,6 +116,10 @@ impl Guard {
             }),
             elb: Arc::new(Guarded {
                 inner: clients.elb,
+                guard: self.clone(),
+            }),
+            app_autoscaling: Arc::new(Guarded {
+                inner: clients.app_autoscaling,
                 guard: self.clone(),
             }),
         }
@@ -446,6 +450,122 @@ impl AutoScalingApi for Guarded<dyn AutoScalingApi> {
         let f = self.inner.delete_group(name);
         self.guard
             .call("autoscaling:DeleteAutoScalingGroup", Bucket::AutoScaling, f)
+            .await
+    }
+}
+
+#[async_trait]
+impl AppAutoScalingApi for Guarded<dyn AppAutoScalingApi> {
+    async fn describe_scalable_target(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<ScalableTarget>, AwsError> {
+        let f = self.inner.describe_scalable_target(resource_id);
+        self.guard
+            .call(
+                "application-autoscaling:DescribeScalableTargets",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn register_scalable_target(
+        &self,
+        input: &RegisterScalableTargetInput,
+    ) -> Result<Option<String>, AwsError> {
+        let f = self.inner.register_scalable_target(input);
+        self.guard
+            .call(
+                "application-autoscaling:RegisterScalableTarget",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn deregister_scalable_target(&self, resource_id: &str) -> Result<(), AwsError> {
+        let f = self.inner.deregister_scalable_target(resource_id);
+        self.guard
+            .call(
+                "application-autoscaling:DeregisterScalableTarget",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn target_tags(&self, arn: &str) -> Result<Tags, AwsError> {
+        let f = self.inner.target_tags(arn);
+        self.guard
+            .call(
+                "application-autoscaling:ListTagsForResource",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn tag_target(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        let f = self.inner.tag_target(arn, tags);
+        self.guard
+            .call(
+                "application-autoscaling:TagResource",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn untag_target(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.untag_target(arn, keys);
+        self.guard
+            .call(
+                "application-autoscaling:UntagResource",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn describe_scaling_policies(
+        &self,
+        resource_id: &str,
+    ) -> Result<Vec<ScalingPolicy>, AwsError> {
+        let f = self.inner.describe_scaling_policies(resource_id);
+        self.guard
+            .call(
+                "application-autoscaling:DescribeScalingPolicies",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn put_scaling_policy(&self, input: &PutScalingPolicyInput) -> Result<(), AwsError> {
+        let f = self.inner.put_scaling_policy(input);
+        self.guard
+            .call(
+                "application-autoscaling:PutScalingPolicy",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn delete_scaling_policy(&self, name: &str, resource_id: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_scaling_policy(name, resource_id);
+        self.guard
+            .call(
+                "application-autoscaling:DeleteScalingPolicy",
+                Bucket::AppAutoScaling,
+                f,
+            )
+            .await
+    }
+    async fn latest_scaling_activity(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<ScalingActivity>, AwsError> {
+        let f = self.inner.latest_scaling_activity(resource_id);
+        self.guard
+            .call(
+                "application-autoscaling:DescribeScalingActivities",
+                Bucket::AppAutoScaling,
+                f,
+            )
             .await
     }
 }

@@ -233,7 +233,48 @@ pub trait ElbApi: Send + Sync {
     async fn delete_load_balancer(&self, name: &str) -> Result<(), AwsError>;
 }
 
-/// The four clients, shared by all controllers.
+/// Application Auto Scaling operations the operator uses, all on ECS services' desired
+/// count: service namespace `ecs`, scalable dimension `ecs:service:DesiredCount`, resource
+/// IDs `service/<cluster-name>/<service-name>`.
+#[async_trait]
+pub trait AppAutoScalingApi: Send + Sync {
+    /// DescribeScalableTargets of one resource; `None` when it is not registered.
+    async fn describe_scalable_target(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<ScalableTarget>, AwsError>;
+    /// RegisterScalableTarget: creates or updates the target; returns its ARN (where the
+    /// API answers one).
+    async fn register_scalable_target(
+        &self,
+        input: &RegisterScalableTargetInput,
+    ) -> Result<Option<String>, AwsError>;
+    /// DeregisterScalableTarget (AWS deletes its scaling policies with it); a target that
+    /// is not registered is NotFound.
+    async fn deregister_scalable_target(&self, resource_id: &str) -> Result<(), AwsError>;
+    /// ListTagsForResource of a scalable target ARN.
+    async fn target_tags(&self, arn: &str) -> Result<Tags, AwsError>;
+    /// TagResource on a scalable target ARN.
+    async fn tag_target(&self, arn: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// UntagResource on a scalable target ARN, by key.
+    async fn untag_target(&self, arn: &str, keys: &[String]) -> Result<(), AwsError>;
+    /// DescribeScalingPolicies of one resource, all pages.
+    async fn describe_scaling_policies(
+        &self,
+        resource_id: &str,
+    ) -> Result<Vec<ScalingPolicy>, AwsError>;
+    /// PutScalingPolicy of a target tracking policy (creates or replaces it by name).
+    async fn put_scaling_policy(&self, input: &PutScalingPolicyInput) -> Result<(), AwsError>;
+    /// DeleteScalingPolicy; a policy that does not exist is NotFound.
+    async fn delete_scaling_policy(&self, name: &str, resource_id: &str) -> Result<(), AwsError>;
+    /// The newest scaling activity of one resource (DescribeScalingActivities, one item).
+    async fn latest_scaling_activity(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<ScalingActivity>, AwsError>;
+}
+
+/// The clients, shared by all controllers.
 #[derive(Clone)]
 pub struct AwsClients {
     /// ECS.
@@ -244,6 +285,8 @@ pub struct AwsClients {
     pub autoscaling: std::sync::Arc<dyn AutoScalingApi>,
     /// Classic ELB.
     pub elb: std::sync::Arc<dyn ElbApi>,
+    /// Application Auto Scaling (services' desired count).
+    pub app_autoscaling: std::sync::Arc<dyn AppAutoScalingApi>,
 }
 
 /// Hands out the AWS clients of a region (a spec's `region`, or the operator's default).

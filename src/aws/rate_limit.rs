@@ -38,11 +38,13 @@ pub enum Bucket {
     Ec2Read,
     /// EC2 mutations.
     Ec2Modify,
+    /// Application Auto Scaling (one bucket: AWS publishes no API rate limits for it).
+    AppAutoScaling,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 13] = [
+    pub const ALL: [Bucket; 14] = [
         Bucket::EcsClusterModify,
         Bucket::EcsClusterRead,
         Bucket::EcsTaskDefModify,
@@ -56,6 +58,7 @@ impl Bucket {
         Bucket::AutoScaling,
         Bucket::Ec2Read,
         Bucket::Ec2Modify,
+        Bucket::AppAutoScaling,
     ];
 
     /// The bucket's name in metrics, e.g. `ecs_service_read`.
@@ -74,6 +77,7 @@ impl Bucket {
             Bucket::AutoScaling => "autoscaling",
             Bucket::Ec2Read => "ec2_read",
             Bucket::Ec2Modify => "ec2_modify",
+            Bucket::AppAutoScaling => "app_autoscaling",
         }
     }
 
@@ -93,6 +97,9 @@ impl Bucket {
             Bucket::AutoScaling => (20.0, 2.0),
             Bucket::Ec2Read => (100.0, 20.0),
             Bucket::Ec2Modify => (50.0, 5.0),
+            // No published numbers (its quotas page lists only resource counts): a
+            // conservative guess, like Auto Scaling's.
+            Bucket::AppAutoScaling => (20.0, 10.0),
         }
     }
 }

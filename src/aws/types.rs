@@ -502,3 +502,80 @@ pub struct CreateLoadBalancerInput {
     /// Tags.
     pub tags: Tags,
 }
+
+/// The Application Auto Scaling scalable target of an ECS service (namespace `ecs`,
+/// dimension `ecs:service:DesiredCount`), as DescribeScalableTargets returns it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScalableTarget {
+    /// `service/<cluster-name>/<service-name>`.
+    pub resource_id: String,
+    /// ScalableTargetARN (the handle for tags; a new one for every registration).
+    pub arn: Option<String>,
+    /// MinCapacity.
+    pub min_capacity: i32,
+    /// MaxCapacity.
+    pub max_capacity: i32,
+}
+
+/// RegisterScalableTarget of an ECS service's desired count (an upsert).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegisterScalableTargetInput {
+    /// `service/<cluster-name>/<service-name>`.
+    pub resource_id: String,
+    /// MinCapacity.
+    pub min_capacity: i32,
+    /// MaxCapacity.
+    pub max_capacity: i32,
+    /// Tags, applied by AWS only when the target is new (TagResource changes them later).
+    pub tags: Tags,
+}
+
+/// A target tracking configuration with a predefined metric.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TargetTrackingConfig {
+    /// PredefinedMetricType, e.g. `ECSServiceAverageCPUUtilization`.
+    pub predefined_metric: String,
+    /// ResourceLabel (ALBRequestCountPerTarget only).
+    pub resource_label: Option<String>,
+    /// TargetValue.
+    pub target_value: f64,
+    /// ScaleInCooldown, seconds.
+    pub scale_in_cooldown: Option<i32>,
+    /// ScaleOutCooldown, seconds.
+    pub scale_out_cooldown: Option<i32>,
+}
+
+/// A scaling policy of a scalable target.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScalingPolicy {
+    /// PolicyName (unique per scalable target).
+    pub name: String,
+    /// `service/<cluster-name>/<service-name>`.
+    pub resource_id: String,
+    /// The target tracking configuration; `None` for step scaling and other kinds.
+    pub target_tracking: Option<TargetTrackingConfig>,
+}
+
+/// PutScalingPolicy of a target tracking policy (an upsert by name).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PutScalingPolicyInput {
+    /// PolicyName.
+    pub name: String,
+    /// `service/<cluster-name>/<service-name>`.
+    pub resource_id: String,
+    /// The configuration.
+    pub config: TargetTrackingConfig,
+}
+
+/// A scaling activity, as DescribeScalingActivities returns it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScalingActivity {
+    /// StartTime (RFC 3339).
+    pub start_time: Option<String>,
+    /// Description, e.g. "Setting desired count to 4.".
+    pub description: String,
+    /// Pending, InProgress, Successful, Overridden, Unfulfilled or Failed.
+    pub status_code: String,
+    /// StatusMessage, if any.
+    pub status_message: Option<String>,
+}

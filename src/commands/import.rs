@@ -15,7 +15,8 @@ use crate::planning::ownership::OWNER_TAG;
 use crate::planning::task_def::family_of;
 
 use super::translate::{
-    capacity_spec, kubernetes_name, service_spec, task_def_spec, user_data_joins, ServiceRefs,
+    auto_scaling_spec, capacity_spec, kubernetes_name, service_spec, task_def_spec,
+    user_data_joins, ServiceRefs,
 };
 
 /// What to import.
@@ -178,7 +179,32 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
             }
             None => None,
         };
-        let spec = service_spec(s, &refs, elb.as_ref()).map_err(anyhow::Error::msg)?;
+        let mut spec = service_spec(s, &refs, elb.as_ref()).map_err(anyhow::Error::msg)?;
+        // A service with a scalable target is imported with its autoScaling and without
+        // desiredCount: the operator must not take the count back from the scaler.
+        let scaling_id = crate::planning::autoscaling::resource_id(&cluster_name, &s.name);
+        if let Some(target) = aws
+            .app_autoscaling
+            .describe_scalable_target(&scaling_id)
+            .await?
+        {
+            if let Some(arn) = &target.arn {
+                let tags = aws.app_autoscaling.target_tags(arn).await?;
+                note_owner(
+                    &mut out.warnings,
+                    &format!("scalable target {scaling_id}"),
+                    &tags,
+                );
+            }
+            let policies = aws
+                .app_autoscaling
+                .describe_scaling_policies(&scaling_id)
+                .await?;
+            let (auto_scaling, warnings) = auto_scaling_spec(&s.name, &target, &policies);
+            out.warnings.extend(warnings);
+            spec.auto_scaling = auto_scaling;
+            spec.desired_count = None;
+        }
         out.services.push(object(
             EcsService::new(
                 &kubernetes_name(&s.name),

@@ -8,10 +8,15 @@ use base64::Engine;
 
 use crate::api::cluster::ClusterCapacity;
 use crate::api::service::{
-    EcsServiceSpec, LocalRef, ManagedLoadBalancer, ServiceLoadBalancer, TaskDefRef,
+    EcsServiceSpec, LocalRef, ManagedLoadBalancer, ScalingMetric, ServiceAutoScaling,
+    ServiceLoadBalancer, TargetTrackingPolicy, TaskDefRef,
 };
 use crate::api::task_def::{EcsTaskDefSpec, LaunchType};
-use crate::aws::types::{AutoScalingGroup, ClassicLoadBalancer, LaunchTemplateData, ServiceInfo};
+use crate::aws::types::{
+    AutoScalingGroup, ClassicLoadBalancer, LaunchTemplateData, ScalableTarget, ScalingPolicy,
+    ServiceInfo,
+};
+use crate::planning::autoscaling::policy_name;
 use crate::planning::cluster::{launch_template_name, user_data};
 use crate::planning::service::scheme_str;
 use crate::planning::task_def::{revision_of, spec_from_registered};
@@ -481,5 +486,132 @@ mod tests {
             pinned.load_balancer.unwrap().load_balancer_name.as_deref(),
             Some("ecs-load-balancer")
         );
+    }
+}
+
+/// The `autoScaling` of a service whose desired count has an Application Auto Scaling
+/// target, from the target and its policies, with warnings for what it cannot state.
+/// `None` when no policy can be stated (autoScaling needs one): the service is then
+/// imported without desiredCount, so the operator never fights the scaler either way.
+pub fn auto_scaling_spec(
+    service: &str,
+    target: &ScalableTarget,
+    policies: &[ScalingPolicy],
+) -> (Option<ServiceAutoScaling>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut tracking: Vec<TargetTrackingPolicy> = Vec::new();
+    for p in policies {
+        let metric = p.target_tracking.as_ref().and_then(|c| {
+            let m = match c.predefined_metric.as_str() {
+                "ECSServiceAverageCPUUtilization" => ScalingMetric::Cpu,
+                "ECSServiceAverageMemoryUtilization" => ScalingMetric::Memory,
+                // The ALB's ARN is not recoverable from the resource label alone.
+                _ => return None,
+            };
+            Some((m, c))
+        });
+        match metric {
+            Some((m, c)) if !tracking.iter().any(|t| t.metric == m) => {
+                let ours = policy_name(service, m);
+                if p.name != ours {
+                    warnings.push(format!(
+                        "scaling policy {} of service {service} becomes {ours}: the operator \
+                         puts {ours} and leaves {} in place; delete {} once {ours} exists, \
+                         or both will scale the service",
+                        p.name, p.name, p.name
+                    ));
+                }
+                tracking.push(TargetTrackingPolicy {
+                    metric: m,
+                    target: c.target_value,
+                    scale_in_cooldown: c.scale_in_cooldown,
+                    scale_out_cooldown: c.scale_out_cooldown,
+                    load_balancer_arn: None,
+                });
+            }
+            _ => warnings.push(format!(
+                "scaling policy {} of service {service} cannot be stated in autoScaling (only \
+                 target tracking on CPU or Memory, one per metric, is imported): it is left \
+                 in place and keeps scaling the service",
+                p.name
+            )),
+        }
+    }
+    if tracking.is_empty() {
+        warnings.push(format!(
+            "service {service} has a scalable target but no policy autoScaling can state: \
+             imported without autoScaling and without desiredCount, so the operator leaves \
+             the count to the scaler"
+        ));
+        return (None, warnings);
+    }
+    (
+        Some(ServiceAutoScaling {
+            min_count: target.min_capacity,
+            max_count: target.max_capacity.max(1),
+            target_tracking: tracking,
+        }),
+        warnings,
+    )
+}
+
+#[cfg(test)]
+mod auto_scaling_tests {
+    use super::*;
+    use crate::aws::types::TargetTrackingConfig;
+
+    fn tracking(name: &str, metric: &str, target: f64) -> ScalingPolicy {
+        ScalingPolicy {
+            name: name.into(),
+            resource_id: "service/c/web".into(),
+            target_tracking: Some(TargetTrackingConfig {
+                predefined_metric: metric.into(),
+                target_value: target,
+                scale_in_cooldown: Some(120),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn target() -> ScalableTarget {
+        ScalableTarget {
+            resource_id: "service/c/web".into(),
+            arn: None,
+            min_capacity: 2,
+            max_capacity: 8,
+        }
+    }
+
+    #[test]
+    fn target_tracking_on_cpu_and_memory_is_imported() {
+        let (spec, warnings) = auto_scaling_spec(
+            "web",
+            &target(),
+            &[
+                tracking("web-cpu", "ECSServiceAverageCPUUtilization", 60.0),
+                tracking("mem-policy", "ECSServiceAverageMemoryUtilization", 75.0),
+                tracking("alb", "ALBRequestCountPerTarget", 500.0),
+            ],
+        );
+        let spec = spec.expect("autoScaling");
+        assert_eq!((spec.min_count, spec.max_count), (2, 8));
+        assert_eq!(spec.target_tracking.len(), 2);
+        assert_eq!(spec.target_tracking[0].metric, ScalingMetric::Cpu);
+        assert_eq!(spec.target_tracking[0].scale_in_cooldown, Some(120));
+        assert_eq!(spec.target_tracking[1].target, 75.0);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("mem-policy") && warnings[0].contains("web-memory"));
+        assert!(warnings[1].contains("alb"));
+    }
+
+    #[test]
+    fn a_target_without_statable_policies_is_left_to_the_scaler() {
+        let step = ScalingPolicy {
+            name: "step".into(),
+            ..Default::default()
+        };
+        let (spec, warnings) = auto_scaling_spec("web", &target(), &[step]);
+        assert_eq!(spec, None);
+        assert!(warnings.iter().any(|w| w.contains("without desiredCount")));
     }
 }

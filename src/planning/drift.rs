@@ -28,6 +28,10 @@ pub enum Resource {
     EcsService,
     /// The latest revision of an EcsTaskDef's family.
     TaskDefinition,
+    /// The Application Auto Scaling scalable target of an EcsService.
+    ScalableTarget,
+    /// A target tracking scaling policy of an EcsService.
+    ScalingPolicy,
 }
 
 impl Resource {
@@ -41,6 +45,8 @@ impl Resource {
             Resource::LoadBalancer => "load balancer",
             Resource::EcsService => "ECS service",
             Resource::TaskDefinition => "task definition",
+            Resource::ScalableTarget => "scalable target",
+            Resource::ScalingPolicy => "scaling policy",
         }
     }
 
@@ -55,6 +61,8 @@ impl Resource {
             Resource::LoadBalancer => "load_balancer",
             Resource::EcsService => "ecs_service",
             Resource::TaskDefinition => "task_definition",
+            Resource::ScalableTarget => "scalable_target",
+            Resource::ScalingPolicy => "scaling_policy",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure decisions: (spec, observed AWS state) → the calls to make. No I/O here.
 
+pub mod autoscaling;
 pub mod capacity_provider;
 pub mod cluster;
 pub mod drift;

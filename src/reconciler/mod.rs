@@ -1,5 +1,6 @@
 //! The generic managed-resource reconciler and the three kinds' AWS logic.
 
+pub mod autoscaling;
 pub mod backoff;
 pub mod capacity_provider;
 pub mod conditions;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
+use super::autoscaling::{remove_scaling, sync_scaling, ScalingSync};
 use super::conditions::{Cond, PROGRESSING, READY};
 use super::error::Error;
 use super::managed::{
@@ -22,6 +23,7 @@ use crate::aws::types::{
     CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags,
     UpdateServiceInput,
 };
+use crate::planning::autoscaling::{initial_desired_count, manages_desired_count};
 use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
@@ -313,6 +315,7 @@ fn status_from(
         restarted_at,
         applied_tag_keys: Vec::new(),
         managed_load_balancers: Vec::new(),
+        auto_scaling: None,
     }
 }
 
@@ -529,12 +532,21 @@ impl ManagedResource for EcsService {
                     .and_then(|s| s.failed_task_definition.clone())
             })
             .filter(|f| *f == task_definition && !restart_requested);
+        // autoScaling left the spec: the scaler goes before desiredCount is managed again,
+        // so it cannot undo the correction the plan below may make.
+        let previous_scaling = self.status.as_ref().and_then(|s| s.auto_scaling.as_ref());
+        if self.spec.auto_scaling.is_none() && previous_scaling.is_some() {
+            remove_scaling(&name, Some(&deps.cluster), previous_scaling, cx, &mut notes).await?;
+        }
         let desired = DesiredService {
             create: CreateServiceInput {
                 cluster: deps.cluster.clone(),
                 name: name.clone(),
                 task_definition: task_definition.clone(),
-                desired_count: self.spec.desired_count.unwrap_or(1),
+                desired_count: initial_desired_count(
+                    self.spec.desired_count,
+                    self.spec.auto_scaling.as_ref(),
+                ),
                 launch_type: self.spec.launch_type,
                 capacity_provider_strategy: crate::planning::capacity_provider::strategy(
                     &self.spec.capacity_provider_strategy,
@@ -549,7 +561,11 @@ impl ManagedResource for EcsService {
                 tags: tags.clone(),
                 client_token: self.client_token(),
             },
-            manage_desired_count: self.spec.desired_count.is_some(),
+            // With autoScaling the scaler owns desiredCount: it is only the count at creation.
+            manage_desired_count: manages_desired_count(
+                self.spec.desired_count,
+                self.spec.auto_scaling.as_ref(),
+            ),
             restart_requested,
             failed_task_definition: failed.clone(),
             last_task_definition: self
@@ -599,8 +615,34 @@ impl ManagedResource for EcsService {
             &mut notes,
         )
         .await?;
+        let auto_scaling = match &self.spec.auto_scaling {
+            Some(spec) => Some(
+                sync_scaling(
+                    &ScalingSync {
+                        service: &name,
+                        cluster: &deps.cluster,
+                        spec,
+                        target_group_arn: self
+                            .spec
+                            .load_balancer
+                            .as_ref()
+                            .and_then(|l| l.target_group_arn.as_deref()),
+                        tags: &tags,
+                        applied,
+                        status: previous_scaling,
+                        current_count: service.desired_count,
+                    },
+                    cx,
+                    &mut notes,
+                    &mut corrected,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let cluster_name = service.cluster_arn.rsplit('/').next().map(str::to_string);
         let mut status = status_from(&service, cluster_name, lb_status, restarted_at);
+        status.auto_scaling = auto_scaling;
         status.managed_load_balancers = managed_load_balancers;
         status.failed_task_definition = failed.clone();
         // Only reached when the ELB and the service got the tags (errors return early), so
@@ -684,6 +726,12 @@ impl ManagedResource for EcsService {
             .and_then(|s| s.cluster_arn.clone())
             .or_else(|| self.spec.cluster.clone())
             .or_else(|| deps.cluster.clone());
+        // The scaler goes first: it would otherwise scale the service up again while it
+        // is scaled to 0 and drained.
+        let scaling = self.status.as_ref().and_then(|s| s.auto_scaling.as_ref());
+        if scaling.is_some() || self.spec.auto_scaling.is_some() {
+            remove_scaling(&name, cluster.as_deref(), scaling, cx, &mut notes).await?;
+        }
         if let Some(cluster) = cluster {
             let found = match cx
                 .aws

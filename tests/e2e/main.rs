@@ -32,6 +32,7 @@ struct Aws {
     asg: aws_sdk_autoscaling::Client,
     elb: aws_sdk_elasticloadbalancing::Client,
     ec2: aws_sdk_ec2::Client,
+    aas: aws_sdk_applicationautoscaling::Client,
 }
 
 impl Aws {
@@ -42,7 +43,24 @@ impl Aws {
             asg: aws_sdk_autoscaling::Client::new(&cfg),
             elb: aws_sdk_elasticloadbalancing::Client::new(&cfg),
             ec2: aws_sdk_ec2::Client::new(&cfg),
+            aas: aws_sdk_applicationautoscaling::Client::new(&cfg),
         }
+    }
+
+    /// (min, max) of the scalable target of an ECS service, if registered.
+    async fn scalable_target(&self, resource_id: &str) -> Option<(i32, i32)> {
+        let out = self
+            .aas
+            .describe_scalable_targets()
+            .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+            .resource_ids(resource_id)
+            .send()
+            .await
+            .ok()?;
+        out.scalable_targets()
+            .iter()
+            .find(|t| t.resource_id() == resource_id)
+            .map(|t| (t.min_capacity(), t.max_capacity()))
     }
 
     async fn service(&self, cluster: &str, name: &str) -> Option<aws_sdk_ecs::types::Service> {
@@ -182,6 +200,7 @@ async fn e2e() {
     drift_is_corrected(&sb, &aws).await;
     // With resyncs: moto's CreateService drops the strategy, the next sync puts it back.
     capacity_provider_cluster(&sb, &aws).await;
+    autoscaled_service_keeps_the_scalers_count(&sb, &aws, &client).await;
     deletion_removes_everything(&sb, &aws, &client).await;
     retain_leaves_aws_alone(&sb, &aws, &client).await;
     conditions_explain_what_is_wrong(&sb, &client).await;
@@ -377,6 +396,8 @@ fn observability(operator: &Operator) {
 
 fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
     // Field docs reach users through the published schema.
+    let explain = sb.kubectl_ok(&["explain", "ecsservice.spec.autoScaling"]);
+    assert!(explain.contains("never written again"), "{explain}");
     let explain = sb.kubectl_ok(&["explain", "ecsservice.spec.loadBalancer"]);
     for needle in [
         "exactly one of",
@@ -440,6 +461,56 @@ fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
             "minSize above maxSize",
             "kind: EcsCluster\nmetadata: {name: c}\nspec: {capacity: {instanceType: t2.micro, subnetIds: [s], minSize: 3, maxSize: 1}}",
             "minSize must not exceed maxSize",
+        ),
+        (
+            "autoScaling minCount above maxCount",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 5, maxCount: 2, targetTracking: [{metric: CPU, target: 60}]}}",
+            "minCount must not be greater than maxCount",
+        ),
+        (
+            "autoScaling maxCount 0",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 0, maxCount: 0, targetTracking: [{metric: CPU, target: 60}]}}",
+            "spec.autoScaling.maxCount",
+        ),
+        (
+            "autoScaling without policies",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: []}}",
+            "spec.autoScaling.targetTracking",
+        ),
+        (
+            "autoScaling metric twice",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 60}, {metric: CPU, target: 70}]}}",
+            "Duplicate value",
+        ),
+        (
+            "autoScaling target 0",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: Memory, target: 0}]}}",
+            "target must be greater than 0",
+        ),
+        (
+            "autoScaling CPU target above 100",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 150}]}}",
+            "at most 100",
+        ),
+        (
+            "autoScaling negative cooldown",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 60, scaleInCooldown: -1}]}}",
+            "scaleInCooldown",
+        ),
+        (
+            "autoScaling desiredCount out of range",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, desiredCount: 9, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 60}]}}",
+            "must be within [autoScaling.minCount, autoScaling.maxCount]",
+        ),
+        (
+            "autoScaling ALBRequestCount without a target group",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: ALBRequestCount, target: 500, loadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1'}]}}",
+            "needs a target group",
+        ),
+        (
+            "autoScaling ALBRequestCount without the ALB",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, loadBalancer: {containerName: a, containerPort: 80, targetGroupArn: tg}, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: ALBRequestCount, target: 500}]}}",
+            "loadBalancerArn is required for metric ALBRequestCount",
         ),
     ];
     for (what, body, expected) in cases {
@@ -1012,6 +1083,128 @@ async fn drift_is_corrected(sb: &Sandbox, aws: &Aws) {
             .any(|l| l.contains("DriftCorrected") && l.contains("desiredCount")),
         "{events}"
     );
+}
+
+/// An autoscaled service: the operator registers its scalable target and CPU policy; the
+/// scaler (played by UpdateService through the SDK, as Application Auto Scaling would
+/// call it) changes the desired count, and the operator leaves it there over several
+/// resyncs (the operator runs with a 3 s resync period here) while status follows it;
+/// deleting the object deregisters the target.
+async fn autoscaled_service_keeps_the_scalers_count(
+    sb: &Sandbox,
+    aws: &Aws,
+    client: &kube::Client,
+) {
+    let manifest = r#"
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsService
+metadata: {name: autoscaled-service}
+spec:
+  clusterRef: {name: my-ecs-cluster}
+  taskDefRef: {name: hello-world-task}
+  desiredCount: 4
+  launchType: EC2
+  autoScaling:
+    minCount: 2
+    maxCount: 8
+    targetTracking:
+    - {metric: CPU, target: 60, scaleInCooldown: 300, scaleOutCooldown: 60}
+"#;
+    let out = sb.kubectl_stdin(&["apply", "-n", "tutorial", "-f", "-"], manifest);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let resource = "service/my-ecs-cluster/autoscaled-service";
+    let services: Api<EcsService> = Api::namespaced(client.clone(), "tutorial");
+    eventually(
+        "the scalable target and its policy in AWS and status",
+        WAIT,
+        || async {
+            let st = services.get("autoscaled-service").await.ok()?.status?;
+            let a = st.auto_scaling?;
+            (aws.scalable_target(resource).await? == (2, 8)
+                && a.policies == ["autoscaled-service-cpu"]
+                && (a.min_count, a.max_count) == (2, 8))
+                .then_some(())
+        },
+    )
+    .await;
+    let policies = aws
+        .aas
+        .describe_scaling_policies()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_id(resource)
+        .send()
+        .await
+        .expect("describe scaling policies");
+    let cpu = policies
+        .scaling_policies()
+        .iter()
+        .find(|p| p.policy_name() == "autoscaled-service-cpu")
+        .expect("the CPU policy");
+    let config = cpu
+        .target_tracking_scaling_policy_configuration()
+        .expect("target tracking");
+    assert_eq!(config.target_value(), 60.0);
+    assert_eq!(
+        config
+            .predefined_metric_specification()
+            .map(|m| m.predefined_metric_type().as_str()),
+        Some("ECSServiceAverageCPUUtilization")
+    );
+
+    // The scaler scales out.
+    aws.ecs
+        .update_service()
+        .cluster("my-ecs-cluster")
+        .service("autoscaled-service")
+        .desired_count(7)
+        .send()
+        .await
+        .expect("scale out as Application Auto Scaling would");
+    eventually("status to show the scaler's count", WAIT, || async {
+        let st = services.get("autoscaled-service").await.ok()?.status?;
+        (st.auto_scaling?.current_count == Some(7) && st.desired_count == Some(7)).then_some(())
+    })
+    .await;
+    // Several resyncs later the count is still the scaler's.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let s = aws
+            .service("my-ecs-cluster", "autoscaled-service")
+            .await
+            .expect("the service");
+        assert_eq!(s.desired_count(), 7, "the operator reverted the scaler");
+    }
+    let events = sb.kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        "tutorial",
+        "--field-selector",
+        "involvedObject.name=autoscaled-service",
+        "-o",
+        "custom-columns=REASON:.reason,MESSAGE:.message",
+    ]);
+    assert!(
+        !events.lines().any(|l| l.contains("desiredCount")),
+        "{events}"
+    );
+
+    sb.kubectl_ok(&[
+        "delete",
+        "-n",
+        "tutorial",
+        "ecsservice/autoscaled-service",
+        "--timeout=120s",
+    ]);
+    assert_eq!(
+        aws.scalable_target(resource).await,
+        None,
+        "the scalable target is left behind"
+    );
+    assert!(aws
+        .service("my-ecs-cluster", "autoscaled-service")
+        .await
+        .is_none());
 }
 
 async fn deletion_removes_everything(sb: &Sandbox, aws: &Aws, client: &kube::Client) {

@@ -517,7 +517,13 @@ IAM_ALLOWED_EXTRA = {
     "ssm:GetParameters": "resolve:ssm: AMI ids in launch templates",
     # The first ECS cluster, Auto Scaling group or ELB of an account creates the service's
     # service-linked role (AWSServiceRoleForECS / ...AutoScaling / ...ElasticLoadBalancing).
-    "iam:CreateServiceLinkedRole": "service-linked roles of ECS, Auto Scaling and ELB on first use",
+    "iam:CreateServiceLinkedRole": "service-linked roles of ECS, Auto Scaling, ELB and Application Auto Scaling on first use",
+    # PutScalingPolicy of a target tracking policy creates (and DeleteScalingPolicy /
+    # DeregisterScalableTarget delete) its CloudWatch alarms as the caller: Application
+    # Auto Scaling's documented permissions for target tracking.
+    "cloudwatch:PutMetricAlarm": "alarms of target tracking policies, created as the caller",
+    "cloudwatch:DescribeAlarms": "alarms of target tracking policies, checked as the caller",
+    "cloudwatch:DeleteAlarms": "alarms of target tracking policies, deleted as the caller",
 }
 
 

@@ -341,6 +341,26 @@ impl State {
         }
     }
 
+    /// The desired count of the ACTIVE service `name` of `cluster` (Application Auto
+    /// Scaling's view of its scalable target); `None` when there is no such service.
+    pub(super) fn active_service_desired(&self, cluster: &str, name: &str) -> Option<i32> {
+        let i = self.find_service(cluster, name)?;
+        let info = &self.services[i].info;
+        (info.status == "ACTIVE").then_some(info.desired_count)
+    }
+
+    /// Set the desired count of the ACTIVE service `name` of `cluster` as UpdateService
+    /// would (Application Auto Scaling scaling it); false when there is no such service.
+    pub(super) fn scale_active_service(&mut self, cluster: &str, name: &str, n: i32) -> bool {
+        match self.find_service(cluster, name) {
+            Some(i) if self.services[i].info.status == "ACTIVE" => {
+                self.set_desired(i, n);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn set_desired(&mut self, i: usize, n: i32) {
         let now = self.now();
         let steps = self.steps();

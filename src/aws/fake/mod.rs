@@ -1,7 +1,8 @@
-//! An in-memory AWS for controller tests: ECS, EC2 launch templates, Auto Scaling and
-//! classic ELB with the semantics the operator depends on and moto does not model
-//! (conflicts, idempotency tokens, dependency errors, deployments that roll out over time,
-//! service events), plus fault injection and a call log.
+//! An in-memory AWS for controller tests: ECS, EC2 launch templates, Auto Scaling,
+//! classic ELB and Application Auto Scaling of services, with the semantics the operator
+//! depends on and moto does not model (conflicts, idempotency tokens, dependency errors,
+//! deployments that roll out over time, service events), plus fault injection and a call
+//! log.
 //!
 //! Time does not pass by itself. [`FakeAws::tick`] moves the whole world one step; with
 //! `auto_progress` (the default) every DescribeServices also moves the described services
@@ -24,6 +25,7 @@
 //! Every region shares the same state; ARNs use region `us-east-1` and account
 //! `123456789012`.
 
+mod app_autoscaling;
 mod autoscaling;
 mod capacity_provider;
 mod ec2;
@@ -101,6 +103,16 @@ pub const OPERATIONS: &[&str] = &[
     "elasticloadbalancing:AddTags",
     "elasticloadbalancing:RemoveTags",
     "elasticloadbalancing:DeleteLoadBalancer",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:ListTagsForResource",
+    "application-autoscaling:TagResource",
+    "application-autoscaling:UntagResource",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:DeleteScalingPolicy",
+    "application-autoscaling:DescribeScalingActivities",
 ];
 
 /// Whether an operation only reads (Describe*/List*).
@@ -157,6 +169,11 @@ struct State {
     group_updates: Vec<UpdateGroupInput>,
     elbs: BTreeMap<String, Elb>,
     capacity_providers: BTreeMap<String, Provider>,
+    scalable_targets: BTreeMap<String, app_autoscaling::Target>,
+    /// By (resource ID, policy name).
+    scaling_policies: BTreeMap<(String, String), ScalingPolicy>,
+    /// By resource ID, newest first.
+    scaling_activities: BTreeMap<String, Vec<ScalingActivity>>,
 }
 
 impl Default for State {
@@ -185,6 +202,9 @@ impl Default for State {
             group_updates: Vec::new(),
             elbs: BTreeMap::new(),
             capacity_providers: BTreeMap::new(),
+            scalable_targets: BTreeMap::new(),
+            scaling_policies: BTreeMap::new(),
+            scaling_activities: BTreeMap::new(),
         }
     }
 }
@@ -305,6 +325,7 @@ impl AwsProvider for FakeAws {
             ec2: Arc::new(self.clone()),
             autoscaling: Arc::new(self.clone()),
             elb: Arc::new(self.clone()),
+            app_autoscaling: Arc::new(self.clone()),
         }
     }
 

@@ -5,6 +5,7 @@
 //! region from it, lazily, so every region shares the credentials cache, retry and timeout
 //! settings.
 
+mod app_autoscaling;
 mod autoscaling;
 mod convert;
 mod ec2;
@@ -25,6 +26,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub use app_autoscaling::SdkAppAutoScaling;
 pub use autoscaling::SdkAutoScaling;
 pub use ec2::SdkEc2;
 pub use ecs::SdkEcs;
@@ -136,6 +138,9 @@ impl SdkProvider {
         let elb = aws_sdk_elasticloadbalancing::config::Builder::from(&config)
             .interceptor(request_counter::CountRequests)
             .build();
+        let app_autoscaling = aws_sdk_applicationautoscaling::config::Builder::from(&config)
+            .interceptor(request_counter::CountRequests)
+            .build();
         AwsClients {
             ecs: Arc::new(SdkEcs::new(aws_sdk_ecs::Client::from_conf(ecs))),
             ec2: Arc::new(SdkEc2::new(aws_sdk_ec2::Client::from_conf(ec2))),
@@ -144,6 +149,9 @@ impl SdkProvider {
             ))),
             elb: Arc::new(SdkElb::new(
                 aws_sdk_elasticloadbalancing::Client::from_conf(elb),
+            )),
+            app_autoscaling: Arc::new(SdkAppAutoScaling::new(
+                aws_sdk_applicationautoscaling::Client::from_conf(app_autoscaling),
             )),
         }
     }
