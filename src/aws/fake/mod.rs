@@ -260,8 +260,8 @@ impl FakeAws {
         self.lock().require_capacity = on;
     }
 
-    /// The IAM roles CreateService accepts (by name; ARNs are matched by their last part).
-    /// Default: any role.
+    /// The IAM roles CreateService accepts and GetRole finds (by name; ARNs are matched by
+    /// their last part). Default: any role.
     pub fn set_known_roles(&self, roles: &[&str]) {
         self.lock().known_roles = Some(roles.iter().map(|r| r.to_string()).collect());
     }
