@@ -66,39 +66,11 @@ pub async fn check(checks: &Checks, cx: &AwsContext) -> Result<(), Error> {
     }
     let profiles = checks.instance_profile_names();
     if !profiles.is_empty() {
-        let mut existing = BTreeSet::new();
-        let mut readable_all = true;
-        for p in profiles {
-            match readable(aws.iam.get_instance_profile(&p).await)? {
-                Some(Some(_)) => {
-                    existing.insert(p);
-                }
-                Some(None) => {}
-                None => {
-                    readable_all = false;
-                    break;
-                }
-            }
-        }
-        found.instance_profiles = readable_all.then_some(existing);
+        found.instance_profiles = existing_iam(cx, Iam::InstanceProfile, profiles).await?;
     }
     let roles = checks.role_names();
     if !roles.is_empty() {
-        let mut existing = BTreeSet::new();
-        let mut readable_all = true;
-        for r in roles {
-            match readable(aws.iam.get_role(&r).await)? {
-                Some(Some(_)) => {
-                    existing.insert(r);
-                }
-                Some(None) => {}
-                None => {
-                    readable_all = false;
-                    break;
-                }
-            }
-        }
-        found.roles = readable_all.then_some(existing);
+        found.roles = existing_iam(cx, Iam::Role, roles).await?;
     }
     let wrong = problems(checks, &found);
     if wrong.is_empty() {
@@ -106,6 +78,37 @@ pub async fn check(checks: &Checks, cx: &AwsContext) -> Result<(), Error> {
     } else {
         Err(Error::InvalidSpec(message(&wrong)))
     }
+}
+
+/// The kinds of IAM entity a spec names.
+#[derive(Clone, Copy)]
+enum Iam {
+    Role,
+    InstanceProfile,
+}
+
+/// Which of `names` exist (IAM has no batch read: one call each); `None` when IAM may
+/// not be read.
+async fn existing_iam(
+    cx: &AwsContext,
+    kind: Iam,
+    names: Vec<String>,
+) -> Result<Option<BTreeSet<String>>, Error> {
+    let mut existing = BTreeSet::new();
+    for name in names {
+        let answer = match kind {
+            Iam::Role => cx.aws.iam.get_role(&name).await,
+            Iam::InstanceProfile => cx.aws.iam.get_instance_profile(&name).await,
+        };
+        match readable(answer)? {
+            Some(Some(_arn)) => {
+                existing.insert(name);
+            }
+            Some(None) => {}
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(existing))
 }
 
 /// A read's answer; `Ok(None)` when the operator may not make it (an install whose IAM
