@@ -2008,3 +2008,176 @@ async fn application_auto_scaling_target_policies_and_errors() {
     let left = aas.describe_scaling_policies(id).await.expect("policies");
     assert_eq!(left.len(), 1, "{left:?}");
 }
+
+/// The preflight reads against moto: subnets and security groups with their VPCs (IDs that
+/// do not exist left out, not an error), key pairs by name, IAM roles and instance
+/// profiles (NoSuchEntity is `None`).
+#[tokio::test]
+async fn preflight_reads_subnets_groups_key_pairs_roles_and_profiles() {
+    let env = env().await;
+    let c = &env.clients;
+    let (subnets, default_sg) = default_network(&env.endpoint).await;
+    let raw = raw_config(&env.endpoint).await;
+    let ec2 = aws_sdk_ec2::Client::new(&raw);
+    let default_vpc = ec2
+        .describe_subnets()
+        .subnet_ids(&subnets[0])
+        .send()
+        .await
+        .expect("describe subnet")
+        .subnets()[0]
+        .vpc_id()
+        .expect("vpc")
+        .to_string();
+    // Another VPC, with a subnet and a security group of its own.
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.77.0.0/16")
+        .send()
+        .await
+        .expect("create vpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
+    let other_subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.77.1.0/24")
+        .send()
+        .await
+        .expect("create subnet")
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .expect("subnet id")
+        .to_string();
+    let other_sg = ec2
+        .create_security_group()
+        .group_name("it-preflight-other")
+        .description("preflight test")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("create security group")
+        .group_id()
+        .expect("group id")
+        .to_string();
+    ec2.create_key_pair()
+        .key_name("it-preflight-key")
+        .send()
+        .await
+        .expect("create key pair");
+
+    let missing_subnet = "subnet-0000000000000dead".to_string();
+    let mut found = c
+        .ec2
+        .describe_subnets(&[
+            subnets[0].clone(),
+            other_subnet.clone(),
+            missing_subnet.clone(),
+        ])
+        .await
+        .expect("DescribeSubnets");
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = vec![
+        Subnet {
+            id: subnets[0].clone(),
+            vpc_id: default_vpc.clone(),
+        },
+        Subnet {
+            id: other_subnet.clone(),
+            vpc_id: vpc.clone(),
+        },
+    ];
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(found, expected);
+    assert!(c
+        .ec2
+        .describe_subnets(&[missing_subnet])
+        .await
+        .expect("only missing")
+        .is_empty());
+
+    let mut groups = c
+        .ec2
+        .describe_security_groups(&[
+            default_sg.clone(),
+            other_sg.clone(),
+            "sg-0000000000000dead".into(),
+        ])
+        .await
+        .expect("DescribeSecurityGroups");
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = vec![
+        SecurityGroup {
+            id: default_sg,
+            vpc_id: default_vpc,
+        },
+        SecurityGroup {
+            id: other_sg,
+            vpc_id: vpc,
+        },
+    ];
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(groups, expected);
+
+    assert_eq!(
+        c.ec2
+            .existing_key_pairs(&["it-preflight-key".into(), "it-preflight-missing".into()])
+            .await
+            .expect("DescribeKeyPairs"),
+        ["it-preflight-key"]
+    );
+    assert!(c
+        .ec2
+        .existing_key_pairs(&["it-preflight-missing".into()])
+        .await
+        .expect("only missing")
+        .is_empty());
+
+    // IAM: a role and an instance profile.
+    let iam = aws_sdk_iam::Client::new(&raw);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name("it-preflight-role")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .expect("create role");
+    iam.create_instance_profile()
+        .instance_profile_name("it-preflight-profile")
+        .send()
+        .await
+        .expect("create instance profile");
+    let arn = c
+        .iam
+        .get_role("it-preflight-role")
+        .await
+        .expect("GetRole")
+        .expect("role exists");
+    assert!(arn.ends_with(":role/it-preflight-role"), "{arn}");
+    assert_eq!(
+        c.iam
+            .get_role("it-preflight-missing")
+            .await
+            .expect("GetRole"),
+        None
+    );
+    let arn = c
+        .iam
+        .get_instance_profile("it-preflight-profile")
+        .await
+        .expect("GetInstanceProfile")
+        .expect("profile exists");
+    assert!(
+        arn.ends_with(":instance-profile/it-preflight-profile"),
+        "{arn}"
+    );
+    assert_eq!(
+        c.iam
+            .get_instance_profile("it-preflight-missing")
+            .await
+            .expect("GetInstanceProfile"),
+        None
+    );
+}

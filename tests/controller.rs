@@ -315,6 +315,18 @@ fn no_deps() -> TaskDefDeps {
     TaskDefDeps::default()
 }
 
+/// Whether a call is one of the preflight checks' reads.
+fn is_preflight_read(call: &str) -> bool {
+    matches!(
+        call,
+        "ec2:DescribeSubnets"
+            | "ec2:DescribeSecurityGroups"
+            | "ec2:DescribeKeyPairs"
+            | "iam:GetRole"
+            | "iam:GetInstanceProfile"
+    )
+}
+
 fn is_ready<S>(s: &Synced<S>) -> bool {
     matches!(s.readiness, Readiness::Ready(_))
 }
@@ -395,6 +407,11 @@ async fn tutorial_converges_to_ready_and_a_resync_makes_no_mutating_call() {
     assert_eq!(
         fake.calls(),
         [
+            // Preflight: what the capacity refers to exists, before any write.
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeKeyPairs",
+            "iam:GetInstanceProfile",
             "ecs:DescribeClusters",
             "ecs:CreateCluster",
             "ec2:DescribeLaunchTemplates",
@@ -449,6 +466,12 @@ async fn tutorial_converges_to_ready_and_a_resync_makes_no_mutating_call() {
     assert_eq!((cap.in_service_instances, cap.desired_capacity), (5, 5));
     assert_eq!(cap.launch_template_version, "1");
     assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    // The generation synced already: no preflight again while it converges.
+    assert!(
+        !fake.calls().iter().any(|c| is_preflight_read(c)),
+        "{:?}",
+        fake.calls()
+    );
 
     // The task definition: revision 1.
     let mut td = tutorial_task_def();
@@ -474,6 +497,9 @@ async fn tutorial_converges_to_ready_and_a_resync_makes_no_mutating_call() {
     assert_eq!(
         fake.calls(),
         [
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+            "iam:GetRole",
             "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:CreateLoadBalancer",
             "elasticloadbalancing:ConfigureHealthCheck",
@@ -1098,8 +1124,19 @@ async fn aws_invalid_input_stalls() {
     let mut td = tutorial_task_def();
     sync_ok(&fake, &mut td, &no_deps()).await;
 
-    // A role IAM does not know.
+    // A role IAM does not know, where the preflight check may not read IAM (a policy from
+    // before it): CreateService refuses it.
     let mut svc = tutorial_service();
+    fake.fail_next(
+        "iam:GetRole",
+        ecs_operator::aws::AwsError::new(
+            AwsErrorKind::AccessDenied,
+            "iam:GetRole",
+            "AccessDenied",
+            "not allowed",
+        ),
+        1,
+    );
     assert_stalls_on_invalid_input(sync(&fake, &mut svc, &deps_for(&cluster, &td), false).await);
     assert!(fake.services().is_empty());
 
@@ -1115,6 +1152,182 @@ async fn aws_invalid_input_stalls() {
     bad_cluster.spec.capacity.as_mut().unwrap().instance_type = "bogus".into();
     assert_stalls_on_invalid_input(sync(&fake, &mut bad_cluster, &(), false).await);
     assert!(fake.groups().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Preflight: references checked before the first write of a generation
+// ---------------------------------------------------------------------------------------
+
+/// The sync fails with a Stalled InvalidSpec whose message contains each of `expected`,
+/// and made no mutating call.
+fn assert_preflight_stall<S: std::fmt::Debug>(
+    fake: &FakeAws,
+    result: Result<Synced<S>, Error>,
+    expected: &[&str],
+) -> String {
+    let e = result.expect_err("preflight must refuse the spec");
+    assert_eq!(
+        e.treatment(),
+        Treatment::Stall {
+            reason: "InvalidSpec"
+        },
+        "{e}"
+    );
+    let Error::InvalidSpec(message) = &e else {
+        panic!("expected InvalidSpec, got {e:?}");
+    };
+    for x in expected {
+        assert!(message.contains(x), "{message:?} does not name {x:?}");
+    }
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    message.clone()
+}
+
+#[tokio::test]
+async fn preflight_unknown_subnet_stalls_the_cluster_before_any_write() {
+    let fake = FakeAws::new();
+    fake.remove_references(&["subnet-b"]);
+    let mut cluster = tutorial_cluster();
+    let message = assert_preflight_stall(
+        &fake,
+        sync(&fake, &mut cluster, &(), false).await,
+        &["subnet subnet-b (capacity.subnetIds) does not exist"],
+    );
+    assert!(!message.contains("subnet-a"), "{message}");
+    assert!(fake.clusters().is_empty() && fake.launch_templates().is_empty());
+
+    // The subnet is created meanwhile (Terraform in parallel): the next look (every
+    // resync period for a Stalled object) goes through.
+    fake.restore_reference("subnet-b");
+    sync_ok(&fake, &mut cluster, &()).await;
+    assert!(fake.group("my-ecs-cluster-ecs-capacity").is_some());
+}
+
+#[tokio::test]
+async fn preflight_names_every_missing_capacity_reference() {
+    let fake = FakeAws::new();
+    fake.remove_references(&["sg-0123", "my-ec2-key-pair", "ecs-instance-role"]);
+    let mut cluster = tutorial_cluster();
+    cluster.spec.capacity.as_mut().unwrap().instance_profile =
+        Some("arn:aws:iam::123456789012:instance-profile/ecs-instance-role".into());
+    assert_preflight_stall(
+        &fake,
+        sync(&fake, &mut cluster, &(), false).await,
+        &[
+            "security group sg-0123 (capacity.securityGroupIds) does not exist",
+            "key pair my-ec2-key-pair (capacity.keyName) does not exist",
+            "instance profile ecs-instance-role (capacity.instanceProfile) does not exist",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn preflight_security_group_in_another_vpc_stalls() {
+    let fake = FakeAws::new();
+    fake.put_in_vpc("subnet-a", "vpc-1");
+    fake.put_in_vpc("subnet-b", "vpc-1");
+    fake.put_in_vpc("sg-0123", "vpc-2");
+    let mut cluster = tutorial_cluster();
+    assert_preflight_stall(
+        &fake,
+        sync(&fake, &mut cluster, &(), false).await,
+        &[
+            "security group sg-0123 is in vpc-2 (capacity.securityGroupIds), the subnets \
+           (capacity.subnetIds) in vpc-1",
+        ],
+    );
+
+    // Subnets of two VPCs for the managed ELB of a service.
+    fake.put_in_vpc("sg-0123", "vpc-1");
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    fake.put_in_vpc("subnet-b", "vpc-2");
+    fake.clear_calls();
+    let mut svc = tutorial_service();
+    assert_preflight_stall(
+        &fake,
+        sync(&fake, &mut svc, &deps_for(&cluster, &td), false).await,
+        &[
+            "the subnets of loadBalancer.managed.subnetIds are in different VPCs: subnet-a in \
+           vpc-1, subnet-b in vpc-2",
+        ],
+    );
+    assert!(fake.load_balancer(ELB).is_none() && fake.services().is_empty());
+}
+
+#[tokio::test]
+async fn preflight_missing_service_role_and_awsvpc_subnet_stall_the_service() {
+    let fake = FakeAws::new();
+    let mut cluster = bare_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    let mut td = tutorial_task_def();
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    fake.remove_references(&[ROLE, "subnet-x"]);
+    fake.clear_calls();
+    let mut svc = tutorial_service();
+    svc.spec.network_configuration = Some(ecs_operator::api::service::NetworkConfiguration {
+        awsvpc_configuration: Some(ecs_operator::api::service::AwsVpcConfiguration {
+            subnets: vec!["subnet-x".into()],
+            security_groups: vec!["sg-0123".into()],
+            assign_public_ip: None,
+        }),
+    });
+    svc.spec.role = Some(format!("arn:aws:iam::123456789012:role/{ROLE}"));
+    assert_preflight_stall(
+        &fake,
+        sync(&fake, &mut svc, &deps_for(&cluster, &td), false).await,
+        &[
+            "subnet subnet-x (networkConfiguration.awsvpcConfiguration.subnets) does not exist",
+            "IAM role ecs-service-role (role) does not exist",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn preflight_missing_execution_role_stalls_the_task_def_before_registering() {
+    let fake = FakeAws::new();
+    fake.remove_references(&["ecsTaskExecutionRole"]);
+    let mut td = tutorial_task_def();
+    td.spec.execution_role_arn = Some("arn:aws:iam::123456789012:role/ecsTaskExecutionRole".into());
+    td.spec.task_role_arn = Some("arn:aws:iam::123456789012:role/app".into());
+    assert_preflight_stall(
+        &fake,
+        sync(&fake, &mut td, &no_deps(), false).await,
+        &["IAM role ecsTaskExecutionRole (executionRoleArn) does not exist"],
+    );
+    assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 0);
+    assert_eq!(fake.count("iam:GetRole"), 2);
+}
+
+#[tokio::test]
+async fn preflight_runs_once_per_generation_and_not_on_a_converged_resync() {
+    let fake = FakeAws::new();
+    let (mut cluster, mut td, mut svc) = steady_tutorial(&fake).await;
+    // Each kind checked its references on its first sync only.
+    assert_eq!(fake.count("ec2:DescribeSubnets"), 2, "{:?}", fake.calls());
+    assert_eq!(fake.count("iam:GetInstanceProfile"), 1);
+    assert_eq!(fake.count("iam:GetRole"), 1);
+    let deps = deps_for(&cluster, &td);
+    // Resyncs of converged generations, as the reconciler runs them (and without the
+    // sweep's view, reading AWS): no preflight read.
+    fake.clear_calls();
+    sync_ok(&fake, &mut cluster, &()).await;
+    sync_ok(&fake, &mut td, &no_deps()).await;
+    sync_ok(&fake, &mut svc, &deps).await;
+    assert!(
+        !fake.calls().iter().any(|c| is_preflight_read(c)),
+        "{:?}",
+        fake.calls()
+    );
+    // A new generation checks again, once.
+    bump(&mut cluster);
+    fake.clear_calls();
+    sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(fake.count("ec2:DescribeSubnets"), 1, "{:?}", fake.calls());
+    fake.clear_calls();
+    sync_ok(&fake, &mut cluster, &()).await;
+    assert_eq!(fake.count("ec2:DescribeSubnets"), 0, "{:?}", fake.calls());
 }
 
 #[tokio::test]

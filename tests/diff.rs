@@ -388,3 +388,22 @@ async fn adding_auto_scaling_predicts_the_target_and_policy() {
     sync(&fake, &mut s, &service_deps(&c, &t)).await;
     assert_eq!(fake.mutating_calls(), service_writes);
 }
+
+#[tokio::test]
+async fn a_missing_reference_is_an_error_naming_it_and_predicts_no_write() {
+    let fake = FakeAws::new();
+    fake.remove_references(&["subnet-b"]);
+    let manifests = Manifests {
+        clusters: vec![cluster()],
+        task_defs: vec![],
+        services: vec![],
+    };
+    let diffs = diff(&manifests, &fake, MC, &Live::offline()).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(exit_code(&diffs), 2);
+    let report = format_report(&diffs);
+    assert!(
+        report.contains("subnet subnet-b (capacity.subnetIds) does not exist"),
+        "{report}"
+    );
+}

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::types::*;
-use super::{AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi};
+use super::{
+    AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi, IamApi,
+};
 use crate::api::service::{ElbHealthCheck, Listener};
 use crate::planning::service::describe_load_balancers;
 
@@ -78,6 +80,10 @@ pub fn dry_run_clients(inner: AwsClients, log: Arc<DryRunLog>) -> AwsClients {
         }),
         app_autoscaling: Arc::new(DryRun {
             inner: inner.app_autoscaling,
+            log: log.clone(),
+        }),
+        iam: Arc::new(DryRun {
+            inner: inner.iam,
             log,
         }),
     }
@@ -529,6 +535,30 @@ impl Ec2Api for DryRun<dyn Ec2Api> {
             format!("delete launch template {id}"),
         );
         Ok(())
+    }
+    async fn describe_subnets(&self, ids: &[String]) -> Result<Vec<Subnet>, AwsError> {
+        self.inner.describe_subnets(ids).await
+    }
+    async fn describe_security_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<SecurityGroup>, AwsError> {
+        self.inner.describe_security_groups(ids).await
+    }
+    async fn existing_key_pairs(&self, names: &[String]) -> Result<Vec<String>, AwsError> {
+        self.inner.existing_key_pairs(names).await
+    }
+}
+
+/// IAM has only reads here: they pass through, so `diff` reports a missing role the way
+/// the operator would.
+#[async_trait]
+impl IamApi for DryRun<dyn IamApi> {
+    async fn get_role(&self, name: &str) -> Result<Option<String>, AwsError> {
+        self.inner.get_role(name).await
+    }
+    async fn get_instance_profile(&self, name: &str) -> Result<Option<String>, AwsError> {
+        self.inner.get_instance_profile(name).await
     }
 }
 

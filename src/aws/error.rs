@@ -126,6 +126,7 @@ pub fn classify(
         "elasticloadbalancing" => classify_elb(code, &lower),
         "ec2" => classify_ec2(code),
         "application-autoscaling" => classify_app_autoscaling(code, &lower),
+        "iam" => classify_iam(code),
         _ => None,
     };
     if let Some(kind) = specific {
@@ -365,9 +366,36 @@ fn classify_ec2(code: &str) -> Option<AwsErrorKind> {
     })
 }
 
+/// IAM codes of the reads the operator makes (GetRole, GetInstanceProfile).
+fn classify_iam(code: &str) -> Option<AwsErrorKind> {
+    Some(match code {
+        "NoSuchEntity" | "NoSuchEntityException" => AwsErrorKind::NotFound,
+        "ServiceFailure" | "ServiceFailureException" => AwsErrorKind::Transient,
+        "InvalidInput" | "ValidationError" => AwsErrorKind::InvalidInput,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iam_no_such_entity_is_not_found() {
+        let msg = "The role with name ecsTaskExecutionRole cannot be found.";
+        assert_eq!(
+            classify("iam:GetRole", "NoSuchEntity", msg, Some(404)),
+            AwsErrorKind::NotFound
+        );
+        assert_eq!(
+            classify("iam:GetInstanceProfile", "ServiceFailure", "", Some(500)),
+            AwsErrorKind::Transient
+        );
+        assert_eq!(
+            classify("iam:GetRole", "Throttling", "Rate exceeded", Some(400)),
+            AwsErrorKind::Throttled
+        );
+    }
 
     #[test]
     fn throttling_codes_are_throttled_in_every_service() {

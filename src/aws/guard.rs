@@ -12,7 +12,9 @@ use super::priority::Priority;
 use super::rate_limit::{Bucket, RateLimiter};
 use super::requests;
 use super::types::*;
-use super::{AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi};
+use super::{
+    AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi, IamApi,
+};
 use crate::api::service::{ElbHealthCheck, Listener};
 use crate::telemetry::metrics::{AwsCallLabels, Metrics, OperationLabels};
 
@@ -120,6 +122,10 @@ impl Guard {
             }),
             app_autoscaling: Arc::new(Guarded {
                 inner: clients.app_autoscaling,
+                guard: self.clone(),
+            }),
+            iam: Arc::new(Guarded {
+                inner: clients.iam,
                 guard: self.clone(),
             }),
         }
@@ -371,6 +377,41 @@ impl Ec2Api for Guarded<dyn Ec2Api> {
         let f = self.inner.delete_launch_template(id);
         self.guard
             .call("ec2:DeleteLaunchTemplate", Bucket::Ec2Modify, f)
+            .await
+    }
+    async fn describe_subnets(&self, ids: &[String]) -> Result<Vec<Subnet>, AwsError> {
+        let f = self.inner.describe_subnets(ids);
+        self.guard
+            .call("ec2:DescribeSubnets", Bucket::Ec2Read, f)
+            .await
+    }
+    async fn describe_security_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<SecurityGroup>, AwsError> {
+        let f = self.inner.describe_security_groups(ids);
+        self.guard
+            .call("ec2:DescribeSecurityGroups", Bucket::Ec2Read, f)
+            .await
+    }
+    async fn existing_key_pairs(&self, names: &[String]) -> Result<Vec<String>, AwsError> {
+        let f = self.inner.existing_key_pairs(names);
+        self.guard
+            .call("ec2:DescribeKeyPairs", Bucket::Ec2Read, f)
+            .await
+    }
+}
+
+#[async_trait]
+impl IamApi for Guarded<dyn IamApi> {
+    async fn get_role(&self, name: &str) -> Result<Option<String>, AwsError> {
+        let f = self.inner.get_role(name);
+        self.guard.call("iam:GetRole", Bucket::IamRead, f).await
+    }
+    async fn get_instance_profile(&self, name: &str) -> Result<Option<String>, AwsError> {
+        let f = self.inner.get_instance_profile(name);
+        self.guard
+            .call("iam:GetInstanceProfile", Bucket::IamRead, f)
             .await
     }
 }

@@ -151,6 +151,18 @@ pub trait Ec2Api: Send + Sync {
     async fn untag_launch_template(&self, id: &str, keys: &[String]) -> Result<(), AwsError>;
     /// DeleteLaunchTemplate.
     async fn delete_launch_template(&self, id: &str) -> Result<(), AwsError>;
+    /// DescribeSubnets of these IDs (filtered by `subnet-id`, so that IDs that do not
+    /// exist are left out instead of failing the whole call), all pages.
+    async fn describe_subnets(&self, ids: &[String]) -> Result<Vec<Subnet>, AwsError>;
+    /// DescribeSecurityGroups of these IDs (filtered by `group-id`; missing ones are left
+    /// out), all pages.
+    async fn describe_security_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<SecurityGroup>, AwsError>;
+    /// The names among `names` of key pairs that exist (DescribeKeyPairs filtered by
+    /// `key-name`; missing ones are left out).
+    async fn existing_key_pairs(&self, names: &[String]) -> Result<Vec<String>, AwsError>;
 }
 
 /// Auto Scaling operations the operator uses.
@@ -274,6 +286,16 @@ pub trait AppAutoScalingApi: Send + Sync {
     ) -> Result<Option<ScalingActivity>, AwsError>;
 }
 
+/// IAM operations the operator uses: reads only, to check references before creating
+/// anything (IAM is global: the same answers in every region).
+#[async_trait]
+pub trait IamApi: Send + Sync {
+    /// GetRole by name; `None` when it does not exist (NoSuchEntity). Returns the ARN.
+    async fn get_role(&self, name: &str) -> Result<Option<String>, AwsError>;
+    /// GetInstanceProfile by name; `None` when it does not exist. Returns the ARN.
+    async fn get_instance_profile(&self, name: &str) -> Result<Option<String>, AwsError>;
+}
+
 /// The clients, shared by all controllers.
 #[derive(Clone)]
 pub struct AwsClients {
@@ -287,6 +309,8 @@ pub struct AwsClients {
     pub elb: std::sync::Arc<dyn ElbApi>,
     /// Application Auto Scaling (services' desired count).
     pub app_autoscaling: std::sync::Arc<dyn AppAutoScalingApi>,
+    /// IAM (reads only, for preflight checks).
+    pub iam: std::sync::Arc<dyn IamApi>,
 }
 
 /// Hands out the AWS clients of a region (a spec's `region`, or the operator's default).

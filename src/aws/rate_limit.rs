@@ -40,11 +40,13 @@ pub enum Bucket {
     Ec2Modify,
     /// Application Auto Scaling (one bucket: AWS publishes no API rate limits for it).
     AppAutoScaling,
+    /// IAM reads (GetRole, GetInstanceProfile) of the preflight checks.
+    IamRead,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 14] = [
+    pub const ALL: [Bucket; 15] = [
         Bucket::EcsClusterModify,
         Bucket::EcsClusterRead,
         Bucket::EcsTaskDefModify,
@@ -59,6 +61,7 @@ impl Bucket {
         Bucket::Ec2Read,
         Bucket::Ec2Modify,
         Bucket::AppAutoScaling,
+        Bucket::IamRead,
     ];
 
     /// The bucket's name in metrics, e.g. `ecs_service_read`.
@@ -78,6 +81,7 @@ impl Bucket {
             Bucket::Ec2Read => "ec2_read",
             Bucket::Ec2Modify => "ec2_modify",
             Bucket::AppAutoScaling => "app_autoscaling",
+            Bucket::IamRead => "iam_read",
         }
     }
 
@@ -100,6 +104,9 @@ impl Bucket {
             // No published numbers (its quotas page lists only resource counts): a
             // conservative guess, like Auto Scaling's.
             Bucket::AppAutoScaling => (20.0, 10.0),
+            // IAM publishes no per-API request rates either, and its quota is per account,
+            // not per region (IAM is global): conservative, and preflight reads are few.
+            Bucket::IamRead => (10.0, 5.0),
         }
     }
 }

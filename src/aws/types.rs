@@ -579,3 +579,21 @@ pub struct ScalingActivity {
     /// StatusMessage, if any.
     pub status_message: Option<String>,
 }
+
+/// A subnet, as DescribeSubnets returns it (what preflight checks need).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subnet {
+    /// SubnetId.
+    pub id: String,
+    /// VpcId.
+    pub vpc_id: String,
+}
+
+/// A security group, as DescribeSecurityGroups returns it (what preflight checks need).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecurityGroup {
+    /// GroupId.
+    pub id: String,
+    /// VpcId (empty for an EC2-Classic group).
+    pub vpc_id: String,
+}

@@ -5,5 +5,6 @@ pub mod capacity_provider;
 pub mod cluster;
 pub mod drift;
 pub mod ownership;
+pub mod preflight;
 pub mod service;
 pub mod task_def;

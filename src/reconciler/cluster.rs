@@ -10,6 +10,7 @@ use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
+use super::preflight;
 use super::stores::Stores;
 use crate::api::cluster::{CapacityStatus, ClusterCapacity, EcsCluster, EcsClusterStatus};
 use crate::api::common::{CommonSpec, CommonStatus};
@@ -21,6 +22,7 @@ use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
+use crate::planning::preflight as preflight_plan;
 
 /// What deleting an EcsCluster needs from Kubernetes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -373,6 +375,15 @@ impl ManagedResource for EcsCluster {
         }
         let association = cp_plan::desired_association(&self.spec, managed.as_deref())
             .map_err(Error::InvalidSpec)?;
+        // Subnets, security groups, key pair and instance profile exist (and share a VPC)
+        // before the cluster and the template are made, not when the group is refused.
+        if preflight::due(self, cx) {
+            preflight::check(
+                &preflight_plan::cluster_checks(self.spec.capacity.as_ref()),
+                cx,
+            )
+            .await?;
+        }
         let tags = desired_tags(&cx.owner, &self.spec.tags);
         // User tag keys an earlier sync applied: the only ones this sync may take away.
         let applied = self

@@ -9,6 +9,7 @@ pub mod error;
 pub mod generic;
 pub mod managed;
 pub mod outcome;
+pub mod preflight;
 pub mod report;
 pub mod stores;
 pub mod sweep;

@@ -13,6 +13,7 @@ use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
+use super::preflight;
 use super::stores::Stores;
 use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
 use crate::api::service::{
@@ -28,6 +29,7 @@ use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
+use crate::planning::preflight as preflight_plan;
 use crate::planning::service::{
     cluster_usable, describe_changes, failed_task_definition, owned_elb_candidates, plan_elb,
     plan_service, rollout, stale_elb_deletable, DesiredService, Rollout, ServicePlan, SubnetStep,
@@ -395,6 +397,11 @@ impl ManagedResource for EcsService {
             .unwrap_or_default();
         let mut notes = Vec::new();
         let mut corrected = Vec::new();
+        // Subnets, security groups and the role exist (and share a VPC) before the ELB and
+        // the service are made.
+        if preflight::due(self, cx) {
+            preflight::check(&preflight_plan::service_checks(&self.spec), cx).await?;
+        }
 
         // The task definition as an ARN, the form ECS reports back.
         let task_definition = if deps.task_definition.starts_with("arn:") {

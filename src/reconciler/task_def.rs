@@ -10,6 +10,7 @@ use super::error::Error;
 use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
+use super::preflight;
 use super::stores::Stores;
 use crate::api::cluster::EcsCluster;
 use crate::api::common::{CommonSpec, CommonStatus};
@@ -21,6 +22,7 @@ use crate::planning::drift::{self, Resource};
 use crate::planning::ownership::{
     applied_tag_keys, desired_tags, tags_to_remove, tags_to_set, OWNER_TAG,
 };
+use crate::planning::preflight as preflight_plan;
 use crate::planning::task_def::{
     family_of, observed_hash, plan_revision, revision_of, revisions_to_prune, revisions_used_by,
     spec_hash, RevisionPlan, SPEC_HASH_TAG,
@@ -185,6 +187,11 @@ impl ManagedResource for EcsTaskDef {
         let family = self.family();
         if let Some(synced) = self.unchanged_since_sweep(deps, cx) {
             return Ok(synced);
+        }
+        // The roles exist before a revision naming them is registered (ECS accepts any
+        // role ARN there; tasks would fail to start much later).
+        if preflight::due(self, cx) {
+            preflight::check(&preflight_plan::task_def_checks(&self.spec), cx).await?;
         }
         let hash = spec_hash(&self.spec);
         let mut tags = desired_tags(&cx.owner, &self.spec.tags);

@@ -288,6 +288,21 @@ impl Ec2Api for FakeAws {
             Ok(())
         })
     }
+
+    async fn describe_subnets(&self, ids: &[String]) -> Result<Vec<Subnet>, AwsError> {
+        self.fake_describe_subnets(ids)
+    }
+
+    async fn describe_security_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<SecurityGroup>, AwsError> {
+        self.fake_describe_security_groups(ids)
+    }
+
+    async fn existing_key_pairs(&self, names: &[String]) -> Result<Vec<String>, AwsError> {
+        self.fake_existing_key_pairs(names)
+    }
 }
 
 #[cfg(test)]

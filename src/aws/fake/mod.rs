@@ -1,5 +1,6 @@
 //! An in-memory AWS for controller tests: ECS, EC2 launch templates, Auto Scaling,
-//! classic ELB and Application Auto Scaling of services, with the semantics the operator
+//! classic ELB and Application Auto Scaling of services (and the subnets, security groups,
+//! key pairs and IAM entities specs refer to: see `references`), with the semantics the operator
 //! depends on and moto does not model (conflicts, idempotency tokens, dependency errors,
 //! deployments that roll out over time, service events), plus fault injection and a call
 //! log.
@@ -32,6 +33,7 @@ mod ec2;
 mod ecs;
 mod elb;
 mod faults;
+mod references;
 #[cfg(test)]
 mod test_support;
 
@@ -49,6 +51,7 @@ use elb::Elb;
 use faults::Fault;
 
 pub use autoscaling::cluster_in_user_data;
+pub use references::DEFAULT_VPC;
 
 /// Account of every ARN the fake makes.
 pub const ACCOUNT: &str = "123456789012";
@@ -83,6 +86,11 @@ pub const OPERATIONS: &[&str] = &[
     "ec2:CreateTags",
     "ec2:DeleteTags",
     "ec2:DeleteLaunchTemplate",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeKeyPairs",
+    "iam:GetRole",
+    "iam:GetInstanceProfile",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:CreateAutoScalingGroup",
     "autoscaling:UpdateAutoScalingGroup",
@@ -115,10 +123,10 @@ pub const OPERATIONS: &[&str] = &[
     "application-autoscaling:DescribeScalingActivities",
 ];
 
-/// Whether an operation only reads (Describe*/List*).
+/// Whether an operation only reads (Describe*/List*/Get*).
 pub fn is_read_only(operation: &str) -> bool {
     let action = operation.rsplit(':').next().unwrap_or(operation);
-    action.starts_with("Describe") || action.starts_with("List")
+    action.starts_with("Describe") || action.starts_with("List") || action.starts_with("Get")
 }
 
 /// 2024-01-01T00:00:00Z: the fake clock's origin.
@@ -174,6 +182,8 @@ struct State {
     scaling_policies: BTreeMap<(String, String), ScalingPolicy>,
     /// By resource ID, newest first.
     scaling_activities: BTreeMap<String, Vec<ScalingActivity>>,
+    /// Subnets, security groups, key pairs and IAM entities that specs refer to.
+    references: references::References,
 }
 
 impl Default for State {
@@ -205,6 +215,7 @@ impl Default for State {
             scalable_targets: BTreeMap::new(),
             scaling_policies: BTreeMap::new(),
             scaling_activities: BTreeMap::new(),
+            references: Default::default(),
         }
     }
 }
@@ -249,8 +260,8 @@ impl FakeAws {
         self.lock().require_capacity = on;
     }
 
-    /// The IAM roles CreateService accepts (by name; ARNs are matched by their last part).
-    /// Default: any role.
+    /// The IAM roles CreateService accepts and GetRole finds (by name; ARNs are matched by
+    /// their last part). Default: any role.
     pub fn set_known_roles(&self, roles: &[&str]) {
         self.lock().known_roles = Some(roles.iter().map(|r| r.to_string()).collect());
     }
@@ -326,6 +337,7 @@ impl AwsProvider for FakeAws {
             autoscaling: Arc::new(self.clone()),
             elb: Arc::new(self.clone()),
             app_autoscaling: Arc::new(self.clone()),
+            iam: Arc::new(self.clone()),
         }
     }
 

@@ -229,6 +229,86 @@ impl Ec2Api for SdkEc2 {
             .map_err(|e| sdk_error(OP, e))?;
         Ok(())
     }
+
+    async fn describe_subnets(&self, ids: &[String]) -> Result<Vec<Subnet>, AwsError> {
+        const OP: &str = "ec2:DescribeSubnets";
+        if ids.is_empty() {
+            // An empty filter would list every subnet of the region.
+            return Ok(Vec::new());
+        }
+        // A filter, not SubnetIds: with SubnetIds one missing ID fails the whole call and
+        // AWS names only one of them.
+        let mut pages = self
+            .client
+            .describe_subnets()
+            .filters(filter("subnet-id", ids))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(s) = pages.next().await {
+            let s = s.map_err(|e| sdk_error(OP, e))?;
+            out.push(Subnet {
+                id: s.subnet_id().unwrap_or_default().to_string(),
+                vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn describe_security_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<SecurityGroup>, AwsError> {
+        const OP: &str = "ec2:DescribeSecurityGroups";
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pages = self
+            .client
+            .describe_security_groups()
+            .filters(filter("group-id", ids))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(g) = pages.next().await {
+            let g = g.map_err(|e| sdk_error(OP, e))?;
+            out.push(SecurityGroup {
+                id: g.group_id().unwrap_or_default().to_string(),
+                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn existing_key_pairs(&self, names: &[String]) -> Result<Vec<String>, AwsError> {
+        const OP: &str = "ec2:DescribeKeyPairs";
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        // DescribeKeyPairs is not paginated.
+        let resp = self
+            .client
+            .describe_key_pairs()
+            .filters(filter("key-name", names))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(resp
+            .key_pairs()
+            .iter()
+            .filter_map(|k| k.key_name().map(str::to_string))
+            .collect())
+    }
+}
+
+/// An EC2 filter matching any of `values`.
+fn filter(name: &str, values: &[String]) -> ec2::Filter {
+    ec2::Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
 }
 
 fn none_if_not_found<T>(err: AwsError) -> Result<Option<T>, AwsError> {

@@ -11,6 +11,7 @@ mod convert;
 mod ec2;
 mod ecs;
 mod elb;
+mod iam;
 mod request_counter;
 mod retry;
 
@@ -31,6 +32,7 @@ pub use autoscaling::SdkAutoScaling;
 pub use ec2::SdkEc2;
 pub use ecs::SdkEcs;
 pub use elb::SdkElb;
+pub use iam::SdkIam;
 
 use super::error::{classify, AwsError, AwsErrorKind};
 use super::{AwsClients, AwsProvider};
@@ -141,6 +143,12 @@ impl SdkProvider {
         let app_autoscaling = aws_sdk_applicationautoscaling::config::Builder::from(&config)
             .interceptor(request_counter::CountRequests)
             .build();
+        // IAM is global: the SDK resolves its one endpoint (iam.amazonaws.com, signed for
+        // us-east-1) from any region of the standard partition; an endpoint URL override
+        // (moto, LocalStack) applies as for every other client.
+        let iam = aws_sdk_iam::config::Builder::from(&config)
+            .interceptor(request_counter::CountRequests)
+            .build();
         AwsClients {
             ecs: Arc::new(SdkEcs::new(aws_sdk_ecs::Client::from_conf(ecs))),
             ec2: Arc::new(SdkEc2::new(aws_sdk_ec2::Client::from_conf(ec2))),
@@ -153,6 +161,7 @@ impl SdkProvider {
             app_autoscaling: Arc::new(SdkAppAutoScaling::new(
                 aws_sdk_applicationautoscaling::Client::from_conf(app_autoscaling),
             )),
+            iam: Arc::new(SdkIam::new(aws_sdk_iam::Client::from_conf(iam))),
         }
     }
 }
