@@ -241,6 +241,17 @@ async fn main_inner(mut args: Args) -> Result<()> {
         results.machine.describe()
     ));
     for &n in &args.n {
+        let sweep = report::sweep_read_seconds(n);
+        if args.operators.iter().any(|o| *o != Operator::Ack)
+            && sweep > settings.resync.as_secs_f64()
+        {
+            progress(&format!(
+                "warning: at N={n} ecs-operator's bulk sweep needs {sweep:.0} s of the \
+                 DescribeServices bucket per resync period of {} s: reads stay throttled \
+                 client-side and creation crawls (raise --resync-seconds)",
+                settings.resync.as_secs()
+            ));
+        }
         for &limits in &args.modes {
             for &op in &args.operators {
                 let dir = work_dir.join(format!("{n}-{}-{}", limits.name(), op.name()));

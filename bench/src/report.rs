@@ -276,6 +276,13 @@ pub fn paged_steady_calls_per_object(r: &RunResult) -> Option<f64> {
     )
 }
 
+/// Seconds of AWS's DescribeServices bucket (20 a second) that ecs-operator's bulk sweep
+/// of `n` services takes at its 0.8 share: one DescribeServices per 10 services, plus the
+/// ListServices pages. Above one resync period the bucket never refills between sweeps.
+pub fn sweep_read_seconds(n: u32) -> f64 {
+    f64::from(n.div_ceil(10) + n.div_ceil(100).max(1)) / (0.8 * 20.0)
+}
+
 /// Column order: ecs-operator, ecs-operator on the fake, ACK.
 fn column_rank(operator: &str) -> u8 {
     match operator {
@@ -663,6 +670,9 @@ mod tests {
         assert_eq!(ratio(None, Some(2.0)), None);
         assert_eq!(bucket_floor_seconds(1000), 190.0);
         assert_eq!(bucket_floor_seconds(10), 0.0);
+        // 1,000 DescribeServices + 100 ListServices pages at 16 a second.
+        assert!((sweep_read_seconds(10_000) - 68.75).abs() < 1e-9);
+        assert!(sweep_read_seconds(1_000) < 30.0);
         assert_eq!(thousands(2093), "2,093");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(12), "12");
