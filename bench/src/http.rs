@@ -1,5 +1,5 @@
-//! Plain HTTP GETs on loopback: the proxy's control API, the operators' metrics and
-//! readiness endpoints.
+//! Plain HTTP on loopback: the proxy's control API, the operators' metrics and readiness
+//! endpoints, ecs-operator-on-fake's view of its fake AWS.
 
 use std::time::Duration;
 
@@ -23,6 +23,24 @@ pub async fn get(url: &str, timeout: Duration) -> Result<(u16, String)> {
         .await
         .with_context(|| format!("GET {url}: no answer within {timeout:?}"))?
         .with_context(|| format!("GET {url}"))
+}
+
+/// POST `url` with an empty body; returns the status code and the body as text.
+pub async fn post(url: &str, timeout: Duration) -> Result<(u16, String)> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let request = hyper::Request::post(url)
+        .body(Empty::<Bytes>::new())
+        .with_context(|| format!("bad URL {url}"))?;
+    let fetch = async {
+        let response = client.request(request).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .with_context(|| format!("POST {url}: no answer within {timeout:?}"))?
+        .with_context(|| format!("POST {url}"))
 }
 
 /// The sum of every sample of the counter `name` (all label sets) in a Prometheus text

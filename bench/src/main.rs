@@ -1,8 +1,10 @@
 //! `ecs-bench`: ecs-operator and ACK's ECS controller v1.2.1 side by side, one after the
 //! other, each on a fresh kube-apiserver + moto (hack/sandbox.sh) behind its own
-//! aws-fault-proxy, with equal concurrency and resync. Prints Markdown tables and writes
-//! JSON to bench/results/. See bench/README.md.
+//! aws-fault-proxy, with equal concurrency and resync; and ecs-operator alone on the
+//! in-memory fake AWS (ecs-operator-on-fake) for N = 10,000. Prints Markdown tables and
+//! writes JSON to bench/results/. See bench/README.md.
 
+mod fake;
 mod http;
 mod measure;
 mod moto;
@@ -12,6 +14,7 @@ mod proxy;
 mod report;
 mod run;
 mod sandbox;
+mod view;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +36,8 @@ struct Args {
     /// Numbers of services (over N/10 task definitions, one cluster).
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     n: Vec<u32>,
-    /// Operators to run: ecs-operator, ack.
+    /// Operators to run: ecs-operator, ack, ecs-operator-fake (ecs-operator's controllers
+    /// on the in-memory fake AWS instead of moto, for N = 10,000).
     #[arg(long, value_delimiter = ',', default_value = "ecs-operator,ack", value_parser = Operator::parse)]
     operators: Vec<Operator>,
     /// Bucket modes: unlimited (moto never throttles), aws-limits (the proxy enforces
@@ -92,6 +96,10 @@ struct Args {
     /// non-zero when the run fails or does not converge.
     #[arg(long)]
     smoke: bool,
+    /// The same quick check on the in-memory fake AWS: N=20, ecs-operator-fake only, AWS's
+    /// buckets enforced by the fake, the same short phases.
+    #[arg(long)]
+    smoke_fake: bool,
     /// Print the tables of an earlier results file and exit.
     #[arg(long)]
     render: Option<PathBuf>,
@@ -120,10 +128,17 @@ async fn main_inner(mut args: Args) -> Result<()> {
         print!("{}", report::render(&results));
         return Ok(());
     }
-    if args.smoke {
-        args.n = vec![10];
-        args.operators = vec![Operator::EcsOperator];
-        args.modes = vec![Limits::Unlimited];
+    if args.smoke || args.smoke_fake {
+        if args.smoke_fake {
+            args.n = vec![20];
+            args.operators = vec![Operator::EcsOperatorFake];
+            args.modes = vec![Limits::AwsBuckets];
+        } else {
+            args.n = vec![10];
+            args.operators = vec![Operator::EcsOperator];
+            args.modes = vec![Limits::Unlimited];
+        }
+        args.smoke = true;
         args.resync_seconds = 5;
         args.steady_periods = 1;
         args.settle_seconds = 1;
@@ -137,10 +152,17 @@ async fn main_inner(mut args: Args) -> Result<()> {
         .context("ecs-bench has no directory")?
         .to_path_buf();
     let profile = profile_of(&exe_dir);
+    let wants_fake = args.operators.iter().any(|o| o.on_fake());
+    let wants_moto = args.operators.iter().any(|o| !o.on_fake());
     if !args.no_build {
         // <target dir>/<profile>/ecs-bench
         let target_dir = exe_dir.parent().unwrap_or(&exe_dir);
-        build(&root, &profile, target_dir).await?;
+        if wants_moto {
+            build(&root, &profile, target_dir).await?;
+        }
+        if wants_fake {
+            build_fake(&root, &profile, target_dir).await?;
+        }
     }
     let wants_ack = args.operators.contains(&Operator::Ack);
     let ack_dir = if wants_ack {
@@ -152,9 +174,17 @@ async fn main_inner(mut args: Args) -> Result<()> {
         root: root.clone(),
         ecs_operator: exe_dir.join("ecs-operator"),
         proxy: exe_dir.join("aws-fault-proxy"),
+        ecs_operator_fake: exe_dir.join("ecs-operator-on-fake"),
         ack_dir,
     };
-    for bin in [&tools.ecs_operator, &tools.proxy] {
+    let mut needed = Vec::new();
+    if wants_moto {
+        needed.extend([&tools.ecs_operator, &tools.proxy]);
+    }
+    if wants_fake {
+        needed.push(&tools.ecs_operator_fake);
+    }
+    for bin in needed {
         if !bin.exists() {
             bail!("{} is missing (drop --no-build?)", bin.display());
         }
@@ -211,6 +241,17 @@ async fn main_inner(mut args: Args) -> Result<()> {
         results.machine.describe()
     ));
     for &n in &args.n {
+        let sweep = report::sweep_read_seconds(n);
+        if args.operators.iter().any(|o| *o != Operator::Ack)
+            && sweep > settings.resync.as_secs_f64()
+        {
+            progress(&format!(
+                "warning: at N={n} ecs-operator's bulk sweep needs {sweep:.0} s of the \
+                 DescribeServices bucket per resync period of {} s: reads stay throttled \
+                 client-side and creation crawls (raise --resync-seconds)",
+                settings.resync.as_secs()
+            ));
+        }
         for &limits in &args.modes {
             for &op in &args.operators {
                 let dir = work_dir.join(format!("{n}-{}-{}", limits.name(), op.name()));
@@ -269,6 +310,29 @@ async fn build(root: &Path, profile: &str, target_dir: &Path) -> Result<()> {
         .context("running cargo build")?;
     if !status.success() {
         bail!("cargo build of ecs-operator and aws-fault-proxy failed");
+    }
+    Ok(())
+}
+
+/// Builds ecs-operator-on-fake with this binary's profile, in a cargo invocation of its
+/// own: built together with `-p ecs-operator`, cargo would unify the operator library's
+/// `test-support` feature (the fake) into the shipped binary as well.
+async fn build_fake(root: &Path, profile: &str, target_dir: &Path) -> Result<()> {
+    progress(&format!(
+        "building ecs-operator-on-fake (profile {profile})"
+    ));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--profile", profile])
+        .args(["-p", "bench", "--bin", "ecs-operator-on-fake"]);
+    scrub_cargo_run_env(&mut cmd, target_dir);
+    let status = tokio::task::spawn_blocking(move || cmd.status())
+        .await
+        .context("joining a blocking task")?
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of ecs-operator-on-fake failed");
     }
     Ok(())
 }
@@ -435,5 +499,13 @@ mod tests {
         assert_eq!(a.n, vec![10]);
         assert_eq!(a.operators, vec![Operator::Ack]);
         assert_eq!(a.modes, vec![Limits::AwsBuckets]);
+        let a = Args::parse_from([
+            "ecs-bench",
+            "--n",
+            "10000",
+            "--operators",
+            "ecs-operator-fake",
+        ]);
+        assert_eq!(a.operators, vec![Operator::EcsOperatorFake]);
     }
 }

@@ -1,6 +1,7 @@
 //! What is measured and how: readiness from watches on the objects, AWS calls from the
-//! proxy's counters between two snapshots, CPU from /proc, the task definition edit's
-//! rollout from moto, revisions over restarts from the proxy's call record.
+//! proxy's (or the fake's) counters between two snapshots, CPU from /proc, the task
+//! definition edit's rollout from moto (or the fake), revisions over restarts from the
+//! proxy's call record (or the fake).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,10 +15,11 @@ use kube::runtime::WatchStreamExt;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::moto::{on_new_revision, Moto};
+use crate::moto::on_new_revision;
 use crate::operators::{Operator, Role};
 use crate::proxy::{is_write, Summary};
 use crate::report::Phase;
+use crate::view::AwsView;
 use crate::workload::{self, Workload, CLUSTER};
 
 /// Whether `obj` has the condition `condition` with status `True`.
@@ -133,10 +135,10 @@ impl Drop for ReadyTracker {
 }
 
 /// Waits until the cluster, every task definition family and every service exist in AWS
-/// (moto, read directly). Returns when the check that found them all started, or `None`
-/// at `deadline`.
+/// (moto read directly, or the fake). Returns when the check that found them all started,
+/// or `None` at `deadline`.
 pub async fn wait_present_in_aws(
-    moto: &Moto,
+    aws: &AwsView,
     w: &Workload,
     deadline: Instant,
 ) -> Result<Option<Instant>> {
@@ -144,14 +146,11 @@ pub async fn wait_present_in_aws(
     let families: Vec<String> = (0..w.task_defs).map(|t| w.task_def_name(t)).collect();
     loop {
         let check = Instant::now();
-        if moto.cluster_active(CLUSTER).await? {
-            let have = moto.service_names(CLUSTER).await?;
-            if services.iter().all(|s| have.contains(s)) {
-                let fams = moto.families().await?;
-                if families.iter().all(|f| fams.contains(f)) {
-                    return Ok(Some(check));
-                }
-            }
+        if aws.cluster_active(CLUSTER).await?
+            && aws.services_exist(CLUSTER, &services).await?
+            && aws.families_exist(&families).await?
+        {
+            return Ok(Some(check));
         }
         if Instant::now() >= deadline {
             return Ok(None);
@@ -212,7 +211,7 @@ pub async fn edit_rollout(
     namespace: &str,
     op: Operator,
     w: &Workload,
-    moto: &Moto,
+    aws: &AwsView,
     t: u32,
     timeout: Duration,
 ) -> Result<Vec<Option<f64>>> {
@@ -222,8 +221,8 @@ pub async fn edit_rollout(
         .into_iter()
         .map(|i| w.service_name(i))
         .collect();
-    let before = moto.task_definitions(CLUSTER, &services).await?;
-    let new_revision = moto.latest_revision(&family).await? + 1;
+    let before = aws.task_definitions(CLUSTER, &services).await?;
+    let new_revision = aws.latest_revision(&family).await? + 1;
     let api: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         namespace,
@@ -240,7 +239,7 @@ pub async fn edit_rollout(
     let mut rolled: Vec<Option<f64>> = vec![None; services.len()];
     while start.elapsed() < timeout && rolled.iter().any(Option::is_none) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = moto.task_definitions(CLUSTER, &services).await?;
+        let now = aws.task_definitions(CLUSTER, &services).await?;
         let elapsed = start.elapsed().as_secs_f64();
         for (i, name) in services.iter().enumerate() {
             if rolled[i].is_some() {

@@ -1,5 +1,7 @@
-//! The two operators under test: their Kubernetes kinds, what "ready" means for each,
-//! their AWS call metric, and how each is started (flags and environment).
+//! The operators under test: their Kubernetes kinds, what "ready" means for each, their
+//! AWS call metric, and how each is started (flags and environment). ecs-operator runs
+//! either as the shipped binary against moto, or as ecs-operator-on-fake (the same
+//! controllers on the in-memory fake AWS, for N = 10,000).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,9 +11,14 @@ use kube::core::{ApiResource, GroupVersionKind};
 
 /// Which operator a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// "EcsOperator" is the product's name, not the enum's name repeated.
+#[allow(clippy::enum_variant_names)]
 pub enum Operator {
     /// This repository's operator.
     EcsOperator,
+    /// This repository's operator's controllers on the in-memory fake AWS
+    /// (ecs-operator-on-fake).
+    EcsOperatorFake,
     /// ACK's ECS controller v1.2.1.
     Ack,
 }
@@ -67,8 +74,10 @@ pub struct LaunchSpec {
     pub binary: PathBuf,
     /// The sandbox's kubeconfig.
     pub kubeconfig: PathBuf,
-    /// Where the operator sends AWS calls (the proxy).
+    /// Where the operator sends AWS calls (the proxy; unused on the fake).
     pub aws_endpoint: String,
+    /// Whether AWS's token buckets are enforced (on the fake: by the fake itself).
+    pub enforce_aws_limits: bool,
     /// Namespace it watches.
     pub namespace: String,
     /// Reconciles at once per kind.
@@ -86,8 +95,11 @@ impl Operator {
     pub fn parse(s: &str) -> Result<Operator, String> {
         match s {
             "ecs-operator" => Ok(Operator::EcsOperator),
+            "ecs-operator-fake" => Ok(Operator::EcsOperatorFake),
             "ack" => Ok(Operator::Ack),
-            _ => Err(format!("unknown operator {s:?} (ecs-operator or ack)")),
+            _ => Err(format!(
+                "unknown operator {s:?} (ecs-operator, ecs-operator-fake or ack)"
+            )),
         }
     }
 
@@ -95,14 +107,20 @@ impl Operator {
     pub fn name(self) -> &'static str {
         match self {
             Operator::EcsOperator => "ecs-operator",
+            Operator::EcsOperatorFake => "ecs-operator-fake",
             Operator::Ack => "ack",
         }
+    }
+
+    /// Whether it runs on the in-memory fake AWS (no moto, no proxy).
+    pub fn on_fake(self) -> bool {
+        self == Operator::EcsOperatorFake
     }
 
     /// The operator's kind for a role.
     pub fn kind(self, role: Role) -> Kind {
         match (self, role) {
-            (Operator::EcsOperator, role) => Kind {
+            (Operator::EcsOperator | Operator::EcsOperatorFake, role) => Kind {
                 group: "ecsoperator.io",
                 version: "v1alpha1",
                 kind: match role {
@@ -138,7 +156,7 @@ impl Operator {
     /// after its create call).
     pub fn ready_condition(self) -> &'static str {
         match self {
-            Operator::EcsOperator => "Ready",
+            Operator::EcsOperator | Operator::EcsOperatorFake => "Ready",
             Operator::Ack => "ACK.ResourceSynced",
         }
     }
@@ -147,7 +165,7 @@ impl Operator {
     /// of the proxy's count.
     pub fn calls_metric(self) -> &'static str {
         match self {
-            Operator::EcsOperator => "ecs_operator_aws_calls_total",
+            Operator::EcsOperator | Operator::EcsOperatorFake => "ecs_operator_aws_calls_total",
             Operator::Ack => "ack_outbound_api_requests_total",
         }
     }
@@ -175,6 +193,23 @@ impl Operator {
                 "--log-format=json".into(),
                 "--log-level=info".into(),
             ],
+            Operator::EcsOperatorFake => {
+                let mut args = vec![
+                    "run".into(),
+                    "--cluster-id=bench".into(),
+                    format!("--watch-namespace={}", spec.namespace),
+                    format!("--concurrency={}", spec.concurrency),
+                    format!("--resync-period={}s", spec.resync.as_secs().max(1)),
+                    format!("--metrics-addr={metrics}"),
+                    format!("--health-addr={health}"),
+                    "--log-format=json".into(),
+                    "--log-level=info".into(),
+                ];
+                if spec.enforce_aws_limits {
+                    args.push("--aws-limits".into());
+                }
+                args
+            }
             Operator::Ack => vec![
                 "--aws-region=us-east-1".into(),
                 format!("--aws-endpoint-url={}", spec.aws_endpoint),
@@ -237,6 +272,7 @@ mod tests {
             binary: PathBuf::from("/bin/op"),
             kubeconfig: PathBuf::from("/k/kubeconfig"),
             aws_endpoint: "http://127.0.0.1:9".into(),
+            enforce_aws_limits: true,
             namespace: "bench".into(),
             concurrency: 4,
             resync: Duration::from_secs(30),
@@ -257,6 +293,25 @@ mod tests {
     }
 
     #[test]
+    fn the_fake_gets_the_same_flags_and_the_limits() {
+        let args = Operator::EcsOperatorFake.args(&spec());
+        assert!(args.contains(&"--concurrency=4".to_string()));
+        assert!(args.contains(&"--resync-period=30s".to_string()));
+        assert!(args.contains(&"--watch-namespace=bench".to_string()));
+        assert!(args.contains(&"--aws-limits".to_string()));
+        assert!(!args.iter().any(|a| a.starts_with("--aws-endpoint-url")));
+        let unlimited = LaunchSpec {
+            enforce_aws_limits: false,
+            ..spec()
+        };
+        assert!(!Operator::EcsOperatorFake
+            .args(&unlimited)
+            .contains(&"--aws-limits".to_string()));
+        assert!(Operator::EcsOperatorFake.on_fake());
+        assert!(!Operator::EcsOperator.on_fake());
+    }
+
+    #[test]
     fn no_ca_bundle() {
         for op in [Operator::EcsOperator, Operator::Ack] {
             let env = op.env(&spec());
@@ -269,7 +324,11 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for op in [Operator::EcsOperator, Operator::Ack] {
+        for op in [
+            Operator::EcsOperator,
+            Operator::EcsOperatorFake,
+            Operator::Ack,
+        ] {
             assert_eq!(Operator::parse(op.name()), Ok(op));
         }
         assert!(Operator::parse("flux").is_err());

@@ -1,5 +1,6 @@
 //! Results: the JSON written to bench/results/, the machine it ran on, and the Markdown
-//! table (one per N and bucket mode, ecs-operator next to ACK with the ratio).
+//! table (one per N and bucket mode, ecs-operator next to ACK with the ratio; ecs-operator
+//! on the in-memory fake AWS in a column of its own, with notes on what differs).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -136,6 +137,27 @@ pub struct RunResult {
     pub edit: Option<Edit>,
     /// Restarts.
     pub restarts: Option<Restarts>,
+    /// On the fake AWS: the fake's memory holding the workload, measured alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fake_state: Option<FakeState>,
+}
+
+/// The fake AWS's memory holding a run's workload (one cluster, the task definitions, the
+/// services with completed deployments), in a process of its own without controllers:
+/// its share of ecs-operator-on-fake's peak RSS.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FakeState {
+    /// Services.
+    pub services: u32,
+    /// Task definition families.
+    pub task_defs: u32,
+    /// Anonymous resident memory (RssAnon) of that process before the fake held anything,
+    /// MiB.
+    pub baseline_rss_mib: f64,
+    /// RssAnon with the workload in the fake, MiB.
+    pub rss_mib: f64,
+    /// The difference, MiB.
+    pub fake_mib: f64,
 }
 
 /// AWS calls, CPU and time between two moments.
@@ -236,6 +258,61 @@ pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// Steady-state AWS calls per object per resync of a run on the fake, with every bulk
+/// listing counted as the pages AWS would answer it in (100 items a page, as the SDK
+/// adapters ask): the fake answers ListServices and ListTaskDefinitions in one call, where
+/// AWS (and the proxy in front of moto) sees one request per page. Every
+/// ListTaskDefinitions at rest is taken for the bulk sweep of all ACTIVE revisions.
+pub fn paged_steady_calls_per_object(r: &RunResult) -> Option<f64> {
+    let s = r.steady.as_ref()?;
+    let pages = |items: u32| u64::from(items.div_ceil(100).max(1));
+    let count = |op: &str| s.phase.calls_by_operation.get(op).copied().unwrap_or(0);
+    let extra = count("ecs:ListServices") * (pages(r.n) - 1)
+        + count("ecs:ListTaskDefinitions") * (pages(r.task_defs) - 1);
+    Some(
+        (s.phase.aws_calls + extra) as f64
+            / f64::from(r.objects.max(1))
+            / f64::from(s.periods.max(1)),
+    )
+}
+
+/// Seconds of AWS's DescribeServices bucket (20 a second) that ecs-operator's bulk sweep
+/// of `n` services takes at its 0.8 share: one DescribeServices per 10 services, plus the
+/// ListServices pages. Above one resync period the bucket never refills between sweeps.
+pub fn sweep_read_seconds(n: u32) -> f64 {
+    f64::from(n.div_ceil(10) + n.div_ceil(100).max(1)) / (0.8 * 20.0)
+}
+
+/// Column order: ecs-operator, ecs-operator on the fake, ACK.
+fn column_rank(operator: &str) -> u8 {
+    match operator {
+        "ecs-operator" => 0,
+        "ecs-operator-fake" => 1,
+        _ => 2,
+    }
+}
+
+fn column_title(operator: &str) -> &'static str {
+    match operator {
+        "ack" => "ACK v1.2.1",
+        "ecs-operator-fake" => "ecs-operator on the in-memory fake AWS",
+        _ => "ecs-operator",
+    }
+}
+
+/// What differs on the fake, below every table that has a run on it.
+const FAKE_NOTES: &str = "On the in-memory fake AWS (ecs-operator-on-fake): the operator's \
+controllers, client-side token buckets (0.8 of AWS's), batching and settings on the same \
+kube-apiserver, with the fake AWS of the operator's tests in the same process instead of \
+the SDK and moto. AWS calls are counted by the fake's call gate, one per operation: no SDK \
+retries (a throttled call goes back to the operator), and a bulk listing counts once where \
+AWS answers it in pages of 100 (the \"pages counted\" row counts them). With AWS's limits \
+the gate applies aws-fault-proxy's buckets. CPU seconds and peak RSS include the fake; the \
+fake's share (in brackets) is its memory holding the same workload in a process of its own \
+(`ecs-operator-on-fake fake-only`). Restarts restart the controllers inside the process (new \
+Kubernetes client, caches, buckets and metrics; the fake would not survive the process). The \
+fake starts a deployment's tasks at once and completes it on the next DescribeServices.\n";
+
 /// The ideal time for `n` new services with AWS's CreateService bucket (burst 50, refill
 /// 5/s): (N − 50) / 5 seconds.
 pub fn bucket_floor_seconds(n: u32) -> f64 {
@@ -305,15 +382,21 @@ pub fn render(results: &Results) -> String {
             .push(r);
     }
     for ((n, _, mode), mut runs) in groups {
-        // ecs-operator first.
-        runs.sort_by_key(|r| r.operator != "ecs-operator");
-        let mode_text = if mode == "aws-limits" {
-            format!(
-                "AWS's token buckets enforced by the proxy (CreateService floor (N − 50)/5 = {})",
+        runs.sort_by_key(|r| column_rank(&r.operator));
+        let on_fake = runs.iter().any(|r| r.operator == "ecs-operator-fake");
+        let only_fake = runs.iter().all(|r| r.operator == "ecs-operator-fake");
+        let mode_text = match (mode == "aws-limits", only_fake, on_fake) {
+            (true, true, _) => format!(
+                "AWS's token buckets enforced by the fake AWS (CreateService floor (N − 50)/5 = {})",
                 seconds(bucket_floor_seconds(n))
-            )
-        } else {
-            "no AWS limits (moto never throttles)".to_string()
+            ),
+            (true, false, with_fake) => format!(
+                "AWS's token buckets enforced by the proxy{} (CreateService floor (N − 50)/5 = {})",
+                if with_fake { " or the fake AWS" } else { "" },
+                seconds(bucket_floor_seconds(n))
+            ),
+            (false, true, _) => "no AWS limits (the fake AWS never throttles)".to_string(),
+            (false, false, _) => "no AWS limits (moto never throttles)".to_string(),
         };
         let _ = writeln!(
             out,
@@ -322,15 +405,11 @@ pub fn render(results: &Results) -> String {
             runs.first().map_or(0, |r| r.task_defs),
             mode_text
         );
-        let both = runs.len() == 2;
+        let both = is_pair(&runs);
         let mut header = "| figure |".to_string();
         let mut rule = "|---|".to_string();
         for r in &runs {
-            let title = if r.operator == "ack" {
-                "ACK v1.2.1"
-            } else {
-                "ecs-operator"
-            };
+            let title = column_title(&r.operator);
             let _ = write!(header, " {title} |");
             rule.push_str("---|");
         }
@@ -350,8 +429,16 @@ pub fn render(results: &Results) -> String {
             out.push('\n');
         }
         out.push('\n');
+        if on_fake {
+            let _ = writeln!(out, "{FAKE_NOTES}");
+        }
     }
     out
+}
+
+/// Whether `runs` is ecs-operator (on moto) next to ACK: the ratio column.
+fn is_pair(runs: &[&RunResult]) -> bool {
+    runs.len() == 2 && runs[0].operator == "ecs-operator" && runs[1].operator == "ack"
 }
 
 fn short(commit: &str) -> &str {
@@ -362,8 +449,9 @@ fn short(commit: &str) -> &str {
 fn rows(runs: &[&RunResult], mode: &str, restarts: u32) -> Vec<Row> {
     let objects = runs.first().map_or(0, |r| r.objects);
     let n = runs.first().map_or(0, |r| r.n);
+    let on_fake = runs.iter().any(|r| r.operator == "ecs-operator-fake");
     let pair = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Option<f64> {
-        if runs.len() == 2 {
+        if is_pair(runs) {
             ratio(f(runs[0]), f(runs[1]))
         } else {
             None
@@ -451,6 +539,20 @@ fn rows(runs: &[&RunResult], mode: &str, restarts: u32) -> Vec<Row> {
         }),
         ratio: pair(&steady),
     });
+    if on_fake {
+        rows.push(Row {
+            figure: "… with bulk listings counted in pages of 100, as AWS answers them".into(),
+            cells: cells(&|r| {
+                if r.operator == "ecs-operator-fake" {
+                    paged_steady_calls_per_object(r)
+                        .map_or_else(|| failed(r), |x| format!("{x:.2}"))
+                } else {
+                    "(as above)".into()
+                }
+            }),
+            ratio: None,
+        });
+    }
     let steady_secs = runs
         .iter()
         .find_map(|r| r.steady.as_ref().map(|s| s.phase.seconds))
@@ -466,9 +568,10 @@ fn rows(runs: &[&RunResult], mode: &str, restarts: u32) -> Vec<Row> {
     });
     rows.push(Row {
         figure: "peak RSS".into(),
-        cells: cells(&|r| {
-            r.peak_rss_mib
-                .map_or_else(|| failed(r), |m| format!("{m:.1} MiB"))
+        cells: cells(&|r| match (r.peak_rss_mib, &r.fake_state) {
+            (Some(m), Some(f)) => format!("{m:.1} MiB (fake AWS's share {:.1} MiB)", f.fake_mib),
+            (Some(m), None) => format!("{m:.1} MiB"),
+            (None, _) => failed(r),
         }),
         ratio: pair(&|r| r.peak_rss_mib),
     });
@@ -507,7 +610,11 @@ fn rows(runs: &[&RunResult], mode: &str, restarts: u32) -> Vec<Row> {
         ratio: None,
     });
     rows.push(Row {
-        figure: "own AWS call metric ÷ proxy count, creation".into(),
+        figure: if on_fake {
+            "own AWS call metric ÷ proxy's (fake's) count, creation".into()
+        } else {
+            "own AWS call metric ÷ proxy count, creation".into()
+        },
         cells: cells(&|r| {
             r.converge
                 .as_ref()
@@ -563,6 +670,9 @@ mod tests {
         assert_eq!(ratio(None, Some(2.0)), None);
         assert_eq!(bucket_floor_seconds(1000), 190.0);
         assert_eq!(bucket_floor_seconds(10), 0.0);
+        // 1,000 DescribeServices + 100 ListServices pages at 16 a second.
+        assert!((sweep_read_seconds(10_000) - 68.75).abs() < 1e-9);
+        assert!(sweep_read_seconds(1_000) < 30.0);
         assert_eq!(thousands(2093), "2,093");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(12), "12");
@@ -612,6 +722,7 @@ mod tests {
                 restarts: 10,
                 ..Restarts::default()
             }),
+            fake_state: None,
         }
     }
 
@@ -680,6 +791,42 @@ mod tests {
         let text = render(&results(vec![run("ecs-operator", 10.0, 111, Some(0.5))]));
         assert!(text.contains("| figure | ecs-operator |\n|---|---|\n"));
         assert!(!text.contains("÷ ACK"));
+    }
+
+    #[test]
+    fn the_fake_has_its_own_column_and_notes() {
+        let mut fake = run("ecs-operator-fake", 10.0, 111, Some(0.5));
+        fake.n = 1000;
+        fake.task_defs = 100;
+        fake.objects = 1101;
+        fake.fake_state = Some(FakeState {
+            fake_mib: 12.5,
+            ..FakeState::default()
+        });
+        if let Some(s) = fake.steady.as_mut() {
+            s.phase.aws_calls = 330;
+            s.phase
+                .calls_by_operation
+                .insert("ecs:ListServices".into(), 3);
+            s.phase
+                .calls_by_operation
+                .insert("ecs:ListTaskDefinitions".into(), 3);
+        }
+        // 330 + 3 × 9 + 3 × 0 = 357 calls over 1101 objects and 3 periods.
+        let paged = paged_steady_calls_per_object(&fake).unwrap();
+        assert!((paged - 357.0 / 1101.0 / 3.0).abs() < 1e-9);
+        let mut moto = run("ecs-operator", 10.0, 111, Some(0.5));
+        moto.n = 1000;
+        let text = render(&results(vec![fake, moto]));
+        assert!(text.contains(
+            "| figure | ecs-operator | ecs-operator on the in-memory fake AWS |\n|---|---|---|\n"
+        ));
+        assert!(!text.contains("÷ ACK"), "no ratio between ours and ours");
+        assert!(text.contains("| 40.0 MiB | 40.0 MiB (fake AWS's share 12.5 MiB) |"));
+        assert!(text.contains("| (as above) | 0.11 |"));
+        assert!(text.contains("On the in-memory fake AWS"));
+        let only = render(&results(vec![run("ecs-operator-fake", 10.0, 111, None)]));
+        assert!(only.contains("no AWS limits (the fake AWS never throttles)"));
     }
 
     #[test]

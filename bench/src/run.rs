@@ -1,5 +1,6 @@
-//! One run: a fresh sandbox, one operator behind its own proxy, the workload applied, and
-//! the phases measured one after the other (creation, steady state, edits, restarts).
+//! One run: a fresh sandbox, one operator behind its own proxy (or on the in-memory fake
+//! AWS), the workload applied, and the phases measured one after the other (creation,
+//! steady state, edits, restarts).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject, PostParams};
 
+use crate::fake::{self, FakeControl};
 use crate::http;
 use crate::measure::{self, ReadyTracker, Snapshot};
 use crate::moto::{family_of, Moto};
@@ -17,6 +19,7 @@ use crate::process::{self, Process};
 use crate::proxy::{Limits, Proxy};
 use crate::report::{percentile, Converge, Edit, Restarts, RunResult, Steady};
 use crate::sandbox::Sandbox;
+use crate::view::{AwsView, Calls};
 use crate::workload::Workload;
 
 /// The namespace every run's objects live in.
@@ -34,6 +37,8 @@ pub struct Tools {
     pub ecs_operator: PathBuf,
     /// aws-fault-proxy.
     pub proxy: PathBuf,
+    /// ecs-operator-on-fake (the controllers on the in-memory fake AWS).
+    pub ecs_operator_fake: PathBuf,
     /// ACK's controller and its CRDs (`crds/`), when ACK is benchmarked.
     pub ack_dir: Option<PathBuf>,
 }
@@ -155,13 +160,13 @@ impl Running {
         }
     }
 
-    async fn snapshot(&mut self, proxy: &mut Proxy) -> Result<Snapshot> {
+    async fn snapshot(&mut self, calls: &mut Calls) -> Result<Snapshot> {
         self.process
             .check_running()
             .with_context(|| format!("see {}", self.log.display()))?;
         let at = Instant::now();
         let cpu_seconds = process::cpu_seconds(self.process.pid())?;
-        let summary = proxy.summary().await?;
+        let summary = calls.summary().await?;
         let own_calls = self.own_calls().await;
         Ok(Snapshot {
             at,
@@ -195,18 +200,30 @@ async fn phases(
     result.operator_version = operator_version(op, &binary).await;
     sandbox.kubectl(&["create", "namespace", NAMESPACE]).await?;
 
-    let moto_url = sandbox.moto_url()?;
-    let mut proxy = Proxy::start(&tools.proxy, &moto_url, limits, dir).await?;
-    let moto = Moto::new(&moto_url).await;
+    let metrics_port = free_port()?;
+    // On the fake, AWS is inside the operator's process: its calls are counted and its
+    // state read there (moto idles in the sandbox).
+    let (mut calls, aws) = if op.on_fake() {
+        let control = FakeControl::new(metrics_port);
+        (Calls::Fake(control.clone()), AwsView::Fake(control))
+    } else {
+        let moto_url = sandbox.moto_url()?;
+        let proxy = Proxy::start(&tools.proxy, &moto_url, limits, dir).await?;
+        (
+            Calls::Proxy(proxy),
+            AwsView::Moto(Moto::new(&moto_url).await),
+        )
+    };
     let client = sandbox.client().await?;
     let spec = LaunchSpec {
-        binary,
+        binary: binary.clone(),
         kubeconfig: sandbox.kubeconfig(),
-        aws_endpoint: proxy.url(),
+        aws_endpoint: calls.endpoint(),
+        enforce_aws_limits: limits == Limits::AwsBuckets,
         namespace: NAMESPACE.into(),
         concurrency: settings.concurrency,
         resync: settings.resync,
-        metrics_port: free_port()?,
+        metrics_port,
         health_port: free_port()?,
     };
     let mut operator = Running::start(op, spec.clone(), dir.join("operator.log")).await?;
@@ -215,7 +232,7 @@ async fn phases(
 
     // Creation.
     let tracker = ReadyTracker::start(&client, NAMESPACE, op, w.objects() as usize);
-    let s0 = operator.snapshot(&mut proxy).await?;
+    let s0 = operator.snapshot(&mut calls).await?;
     let timeout = settings
         .converge_timeout
         .unwrap_or(Duration::from_secs(300 + u64::from(w.services)));
@@ -225,10 +242,10 @@ async fn phases(
     apply(&client, op, w).await?;
     let all_ready = tracker.wait_all_ready(deadline).await;
     let present = match all_ready {
-        Some(_) => measure::wait_present_in_aws(&moto, w, deadline).await?,
+        Some(_) => measure::wait_present_in_aws(&aws, w, deadline).await?,
         None => None,
     };
-    let s1 = operator.snapshot(&mut proxy).await?;
+    let s1 = operator.snapshot(&mut calls).await?;
     // Ready, and seen in AWS by a check that started then or later.
     let converged_at = match (all_ready, present) {
         (Some(r), Some(p)) => Some(r.max(p)),
@@ -262,14 +279,14 @@ async fn phases(
 
     // Steady state.
     tokio::time::sleep(settings.settle).await;
-    let s2 = operator.snapshot(&mut proxy).await?;
+    let s2 = operator.snapshot(&mut calls).await?;
     progress(&format!(
         "{label}: steady state for {} × {} s",
         settings.steady_periods,
         settings.resync.as_secs()
     ));
     tokio::time::sleep(settings.resync * settings.steady_periods).await;
-    let s3 = operator.snapshot(&mut proxy).await?;
+    let s3 = operator.snapshot(&mut calls).await?;
     let phase = measure::window(&s2, &s3);
     result.steady = Some(Steady {
         periods: settings.steady_periods,
@@ -280,15 +297,23 @@ async fn phases(
     });
 
     // Task definition edits.
-    result.edit = Some(edits(&client, op, w, &moto, settings, &label).await?);
+    result.edit = Some(edits(&client, op, w, &aws, settings, &label).await?);
     result.peak_rss_mib = Some(process::peak_rss_mib(operator.process.pid())?);
 
     // Restarts.
     progress(&format!("{label}: {} restarts", settings.restarts));
-    result.restarts = Some(restarts(&mut operator, &proxy, w, settings).await?);
+    result.restarts = Some(match &calls {
+        Calls::Proxy(proxy) => restarts(&mut operator, proxy, w, settings).await?,
+        Calls::Fake(control) => restarts_in_process(&mut operator, control, w, settings).await?,
+    });
 
     operator.process.stop(Duration::from_secs(10)).await?;
-    proxy.stop().await?;
+    calls.stop().await?;
+    if op.on_fake() {
+        // After the operator has gone: the fake alone, in a process of its own.
+        progress(&format!("{label}: measuring the fake AWS's memory alone"));
+        result.fake_state = Some(fake::measure_state(&binary, w).await?);
+    }
     progress(&format!("{label}: done"));
     Ok(())
 }
@@ -301,13 +326,18 @@ async fn install_crds(
     dir: &Path,
 ) -> Result<PathBuf> {
     let (binary, crds) = match op {
-        Operator::EcsOperator => {
-            let mut cmd = Command::new(&tools.ecs_operator);
+        Operator::EcsOperator | Operator::EcsOperatorFake => {
+            let binary = if op.on_fake() {
+                tools.ecs_operator_fake.clone()
+            } else {
+                tools.ecs_operator.clone()
+            };
+            let mut cmd = Command::new(&binary);
             cmd.arg("crds");
             let yaml = process::run(cmd).await?;
             let file = dir.join("crds.yaml");
             std::fs::write(&file, yaml).with_context(|| format!("writing {}", file.display()))?;
-            (tools.ecs_operator.clone(), file)
+            (binary, file)
         }
         Operator::Ack => {
             let ack = tools.ack_dir.as_ref().context("ACK was not built")?;
@@ -332,7 +362,7 @@ async fn install_crds(
 
 async fn operator_version(op: Operator, binary: &Path) -> String {
     match op {
-        Operator::EcsOperator => {
+        Operator::EcsOperator | Operator::EcsOperatorFake => {
             let mut cmd = Command::new(binary);
             cmd.arg("version");
             process::run(cmd)
@@ -379,7 +409,7 @@ async fn edits(
     client: &kube::Client,
     op: Operator,
     w: &Workload,
-    moto: &Moto,
+    aws: &AwsView,
     settings: &Settings,
     label: &str,
 ) -> Result<Edit> {
@@ -395,7 +425,7 @@ async fn edits(
             w.task_def_name(t)
         ));
         let rolled =
-            measure::edit_rollout(client, NAMESPACE, op, w, moto, t, settings.edit_timeout).await?;
+            measure::edit_rollout(client, NAMESPACE, op, w, aws, t, settings.edit_timeout).await?;
         done += 1;
         services += rolled.len() as u32;
         not_rolled += rolled.iter().filter(|r| r.is_none()).count() as u32;
@@ -484,6 +514,73 @@ async fn restarts(
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
     count(&tail.read_new()?, &mut out);
+    Ok(out)
+}
+
+/// Restarts of ecs-operator-on-fake: its controllers, inside the process (the fake AWS
+/// would not survive the process). The fake's call gate sees operations, not the families
+/// they name, so after each start this waits until the operator has listed the revisions
+/// of as many families as there are (a task definition's reconcile ends with that listing,
+/// after it decided whether to register), or until its first bulk sweep (one resync period
+/// after the start: the listing of every family's revisions, then ListServices, which
+/// nothing else in this workload calls), plus 3 s, or at most one resync period + 10 s.
+/// RegisterTaskDefinition calls and new revisions come from the fake.
+async fn restarts_in_process(
+    operator: &mut Running,
+    control: &FakeControl,
+    w: &Workload,
+    settings: &Settings,
+) -> Result<Restarts> {
+    let count = |s: &crate::proxy::Summary, op: &str| s.calls.get(op).map_or(0, |c| c.total);
+    let writes = |s: &crate::proxy::Summary| -> u64 {
+        s.calls
+            .iter()
+            .filter(|(k, _)| crate::proxy::is_write(k))
+            .map(|(_, c)| c.total)
+            .sum()
+    };
+    let first = control.summary().await?;
+    let revisions_before = control.revisions_registered().await?;
+    let mut out = Restarts {
+        restarts: settings.restarts,
+        ..Restarts::default()
+    };
+    for _ in 0..settings.restarts {
+        operator
+            .process
+            .check_running()
+            .with_context(|| format!("see {}", operator.log.display()))?;
+        let before = control.summary().await?;
+        let started = Instant::now();
+        control.restart().await?;
+        let deadline = started + settings.resync + Duration::from_secs(10);
+        let complete = loop {
+            let now = control.summary().await?;
+            let listed =
+                count(&now, "ecs:ListTaskDefinitions") - count(&before, "ecs:ListTaskDefinitions");
+            let swept = count(&now, "ecs:ListServices") > count(&before, "ecs:ListServices");
+            if listed >= u64::from(w.task_defs) || swept {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        out.wait_seconds.push(started.elapsed().as_secs_f64());
+        if !complete {
+            out.incomplete += 1;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let last = control.summary().await?;
+    out.register_calls =
+        count(&last, "ecs:RegisterTaskDefinition") - count(&first, "ecs:RegisterTaskDefinition");
+    out.revisions_registered = control
+        .revisions_registered()
+        .await?
+        .saturating_sub(revisions_before);
+    out.writes = writes(&last).saturating_sub(writes(&first));
     Ok(out)
 }
 

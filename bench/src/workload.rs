@@ -85,7 +85,7 @@ impl Workload {
     /// The cluster object.
     pub fn cluster_manifest(&self, op: Operator, namespace: &str) -> Value {
         let spec = match op {
-            Operator::EcsOperator => json!({}),
+            Operator::EcsOperator | Operator::EcsOperatorFake => json!({}),
             Operator::Ack => json!({ "name": CLUSTER }),
         };
         object(op, Role::Cluster, namespace, CLUSTER, spec)
@@ -95,7 +95,9 @@ impl Workload {
     pub fn task_def_manifest(&self, op: Operator, namespace: &str, t: u32, version: u32) -> Value {
         let name = self.task_def_name(t);
         let spec = match op {
-            Operator::EcsOperator => json!({ "containerDefinitions": containers(version) }),
+            Operator::EcsOperator | Operator::EcsOperatorFake => {
+                json!({ "containerDefinitions": containers(version) })
+            }
             Operator::Ack => json!({ "family": name, "containerDefinitions": containers(version) }),
         };
         object(op, Role::TaskDef, namespace, &name, spec)
@@ -106,7 +108,7 @@ impl Workload {
         let name = self.service_name(i);
         let task_def = self.task_def_name(self.task_def_of_service(i));
         let spec = match op {
-            Operator::EcsOperator => json!({
+            Operator::EcsOperator | Operator::EcsOperatorFake => json!({
                 "clusterRef": { "name": CLUSTER },
                 "taskDefRef": { "name": task_def },
                 "desiredCount": self.desired_count,

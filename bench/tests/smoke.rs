@@ -1,6 +1,9 @@
-//! The benchmark's smoke run (`ecs-bench --smoke`: N = 10, ecs-operator only, no AWS
-//! limits, short phases) against a real sandbox, so a broken harness shows in
-//! `cargo test --workspace` and not only when someone runs the hour-long benchmark.
+//! The benchmark's smoke runs against a real sandbox, so a broken harness shows in
+//! `cargo test --workspace` and not only when someone runs the hour-long benchmark:
+//! `ecs-bench --smoke` (N = 10, ecs-operator on moto, no AWS limits, short phases) and
+//! `ecs-bench --smoke-fake` (N = 20, ecs-operator-on-fake with AWS's buckets, the same
+//! phases; its binary is one of this package's, built for these tests). The two run at
+//! the same time, each on its own sandbox, in about 30 s.
 //!
 //! It uses the ecs-operator and aws-fault-proxy binaries the same `cargo test --workspace`
 //! build put beside ecs-bench (their packages have integration tests, so cargo builds
@@ -79,5 +82,53 @@ fn smoke_run_converges_and_writes_results() {
     assert_eq!(run["restarts"]["restarts"], 2);
     let md = std::fs::read_to_string(work.join("results.md")).expect("results.md");
     assert!(md.contains("| apply → all 12 objects ready and in AWS |"));
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn fake_smoke_run_converges_and_writes_results() {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_ecs-bench"));
+    // cargo builds a package's binaries for its integration tests: this one is fresh.
+    let fake = PathBuf::from(env!("CARGO_BIN_EXE_ecs-operator-on-fake"));
+    assert_eq!(
+        fake.parent(),
+        bench.parent(),
+        "ecs-bench looks beside itself"
+    );
+    let work = std::env::temp_dir().join(format!("ecs-bench-smoke-fake-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let status = Command::new(&bench)
+        .arg("--smoke-fake")
+        .arg("--no-build")
+        .arg("--work-dir")
+        .arg(&work)
+        .status()
+        .expect("run ecs-bench");
+    assert!(
+        status.success(),
+        "ecs-bench --smoke-fake failed; logs in {}",
+        work.display()
+    );
+
+    let text = std::fs::read_to_string(work.join("results.json")).expect("results.json");
+    let results: serde_json::Value = serde_json::from_str(&text).expect("results JSON");
+    let run = &results["runs"][0];
+    assert_eq!(run["operator"], "ecs-operator-fake");
+    assert_eq!(run["mode"], "aws-limits");
+    assert_eq!(run["objects"], 23);
+    assert_eq!(run["converge"]["converged"], true);
+    let calls = &run["converge"]["phase"]["calls_by_operation"];
+    assert_eq!(calls["ecs:CreateService"], 20, "one create per service");
+    assert_eq!(
+        run["converge"]["phase"]["own_metric_calls"].as_f64(),
+        run["converge"]["phase"]["aws_calls"].as_f64()
+    );
+    assert_eq!(run["steady"]["phase"]["writes"], 0);
+    assert_eq!(run["edit"]["not_rolled"], 0);
+    assert_eq!(run["restarts"]["restarts"], 2);
+    assert_eq!(run["restarts"]["revisions_registered"], 0);
+    assert!(run["fake_state"]["fake_mib"].as_f64() > Some(0.0));
+    let md = std::fs::read_to_string(work.join("results.md")).expect("results.md");
+    assert!(md.contains("| figure | ecs-operator on the in-memory fake AWS |"));
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -1,8 +1,35 @@
-//! Fault injection and the call log: every operation goes through `FakeAws::call`,
-//! which records it and may fail it or lose its response.
+//! Fault injection, the call gate and the call log: every operation goes through
+//! `FakeAws::call`, which records it, asks the gate, and may fail it or lose its response.
+
+use std::sync::Arc;
 
 use super::{is_read_only, FakeAws, State, OPERATIONS};
 use crate::aws::{AwsError, AwsErrorKind};
+
+/// Asked before every operation (named as in [`OPERATIONS`]) whether AWS would refuse it,
+/// e.g. because one of AWS's token buckets is empty: `Some(error)` fails the call without
+/// effect. It runs with the fake's state locked, so it must not call the fake.
+pub type CallGate = Arc<dyn Fn(&'static str) -> Option<AwsError> + Send + Sync>;
+
+/// The installed [`CallGate`] (a closure has no `Debug`, `State` needs one).
+pub(super) struct Gate(CallGate);
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallGate")
+    }
+}
+
+/// The error AWS answers a throttled call of `operation` with (each service has its own
+/// code), classified as the SDK adapters classify it.
+pub fn throttling_error(operation: &'static str) -> AwsError {
+    let (code, message) = match operation.split(':').next() {
+        Some("ec2") => ("RequestLimitExceeded", "Request limit exceeded."),
+        Some("ecs") => ("ThrottlingException", "Rate exceeded"),
+        _ => ("Throttling", "Rate exceeded"),
+    };
+    AwsError::new(AwsErrorKind::Throttled, operation, code, message)
+}
 
 #[derive(Clone, Debug)]
 enum FaultKind {
@@ -33,13 +60,19 @@ impl FakeAws {
 
     /// The next `times` calls of `operation` are throttled.
     pub fn throttle_next(&self, operation: &'static str, times: usize) {
-        let (code, message) = match operation.split(':').next() {
-            Some("ec2") => ("RequestLimitExceeded", "Request limit exceeded."),
-            Some("ecs") => ("ThrottlingException", "Rate exceeded"),
-            _ => ("Throttling", "Rate exceeded"),
-        };
-        let e = AwsError::new(AwsErrorKind::Throttled, operation, code, message);
-        self.fail_next(operation, e, times);
+        self.fail_next(operation, throttling_error(operation), times);
+    }
+
+    /// Ask `gate` before every call from now on (`None` removes it). Injected faults apply
+    /// only to calls the gate lets through.
+    pub fn set_call_gate(&self, gate: Option<CallGate>) {
+        self.lock().gate = gate.map(Gate);
+    }
+
+    /// Whether calls are recorded in the call log (default on). A long-running user that
+    /// counts calls in its gate turns it off so the log does not grow without bound.
+    pub fn set_call_log(&self, on: bool) {
+        self.lock().record_calls = on;
     }
 
     /// The next `times` calls of `operation` take effect in AWS, but the caller gets a
@@ -112,7 +145,15 @@ impl FakeAws {
         f: impl FnOnce(&mut State) -> Result<T, AwsError>,
     ) -> Result<T, AwsError> {
         let mut s = self.lock();
-        s.calls.push(operation.to_string());
+        if s.record_calls {
+            s.calls.push(operation.to_string());
+        }
+        if let Some(Gate(gate)) = &s.gate {
+            if let Some(mut e) = gate(operation) {
+                e.operation = operation;
+                return Err(e);
+            }
+        }
         match s.take_fault(operation) {
             Some(FaultKind::Fail(mut e)) => {
                 e.operation = operation;
@@ -177,6 +218,31 @@ mod tests {
         assert_eq!(fake.mutating_calls().len(), 4);
         fake.clear_calls();
         assert!(fake.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_gate_refuses_calls_before_they_take_effect() {
+        let fake = FakeAws::new();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        fake.set_call_gate(Some(Arc::new(move |op| {
+            log.lock().unwrap().push(op);
+            (op == "ecs:CreateCluster").then(|| throttling_error(op))
+        })));
+        let e = fake.create_cluster("c", &Tags::new()).await.unwrap_err();
+        assert_eq!(e.kind, AwsErrorKind::Throttled);
+        assert_eq!(e.code, "ThrottlingException");
+        assert!(fake.clusters().is_empty(), "a refused call does nothing");
+        assert!(fake.describe_clusters(&["c".into()]).await.is_ok());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec!["ecs:CreateCluster", "ecs:DescribeClusters"]
+        );
+        fake.set_call_log(false);
+        fake.set_call_gate(None);
+        fake.create_cluster("c", &Tags::new()).await.unwrap();
+        assert_eq!(fake.calls().len(), 2, "not recorded with the log off");
+        assert_eq!(fake.clusters().len(), 1);
     }
 
     #[test]

@@ -48,7 +48,9 @@ use capacity_provider::Provider;
 use ec2::LaunchTemplateState;
 use ecs::{Cluster, Service, TaskDef};
 use elb::Elb;
-use faults::Fault;
+use faults::{Fault, Gate};
+
+pub use faults::{throttling_error, CallGate};
 
 pub use autoscaling::cluster_in_user_data;
 pub use references::DEFAULT_VPC;
@@ -157,6 +159,8 @@ struct State {
     clock: i64,
     seq: u64,
     calls: Vec<String>,
+    record_calls: bool,
+    gate: Option<Gate>,
     faults: Vec<Fault>,
     auto_progress: bool,
     tasks_per_step: Option<i32>,
@@ -192,6 +196,8 @@ impl Default for State {
             clock: 0,
             seq: 0,
             calls: Vec::new(),
+            record_calls: true,
+            gate: None,
             faults: Vec::new(),
             auto_progress: true,
             tasks_per_step: None,
