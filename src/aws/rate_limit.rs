@@ -40,11 +40,15 @@ pub enum Bucket {
     Ec2Modify,
     /// Application Auto Scaling (one bucket: AWS publishes no API rate limits for it).
     AppAutoScaling,
+    /// ELBv2 (ALB/NLB API) describes: a bucket of its own, apart from the classic ELB's.
+    ElbV2Read,
+    /// ELBv2 mutations: target groups, rules, tags.
+    ElbV2Modify,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 14] = [
+    pub const ALL: [Bucket; 16] = [
         Bucket::EcsClusterModify,
         Bucket::EcsClusterRead,
         Bucket::EcsTaskDefModify,
@@ -59,6 +63,8 @@ impl Bucket {
         Bucket::Ec2Read,
         Bucket::Ec2Modify,
         Bucket::AppAutoScaling,
+        Bucket::ElbV2Read,
+        Bucket::ElbV2Modify,
     ];
 
     /// The bucket's name in metrics, e.g. `ecs_service_read`.
@@ -78,6 +84,8 @@ impl Bucket {
             Bucket::Ec2Read => "ec2_read",
             Bucket::Ec2Modify => "ec2_modify",
             Bucket::AppAutoScaling => "app_autoscaling",
+            Bucket::ElbV2Read => "elbv2_read",
+            Bucket::ElbV2Modify => "elbv2_modify",
         }
     }
 
@@ -100,6 +108,12 @@ impl Bucket {
             // No published numbers (its quotas page lists only resource counts): a
             // conservative guess, like Auto Scaling's.
             Bucket::AppAutoScaling => (20.0, 10.0),
+            // AWS's throttling page says each ELB API version has its own buckets and
+            // gives the classic numbers (describe 40/10, mutate 20/3); the same numbers are
+            // used for version 2 until its own are known. Target group and rule creation
+            // are ordinary mutations here (no separate create bucket like classic's).
+            Bucket::ElbV2Read => (40.0, 10.0),
+            Bucket::ElbV2Modify => (20.0, 3.0),
         }
     }
 }

@@ -31,6 +31,7 @@ mod capacity_provider;
 mod ec2;
 mod ecs;
 mod elb;
+mod elbv2;
 mod faults;
 #[cfg(test)]
 mod test_support;
@@ -113,6 +114,18 @@ pub const OPERATIONS: &[&str] = &[
     "application-autoscaling:PutScalingPolicy",
     "application-autoscaling:DeleteScalingPolicy",
     "application-autoscaling:DescribeScalingActivities",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:CreateTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:CreateRule",
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:SetRulePriorities",
+    "elasticloadbalancing:DeleteRule",
 ];
 
 /// Whether an operation only reads (Describe*/List*).
@@ -174,6 +187,7 @@ struct State {
     scaling_policies: BTreeMap<(String, String), ScalingPolicy>,
     /// By resource ID, newest first.
     scaling_activities: BTreeMap<String, Vec<ScalingActivity>>,
+    elbv2: elbv2::ElbV2State,
 }
 
 impl Default for State {
@@ -205,6 +219,7 @@ impl Default for State {
             scalable_targets: BTreeMap::new(),
             scaling_policies: BTreeMap::new(),
             scaling_activities: BTreeMap::new(),
+            elbv2: Default::default(),
         }
     }
 }
@@ -326,6 +341,7 @@ impl AwsProvider for FakeAws {
             autoscaling: Arc::new(self.clone()),
             elb: Arc::new(self.clone()),
             app_autoscaling: Arc::new(self.clone()),
+            elbv2: Arc::new(self.clone()),
         }
     }
 

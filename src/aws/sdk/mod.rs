@@ -11,6 +11,7 @@ mod convert;
 mod ec2;
 mod ecs;
 mod elb;
+mod elbv2;
 mod request_counter;
 mod retry;
 
@@ -31,6 +32,7 @@ pub use autoscaling::SdkAutoScaling;
 pub use ec2::SdkEc2;
 pub use ecs::SdkEcs;
 pub use elb::SdkElb;
+pub use elbv2::SdkElbV2;
 
 use super::error::{classify, AwsError, AwsErrorKind};
 use super::{AwsClients, AwsProvider};
@@ -141,6 +143,9 @@ impl SdkProvider {
         let app_autoscaling = aws_sdk_applicationautoscaling::config::Builder::from(&config)
             .interceptor(request_counter::CountRequests)
             .build();
+        let elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+            .interceptor(request_counter::CountRequests)
+            .build();
         AwsClients {
             ecs: Arc::new(SdkEcs::new(aws_sdk_ecs::Client::from_conf(ecs))),
             ec2: Arc::new(SdkEc2::new(aws_sdk_ec2::Client::from_conf(ec2))),
@@ -152,6 +157,9 @@ impl SdkProvider {
             )),
             app_autoscaling: Arc::new(SdkAppAutoScaling::new(
                 aws_sdk_applicationautoscaling::Client::from_conf(app_autoscaling),
+            )),
+            elbv2: Arc::new(SdkElbV2::new(
+                aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2),
             )),
         }
     }
