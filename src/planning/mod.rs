@@ -6,4 +6,5 @@ pub mod cluster;
 pub mod drift;
 pub mod ownership;
 pub mod service;
+pub mod target_group;
 pub mod task_def;

@@ -441,6 +441,7 @@ impl ManagedResource for EcsService {
                 lb_status = Some(LoadBalancerStatus {
                     name: elb_name.clone(),
                     dns_name: dns,
+                    ..Default::default()
                 });
                 lb_ref.load_balancer_name = Some(elb_name);
             } else if let Some(existing) = &lb.load_balancer_name {
@@ -457,6 +458,7 @@ impl ManagedResource for EcsService {
                 lb_status = Some(LoadBalancerStatus {
                     name: existing.clone(),
                     dns_name: found.dns_name,
+                    ..Default::default()
                 });
                 lb_ref.load_balancer_name = Some(existing.clone());
             }
