@@ -1,5 +1,5 @@
-//! EcsService against ECS and classic ELB: the managed ELB first, then the service;
-//! on deletion the reverse.
+//! EcsService against ECS, classic ELB and ELBv2: the managed ELB or target group (with
+//! its listener rule) first, then the service; on deletion the reverse.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
 use super::stores::Stores;
+use super::target_group::{delete_target_group, sync_target_group};
 use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
 use crate::api::service::{
     DeploymentStatus, EcsService, EcsServiceStatus, LoadBalancerScheme, LoadBalancerStatus,
@@ -444,6 +445,26 @@ impl ManagedResource for EcsService {
                     ..Default::default()
                 });
                 lb_ref.load_balancer_name = Some(elb_name);
+            } else if let Some(spec) = &lb.managed_target_group {
+                // Group and rule before the service: ECS refuses a target group that no
+                // load balancer forwards to.
+                let want = crate::planning::target_group::desired(
+                    spec,
+                    &name,
+                    lb.container_port,
+                    self.spec.network_configuration.is_some(),
+                )
+                .map_err(Error::InvalidSpec)?;
+                let synced =
+                    sync_target_group(&want, &tags, applied, cx, &mut notes, &mut corrected)
+                        .await?;
+                lb_status = Some(LoadBalancerStatus {
+                    name: want.name,
+                    dns_name: None,
+                    target_group_arn: Some(synced.arn.clone()),
+                    listener_rule_arn: Some(synced.rule_arn),
+                });
+                lb_ref.target_group_arn = Some(synced.arn);
             } else if let Some(existing) = &lb.load_balancer_name {
                 let found = cx
                     .aws
@@ -617,6 +638,7 @@ impl ManagedResource for EcsService {
             &mut notes,
         )
         .await?;
+        let managed_target_group_arn = lb_status.as_ref().and_then(|l| l.target_group_arn.clone());
         let auto_scaling = match &self.spec.auto_scaling {
             Some(spec) => Some(
                 sync_scaling(
@@ -628,7 +650,8 @@ impl ManagedResource for EcsService {
                             .spec
                             .load_balancer
                             .as_ref()
-                            .and_then(|l| l.target_group_arn.as_deref()),
+                            .and_then(|l| l.target_group_arn.as_deref())
+                            .or(managed_target_group_arn.as_deref()),
                         tags: &tags,
                         applied,
                         status: previous_scaling,
@@ -774,6 +797,19 @@ impl ManagedResource for EcsService {
                     message: format!("waiting for ECS service {name} to become INACTIVE"),
                     notes,
                 });
+            }
+        }
+        // The service is gone: its managed target group goes (the rule first, which
+        // would otherwise keep it in use).
+        if let Some(spec) = self
+            .spec
+            .load_balancer
+            .as_ref()
+            .and_then(|l| l.managed_target_group.as_ref())
+        {
+            let tg_name = spec.name.clone().unwrap_or_else(|| name.clone());
+            if tg_name.len() <= crate::planning::target_group::MAX_NAME {
+                delete_target_group(&tg_name, &spec.listener_arn, cx, &mut notes).await?;
             }
         }
         // The service is gone: every ELB this object owns goes, the spec's and earlier ones
