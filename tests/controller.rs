@@ -4263,3 +4263,86 @@ async fn target_group_still_in_use_is_waited_for() {
     assert!(matches!(err.treatment(), Treatment::Retry { .. }));
     assert!(fake.target_group(TG).is_some());
 }
+
+#[tokio::test]
+async fn renamed_target_group_replaces_the_old_one_which_goes_once_free() {
+    let fake = FakeAws::new();
+    let (cluster, td, listener) = alb_setup(&fake).await;
+    let mut svc = alb_service(&listener);
+    let deps = deps_for(&cluster, &td);
+    sync_ok(&fake, &mut svc, &deps).await;
+    let old_arn = fake.target_group(TG).unwrap().arn;
+
+    bump(&mut svc);
+    mtg_mut(&mut svc).name = Some("hello-world-tg-2".into());
+    mtg_mut(&mut svc).rule.priority = 11;
+    // A hand-made service keeps the old group busy for a while (as a draining deployment
+    // would).
+    let ecs = fake.clients(None).ecs;
+    let input = CreateServiceInput {
+        cluster: CLUSTER.into(),
+        name: "by-hand".into(),
+        task_definition: td_arn(1),
+        desired_count: 0,
+        client_token: "by-hand".into(),
+        load_balancers: vec![ServiceLoadBalancerRef {
+            load_balancer_name: None,
+            target_group_arn: Some(old_arn.clone()),
+            container_name: "hello-world-container".into(),
+            container_port: 5000,
+        }],
+        ..Default::default()
+    };
+    ecs.create_service(&input).await.expect("service by hand");
+
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    let new = fake.target_group("hello-world-tg-2").expect("new group");
+    assert_eq!(
+        fake.service(CLUSTER, SERVICE).unwrap().load_balancers[0]
+            .target_group_arn
+            .as_deref(),
+        Some(new.arn.as_str())
+    );
+    // The old rule is gone at once; the old group stays while in use, and is recorded.
+    let rules = fake.listener_rules(&listener);
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0].forward_to, std::slice::from_ref(&new.arn));
+    assert!(fake.target_group(TG).is_some());
+    assert_eq!(s.status.retired_target_groups, strings(&[TG]));
+
+    // Once free, the next sync deletes it.
+    ecs.update_service(&UpdateServiceInput {
+        cluster: CLUSTER.into(),
+        name: "by-hand".into(),
+        load_balancers: Some(vec![]),
+        ..Default::default()
+    })
+    .await
+    .expect("free the group");
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(fake.target_group(TG).is_none());
+    assert!(s.status.retired_target_groups.is_empty());
+    assert!(has_note(&s.notes, "Deleted", TG));
+
+    // managedTargetGroup leaving the spec for an existing classic ELB: rule and group go.
+    fake.clients(None)
+        .elb
+        .create_load_balancer(&CreateLoadBalancerInput {
+            name: "existing-elb".into(),
+            scheme: LoadBalancerScheme::InternetFacing,
+            subnet_ids: strings(&["subnet-a"]),
+            security_group_ids: vec![],
+            listeners: vec![http_listener(80)],
+            tags: Tags::new(),
+        })
+        .await
+        .expect("classic ELB");
+    bump(&mut svc);
+    let lb = svc.spec.load_balancer.as_mut().unwrap();
+    lb.managed_target_group = None;
+    lb.load_balancer_name = Some("existing-elb".into());
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    assert!(fake.target_group("hello-world-tg-2").is_none());
+    assert!(fake.listener_rules(&listener).is_empty());
+    assert!(s.status.retired_target_groups.is_empty());
+}

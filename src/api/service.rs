@@ -668,6 +668,12 @@ pub struct EcsServiceStatus {
     /// them all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_load_balancers: Vec<String>,
+    /// Names of managed target groups this object no longer wants (renamed, or
+    /// managedTargetGroup left the spec) whose listener rule is deleted but which ECS still
+    /// used at the last sync (an old deployment draining): deleted once free, and at the
+    /// latest with the object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_target_groups: Vec<String>,
     /// The latest ECS service events, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<ServiceEventStatus>,

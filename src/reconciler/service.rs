@@ -14,7 +14,7 @@ use super::managed::{
     AwsContext, Cleanup, HasCommonStatus, ManagedResource, Note, Readiness, Synced,
 };
 use super::stores::Stores;
-use super::target_group::{delete_target_group, sync_target_group};
+use super::target_group::{delete_target_group, retire_target_groups, sync_target_group};
 use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
 use crate::api::service::{
     DeploymentStatus, EcsService, EcsServiceStatus, LoadBalancerScheme, LoadBalancerStatus,
@@ -316,6 +316,7 @@ fn status_from(
         restarted_at,
         applied_tag_keys: Vec::new(),
         managed_load_balancers: Vec::new(),
+        retired_target_groups: Vec::new(),
         auto_scaling: None,
     }
 }
@@ -638,6 +639,22 @@ impl ManagedResource for EcsService {
             &mut notes,
         )
         .await?;
+        // A managed target group the spec no longer wants: after the service moved off it.
+        let previous_lb = self.status.as_ref().and_then(|s| s.load_balancer.as_ref());
+        let retired = previous_lb
+            .filter(|p| p.target_group_arn.is_some())
+            .filter(|p| lb_status.as_ref().is_none_or(|now| now.name != p.name))
+            .map(|p| (p.name.as_str(), p.listener_rule_arn.as_deref()));
+        let pending_retired = self
+            .status
+            .as_ref()
+            .map(|s| s.retired_target_groups.as_slice())
+            .unwrap_or_default();
+        let retired_target_groups = if retired.is_some() || !pending_retired.is_empty() {
+            retire_target_groups(retired, pending_retired, cx, &mut notes).await?
+        } else {
+            Vec::new()
+        };
         let managed_target_group_arn = lb_status.as_ref().and_then(|l| l.target_group_arn.clone());
         let auto_scaling = match &self.spec.auto_scaling {
             Some(spec) => Some(
@@ -669,6 +686,7 @@ impl ManagedResource for EcsService {
         let mut status = status_from(&service, cluster_name, lb_status, restarted_at);
         status.auto_scaling = auto_scaling;
         status.managed_load_balancers = managed_load_balancers;
+        status.retired_target_groups = retired_target_groups;
         status.failed_task_definition = failed.clone();
         // Only reached when the ELB and the service got the tags (errors return early), so
         // this is what AWS carries now.
@@ -810,6 +828,20 @@ impl ManagedResource for EcsService {
             let tg_name = spec.name.clone().unwrap_or_else(|| name.clone());
             if tg_name.len() <= crate::planning::target_group::MAX_NAME {
                 delete_target_group(&tg_name, &spec.listener_arn, cx, &mut notes).await?;
+            }
+        }
+        let pending_retired = self
+            .status
+            .as_ref()
+            .map(|s| s.retired_target_groups.as_slice())
+            .unwrap_or_default();
+        if !pending_retired.is_empty() {
+            let still = retire_target_groups(None, pending_retired, cx, &mut notes).await?;
+            if !still.is_empty() {
+                return Err(Error::WaitingForDependency(format!(
+                    "target groups {} are still in use",
+                    still.join(", ")
+                )));
             }
         }
         // The service is gone: every ELB this object owns goes, the spec's and earlier ones

@@ -242,3 +242,64 @@ pub async fn delete_target_group(
     ));
     Ok(())
 }
+
+/// Retire target groups this object no longer wants (renamed, or managedTargetGroup left
+/// the spec): `previous` is the one status recorded last (its rule is deleted by ARN
+/// first, which stops its traffic), `pending` those an earlier sync could not delete yet.
+/// A group ECS still uses (the old deployment is draining) stays pending; one that is
+/// gone or not ours is dropped. Returns the names still pending, for status.
+pub async fn retire_target_groups(
+    previous: Option<(&str, Option<&str>)>,
+    pending: &[String],
+    cx: &AwsContext,
+    notes: &mut Vec<Note>,
+) -> Result<Vec<String>, Error> {
+    let v2 = &cx.aws.elbv2;
+    let mut names: Vec<String> = pending.to_vec();
+    if let Some((name, rule_arn)) = previous {
+        if let Some(rule_arn) = rule_arn {
+            let owned = match v2.describe_tags(rule_arn).await {
+                Ok(tags) => tags.get(OWNER_TAG) == Some(&cx.owner),
+                Err(e) if e.is_not_found() => false,
+                Err(e) => return Err(e.into()),
+            };
+            if owned {
+                match v2.delete_rule(rule_arn).await {
+                    Err(e) if e.is_not_found() => {}
+                    other => other?,
+                }
+                notes.push(Note::normal(
+                    "Deleted",
+                    format!("deleted the listener rule forwarding to target group {name}"),
+                ));
+            }
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    let mut still = Vec::new();
+    for name in names {
+        let Some(tg) = v2.describe_target_group(&name).await? else {
+            continue;
+        };
+        let tags = match v2.describe_tags(&tg.arn).await {
+            Ok(t) => t,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if tags.get(OWNER_TAG) != Some(&cx.owner) {
+            continue;
+        }
+        match v2.delete_target_group(&tg.arn).await {
+            Ok(()) => notes.push(Note::normal(
+                "Deleted",
+                format!("deleted target group {name}, which the service no longer uses"),
+            )),
+            Err(e) if e.kind == AwsErrorKind::Dependency => still.push(name),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    still.sort();
+    Ok(still)
+}
