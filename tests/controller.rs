@@ -4112,6 +4112,32 @@ async fn target_group_and_rule_drift_is_corrected_and_reported() {
     );
     assert!(has_note(&s.notes, "Updated", "hostHeaders"));
     assert_eq!(fake.target_group_deregistration_delay(TG), Some(30));
+
+    // spec.tags reach the group and the rule, and leave both again.
+    bump(&mut svc);
+    svc.spec.tags = [("team".to_string(), "web".to_string())].into();
+    sync_ok(&fake, &mut svc, &deps).await;
+    let rule_arn = fake.listener_rules(&listener)[0].arn.clone();
+    assert_eq!(
+        fake.target_group_tags(TG)
+            .unwrap()
+            .get("team")
+            .map(String::as_str),
+        Some("web")
+    );
+    assert_eq!(
+        fake.rule_tags(&rule_arn)
+            .unwrap()
+            .get("team")
+            .map(String::as_str),
+        Some("web")
+    );
+    bump(&mut svc);
+    svc.spec.tags = Default::default();
+    sync_ok(&fake, &mut svc, &deps).await;
+    assert!(!fake.target_group_tags(TG).unwrap().contains_key("team"));
+    assert!(!fake.rule_tags(&rule_arn).unwrap().contains_key("team"));
+    assert!(fake.rule_tags(&rule_arn).unwrap().contains_key(OWNER_TAG));
 }
 
 #[tokio::test]

@@ -154,13 +154,17 @@ pub async fn sync_target_group(
             ));
             rule.arn
         }
-        RulePlan::InSync { arn } => arn,
+        RulePlan::InSync { arn } => {
+            sync_rule_tags(&arn, tags, applied, cx, corrected).await?;
+            arn
+        }
         RulePlan::Update {
             arn,
             conditions,
             priority,
             drift,
         } => {
+            sync_rule_tags(&arn, tags, applied, cx, corrected).await?;
             if conditions {
                 v2.modify_rule(&arn, &want.conditions, &tg.arn).await?;
             }
@@ -181,6 +185,34 @@ pub async fn sync_target_group(
         arn: tg.arn,
         rule_arn,
     })
+}
+
+/// Tags of our rule follow spec.tags like the group's (the rule is ours because it
+/// forwards to our group, so no claim here).
+async fn sync_rule_tags(
+    arn: &str,
+    tags: &Tags,
+    applied: &[String],
+    cx: &AwsContext,
+    corrected: &mut Vec<Drift>,
+) -> Result<(), Error> {
+    let v2 = &cx.aws.elbv2;
+    let current = v2.describe_tags(arn).await?;
+    let stale = tags_to_remove(&current, tags, applied);
+    if !stale.is_empty() {
+        v2.remove_tags(arn, &stale).await?;
+    }
+    let missing = tags_to_set(&current, tags);
+    if !missing.is_empty() {
+        v2.add_tags(arn, &missing).await?;
+    }
+    corrected.extend(drift::tags(
+        Resource::ListenerRule,
+        &current,
+        &stale,
+        &missing,
+    ));
+    Ok(())
 }
 
 /// After the service is gone: delete the rules on `listener_arn` that forward to the
