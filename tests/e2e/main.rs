@@ -435,7 +435,7 @@ fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
         (
             "two load balancer choices",
             "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, loadBalancer: {containerName: a, containerPort: 80, loadBalancerName: lb-x, targetGroupArn: tg-y}}",
-            "set exactly one of loadBalancerName, targetGroupArn and managed",
+            "set exactly one of loadBalancerName, targetGroupArn, managed and managedTargetGroup",
         ),
         (
             "missing image",
