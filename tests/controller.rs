@@ -4002,6 +4002,12 @@ async fn managed_target_group_and_rule_are_created_before_the_service_and_a_resy
     assert_eq!(lb.name, TG);
     assert_eq!(lb.target_group_arn.as_deref(), Some(tg.arn.as_str()));
     assert_eq!(lb.listener_rule_arn.as_deref(), Some(rules[0].arn.as_str()));
+    assert!(
+        lb.dns_name
+            .as_deref()
+            .is_some_and(|d| d.ends_with(".elb.amazonaws.com")),
+        "the ALB's DNS name for the URL column: {lb:?}"
+    );
     let created = fake.service(CLUSTER, SERVICE).unwrap();
     assert_eq!(
         created.load_balancers[0].target_group_arn.as_deref(),

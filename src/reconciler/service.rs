@@ -459,9 +459,33 @@ impl ManagedResource for EcsService {
                 let synced =
                     sync_target_group(&want, &tags, applied, cx, &mut notes, &mut corrected)
                         .await?;
+                // The ALB's DNS name for status (the URL column): read once per target
+                // group, then carried over; status only, so a failed read is no error.
+                let known_dns = self
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.load_balancer.as_ref())
+                    .filter(|l| l.target_group_arn.as_deref() == Some(synced.arn.as_str()))
+                    .and_then(|l| l.dns_name.clone());
+                let dns_name = match known_dns {
+                    Some(d) => Some(d),
+                    None => match crate::planning::target_group::load_balancer_arn_of_listener(
+                        &want.listener_arn,
+                    ) {
+                        Some(arn) => cx
+                            .aws
+                            .elbv2
+                            .describe_load_balancer(&arn)
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|lb| lb.dns_name),
+                        None => None,
+                    },
+                };
                 lb_status = Some(LoadBalancerStatus {
                     name: want.name,
-                    dns_name: None,
+                    dns_name,
                     target_group_arn: Some(synced.arn.clone()),
                     listener_rule_arn: Some(synced.rule_arn),
                 });
