@@ -407,3 +407,69 @@ async fn a_missing_reference_is_an_error_naming_it_and_predicts_no_write() {
         "{report}"
     );
 }
+
+/// Moving a converged service behind a managed ALB target group: the diff predicts the
+/// group, the rule forwarding to it (with the pretended group's name) and the service
+/// update, writes nothing, and the real sync makes exactly those writes.
+#[tokio::test]
+async fn adding_a_managed_target_group_predicts_group_rule_and_service_update() {
+    use ecs_operator::api::service::{ListenerRuleSpec, ManagedTargetGroup, ServiceLoadBalancer};
+
+    let fake = FakeAws::new();
+    let (c, t, mut s) = converge(&fake).await;
+    let (_lb, listener) = fake.add_alb("web", "vpc-0abc");
+    s.spec.load_balancer = Some(ServiceLoadBalancer {
+        container_name: "web".into(),
+        container_port: 5000,
+        managed_target_group: Some(ManagedTargetGroup {
+            name: Some("hello-tg".into()),
+            listener_arn: listener.clone(),
+            rule: ListenerRuleSpec {
+                priority: 10,
+                path_patterns: vec!["/hello/*".into()],
+                host_headers: vec![],
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    s.spec.role = None;
+    let manifests = Manifests {
+        clusters: vec![c.clone()],
+        task_defs: vec![t.clone()],
+        services: vec![s.clone()],
+    };
+    fake.clear_calls();
+    let diffs = diff(&manifests, &fake, MC, &Live::offline()).await;
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    let report = format_report(&diffs);
+    let service_writes = operations(by_kind(&diffs, "EcsService"));
+    assert_eq!(
+        &service_writes[..2],
+        [
+            "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:CreateRule"
+        ],
+        "{report}"
+    );
+    assert!(
+        report.contains("create target group hello-tg (vpc-0abc HTTP:5000, target type instance"),
+        "{report}"
+    );
+    assert!(
+        report.contains("priority 10") && report.contains("path /hello/* → target group hello-tg"),
+        "{report}"
+    );
+
+    fake.clear_calls();
+    sync(&fake, &mut s, &service_deps(&c, &t)).await;
+    // The dry run's pretended UpdateService answers the service as moved off the old
+    // managed classic ELB, so it also predicts the ELB's deletion; the real sync deletes it
+    // a sync later, once the old deployment is gone (the order is the same, not the sync).
+    assert_eq!(
+        service_writes.last().map(String::as_str),
+        Some("elasticloadbalancing:DeleteLoadBalancer")
+    );
+    let expected = &service_writes[..service_writes.len() - 1];
+    assert_eq!(fake.mutating_calls(), expected);
+}

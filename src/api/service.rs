@@ -63,8 +63,10 @@ fn immutable_in_ecs(field: &str) -> serde_json::Value {
      "message": "set launchType or capacityProviderStrategy, not both"},
     {"rule": "!has(self.autoScaling) || !has(self.desiredCount) || (self.desiredCount >= self.autoScaling.minCount && self.desiredCount <= self.autoScaling.maxCount)",
      "message": "with autoScaling, desiredCount (the count at creation) must be within [autoScaling.minCount, autoScaling.maxCount]"},
-    {"rule": "!has(self.autoScaling) || !self.autoScaling.targetTracking.exists(t, t.metric == 'ALBRequestCount') || (has(self.loadBalancer) && has(self.loadBalancer.targetGroupArn))",
-     "message": "autoScaling metric ALBRequestCount needs a target group: set loadBalancer.targetGroupArn"}
+    {"rule": "!has(self.autoScaling) || !self.autoScaling.targetTracking.exists(t, t.metric == 'ALBRequestCount') || (has(self.loadBalancer) && (has(self.loadBalancer.targetGroupArn) || has(self.loadBalancer.managedTargetGroup)))",
+     "message": "autoScaling metric ALBRequestCount needs a target group: set loadBalancer.targetGroupArn or loadBalancer.managedTargetGroup"},
+    {"rule": "!has(self.loadBalancer) || !has(self.loadBalancer.managedTargetGroup) || has(self.loadBalancer.managedTargetGroup.name) || !has(self.serviceName) || size(self.serviceName) <= 32",
+     "message": "a target group name is at most 32 characters: set loadBalancer.managedTargetGroup.name"}
 ]))]
 pub struct EcsServiceSpec {
     /// Name of the ECS service. Immutable; defaults to metadata.name.
@@ -318,12 +320,13 @@ pub struct PlacementStrategy {
     pub field: Option<String>,
 }
 
-/// The load balancer of a service: exactly one of `loadBalancerName`, `targetGroupArn`, `managed`.
+/// The load balancer of a service: exactly one of `loadBalancerName`, `targetGroupArn`,
+/// `managed`, `managedTargetGroup`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "[has(self.loadBalancerName), has(self.targetGroupArn), has(self.managed)].filter(x, x).size() == 1",
-     "message": "set exactly one of loadBalancerName, targetGroupArn and managed"}
+    {"rule": "[has(self.loadBalancerName), has(self.targetGroupArn), has(self.managed), has(self.managedTargetGroup)].filter(x, x).size() == 1",
+     "message": "set exactly one of loadBalancerName, targetGroupArn, managed and managedTargetGroup"}
 ]))]
 pub struct ServiceLoadBalancer {
     /// Container that receives the traffic.
@@ -343,6 +346,141 @@ pub struct ServiceLoadBalancer {
     /// A classic ELB that this object creates, owns and deletes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<ManagedLoadBalancer>,
+    /// An ALB target group that this object creates, owns and deletes, attached to an
+    /// existing ALB listener by a listener rule it also owns. ECS registers and
+    /// deregisters the tasks; the operator never touches targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_target_group: Option<ManagedTargetGroup>,
+}
+
+/// An ALB target group created and owned by the EcsService, with the listener rule that
+/// forwards to it. Created before the service, deleted after it (rule, then group).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "(has(self.name) ? self.name : '') != (has(oldSelf.name) ? oldSelf.name : '') || ((has(self.protocol) ? self.protocol : 'HTTP') == (has(oldSelf.protocol) ? oldSelf.protocol : 'HTTP') && (has(self.port) ? self.port : 0) == (has(oldSelf.port) ? oldSelf.port : 0))",
+     "message": "protocol and port of a target group are immutable: give the target group a new name to replace it"},
+    {"rule": "self.listenerArn == oldSelf.listenerArn || (has(self.name) ? self.name : '') != (has(oldSelf.name) ? oldSelf.name : '')",
+     "message": "listenerArn is immutable (a target group stays with its ALB): give the target group a new name to move it"}
+]))]
+pub struct ManagedTargetGroup {
+    /// Target group name (at most 32 characters: letters, digits and hyphens, not starting
+    /// or ending with a hyphen); defaults to the service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 32),
+        regex(pattern = r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
+    )]
+    pub name: Option<String>,
+    /// ARN of an existing ALB listener the rule is added to. Its load balancer gives the
+    /// target group's VPC.
+    #[schemars(regex(
+        pattern = r"^arn:[^:]+:elasticloadbalancing:[^:]*:[^:]*:listener/app/[^/]+/[^/]+/[^/]+$"
+    ))]
+    pub listener_arn: String,
+    /// The listener rule that forwards matching requests to the target group.
+    pub rule: ListenerRuleSpec,
+    /// Protocol towards the tasks: HTTP (default) or HTTPS. Immutable unless the name
+    /// changes too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<TargetGroupProtocol>,
+    /// Port towards the tasks; defaults to the load balancer's containerPort (ECS
+    /// registers each task with its own port anyway). Immutable unless the name changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// How the ALB checks the tasks. Absent: the defaults below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<TargetGroupHealthCheckSpec>,
+    /// Seconds the ALB keeps sending in-flight requests to a task being deregistered.
+    /// Absent: AWS's default (300), then left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub deregistration_delay_seconds: Option<i32>,
+}
+
+/// A listener rule: priority and conditions (at least one of pathPatterns, hostHeaders;
+/// with both, both must match).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "(has(self.pathPatterns) && size(self.pathPatterns) > 0) || (has(self.hostHeaders) && size(self.hostHeaders) > 0)",
+     "message": "a listener rule needs at least one condition: set pathPatterns or hostHeaders"}
+]))]
+pub struct ListenerRuleSpec {
+    /// Priority on the listener (1–50000, unique per listener; lower matches first).
+    #[schemars(range(min = 1, max = 50000))]
+    pub priority: i32,
+    /// Path patterns (e.g. `/hello/*`); a request matches if its path matches any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub path_patterns: Vec<String>,
+    /// Host headers (e.g. `www.example.com`); a request matches if its host matches any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub host_headers: Vec<String>,
+}
+
+/// Protocol of a target group.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TargetGroupProtocol {
+    /// HTTP.
+    #[default]
+    Http,
+    /// HTTPS.
+    Https,
+}
+
+impl TargetGroupProtocol {
+    /// The ELBv2 API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetGroupProtocol::Http => "HTTP",
+            TargetGroupProtocol::Https => "HTTPS",
+        }
+    }
+}
+
+/// The health check of a managed target group; every field has ELBv2's ALB default.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "(has(self.timeoutSeconds) ? self.timeoutSeconds : 5) < (has(self.intervalSeconds) ? self.intervalSeconds : 30)",
+     "message": "timeoutSeconds must be less than intervalSeconds"}
+]))]
+pub struct TargetGroupHealthCheckSpec {
+    /// Path the check requests; default `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/"))]
+    pub path: Option<String>,
+    /// HTTP or HTTPS; default the target group's protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<TargetGroupProtocol>,
+    /// `traffic-port` (default: the port each task is registered with) or a port number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(traffic-port|[0-9]{1,5})$"))]
+    pub port: Option<String>,
+    /// Seconds between checks (5–300); default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 5, max = 300))]
+    pub interval_seconds: Option<i32>,
+    /// Seconds before a check fails (2–120, less than intervalSeconds); default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 120))]
+    pub timeout_seconds: Option<i32>,
+    /// Successes before a task is healthy (2–10); default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 10))]
+    pub healthy_threshold_count: Option<i32>,
+    /// Failures before a task is unhealthy (2–10); default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 10))]
+    pub unhealthy_threshold_count: Option<i32>,
+    /// HTTP codes of a healthy answer, e.g. `200` (default) or `200-299`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{3}([-,][0-9]{3})*$"))]
+    pub matcher: Option<String>,
 }
 
 /// A classic ELB created and owned by the EcsService.
@@ -530,6 +668,12 @@ pub struct EcsServiceStatus {
     /// them all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_load_balancers: Vec<String>,
+    /// Names of managed target groups this object no longer wants (renamed, or
+    /// managedTargetGroup left the spec) whose listener rule is deleted but which ECS still
+    /// used at the last sync (an old deployment draining): deleted once free, and at the
+    /// latest with the object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_target_groups: Vec<String>,
     /// The latest ECS service events, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<ServiceEventStatus>,
@@ -616,15 +760,21 @@ pub struct DeploymentStatus {
     pub updated_at: Option<String>,
 }
 
-/// The ELB in front of the service.
+/// The load balancer in front of the service.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerStatus {
-    /// ELB name.
+    /// Classic ELB name, or managed target group name.
     pub name: String,
     /// DNS name users reach the service at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_name: Option<String>,
+    /// ARN of the managed target group (loadBalancer.managedTargetGroup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    /// ARN of the listener rule that forwards to the managed target group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_rule_arn: Option<String>,
 }
 
 /// An ECS service event.

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 
 use super::types::*;
 use super::{
-    AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi, IamApi,
+    AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi, ElbV2Api,
+    IamApi,
 };
 use crate::api::service::{ElbHealthCheck, Listener};
 use crate::planning::service::describe_load_balancers;
@@ -84,6 +85,10 @@ pub fn dry_run_clients(inner: AwsClients, log: Arc<DryRunLog>) -> AwsClients {
         }),
         iam: Arc::new(DryRun {
             inner: inner.iam,
+            log: log.clone(),
+        }),
+        elbv2: Arc::new(DryRun {
+            inner: inner.elbv2,
             log,
         }),
     }
@@ -844,4 +849,201 @@ impl AppAutoScalingApi for DryRun<dyn AppAutoScalingApi> {
     ) -> Result<Option<ScalingActivity>, AwsError> {
         self.inner.latest_scaling_activity(resource_id).await
     }
+}
+
+/// Whether an ELBv2 ARN is one this dry run pretended to create: nothing to read in AWS.
+fn pretended(arn: &str) -> bool {
+    arn.contains(":(new):")
+}
+
+fn conditions_summary(c: &RuleConditions) -> String {
+    let mut parts = Vec::new();
+    if !c.path_patterns.is_empty() {
+        parts.push(format!("path {}", c.path_patterns.join(" | ")));
+    }
+    if !c.host_headers.is_empty() {
+        parts.push(format!("host {}", c.host_headers.join(" | ")));
+    }
+    parts.join(" and ")
+}
+
+fn health_check_summary(hc: &TargetGroupHealthCheck) -> String {
+    format!(
+        "{} {}:{} every {}s (timeout {}s, {} healthy / {} unhealthy, matcher {})",
+        hc.protocol,
+        hc.port,
+        hc.path,
+        hc.interval_seconds,
+        hc.timeout_seconds,
+        hc.healthy_threshold_count,
+        hc.unhealthy_threshold_count,
+        hc.matcher
+    )
+}
+
+#[async_trait]
+impl ElbV2Api for DryRun<dyn ElbV2Api> {
+    async fn describe_target_group(&self, name: &str) -> Result<Option<TargetGroup>, AwsError> {
+        self.inner.describe_target_group(name).await
+    }
+    async fn create_target_group(
+        &self,
+        input: &CreateTargetGroupInput,
+    ) -> Result<TargetGroup, AwsError> {
+        self.log.write(
+            "elasticloadbalancing:CreateTargetGroup",
+            format!(
+                "create target group {} ({} {}:{}, target type {}, health check {})",
+                input.name,
+                input.vpc_id,
+                input.protocol,
+                input.port,
+                input.target_type,
+                health_check_summary(&input.health_check)
+            ),
+        );
+        Ok(TargetGroup {
+            arn: format!(
+                "arn:aws:elasticloadbalancing:{}:(new):targetgroup/{}/(new)",
+                self.log.region, input.name
+            ),
+            name: input.name.clone(),
+            protocol: input.protocol.clone(),
+            port: input.port,
+            vpc_id: input.vpc_id.clone(),
+            target_type: input.target_type.clone(),
+            health_check: input.health_check.clone(),
+            load_balancer_arns: Vec::new(),
+        })
+    }
+    async fn modify_target_group(
+        &self,
+        arn: &str,
+        health_check: &TargetGroupHealthCheck,
+    ) -> Result<(), AwsError> {
+        self.log.write(
+            "elasticloadbalancing:ModifyTargetGroup",
+            format!(
+                "set the health check of target group {} to {}",
+                short_name_of_target_group(arn),
+                health_check_summary(health_check)
+            ),
+        );
+        Ok(())
+    }
+    async fn set_deregistration_delay(&self, arn: &str, seconds: i32) -> Result<(), AwsError> {
+        self.log.write(
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+            format!(
+                "set the deregistration delay of target group {} to {seconds}s",
+                short_name_of_target_group(arn)
+            ),
+        );
+        Ok(())
+    }
+    async fn deregistration_delay(&self, arn: &str) -> Result<Option<i32>, AwsError> {
+        if pretended(arn) {
+            return Ok(None);
+        }
+        self.inner.deregistration_delay(arn).await
+    }
+    async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError> {
+        self.log.write(
+            "elasticloadbalancing:DeleteTargetGroup",
+            format!("delete target group {}", short_name_of_target_group(arn)),
+        );
+        Ok(())
+    }
+    async fn describe_tags(&self, arn: &str) -> Result<Tags, AwsError> {
+        if pretended(arn) {
+            return Ok(Tags::new());
+        }
+        self.inner.describe_tags(arn).await
+    }
+    async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.log.write(
+            "elasticloadbalancing:AddTags",
+            format!("tag {arn} with {}", tag_list(tags)),
+        );
+        Ok(())
+    }
+    async fn remove_tags(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.log.write(
+            "elasticloadbalancing:RemoveTags",
+            format!("remove tags {} from {arn}", keys.join(", ")),
+        );
+        Ok(())
+    }
+    async fn describe_listener(&self, arn: &str) -> Result<Option<ElbV2Listener>, AwsError> {
+        self.inner.describe_listener(arn).await
+    }
+    async fn describe_load_balancer(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ElbV2LoadBalancer>, AwsError> {
+        self.inner.describe_load_balancer(arn).await
+    }
+    async fn describe_rules(&self, listener_arn: &str) -> Result<Vec<ListenerRule>, AwsError> {
+        self.inner.describe_rules(listener_arn).await
+    }
+    async fn create_rule(&self, input: &CreateRuleInput) -> Result<ListenerRule, AwsError> {
+        self.log.write(
+            "elasticloadbalancing:CreateRule",
+            format!(
+                "create listener rule at priority {} on {}: {} → target group {}",
+                input.priority,
+                input.listener_arn,
+                conditions_summary(&input.conditions),
+                short_name_of_target_group(&input.target_group_arn)
+            ),
+        );
+        Ok(ListenerRule {
+            arn: format!(
+                "arn:aws:elasticloadbalancing:{}:(new):listener-rule/(new)",
+                self.log.region
+            ),
+            priority: Some(input.priority),
+            conditions: input.conditions.clone(),
+            other_conditions: false,
+            forward_to: vec![input.target_group_arn.clone()],
+        })
+    }
+    async fn modify_rule(
+        &self,
+        arn: &str,
+        conditions: &RuleConditions,
+        target_group_arn: &str,
+    ) -> Result<(), AwsError> {
+        self.log.write(
+            "elasticloadbalancing:ModifyRule",
+            format!(
+                "set listener rule {arn} to {} → target group {}",
+                conditions_summary(conditions),
+                short_name_of_target_group(target_group_arn)
+            ),
+        );
+        Ok(())
+    }
+    async fn set_rule_priority(&self, arn: &str, priority: i32) -> Result<(), AwsError> {
+        self.log.write(
+            "elasticloadbalancing:SetRulePriorities",
+            format!("move listener rule {arn} to priority {priority}"),
+        );
+        Ok(())
+    }
+    async fn delete_rule(&self, arn: &str) -> Result<(), AwsError> {
+        self.log.write(
+            "elasticloadbalancing:DeleteRule",
+            format!("delete listener rule {arn}"),
+        );
+        Ok(())
+    }
+}
+
+/// The name part of a target group ARN (`…:targetgroup/<name>/<id>`).
+fn short_name_of_target_group(arn: &str) -> &str {
+    arn.split("targetgroup/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(arn)
 }

@@ -312,6 +312,20 @@ fn classify_elb(code: &str, lower: &str) -> Option<AwsErrorKind> {
         "LoadBalancerNotFound" | "AccessPointNotFound" | "ListenerNotFound" => {
             AwsErrorKind::NotFound
         }
+        // ELBv2 (the same `elasticloadbalancing` IAM prefix as classic ELB).
+        "TargetGroupNotFound" | "RuleNotFound" => AwsErrorKind::NotFound,
+        // A create whose answer was lost did succeed: observe again.
+        "DuplicateTargetGroupName" => AwsErrorKind::AlreadyExists,
+        // A rule or an ECS service still uses the target group: wait for it to go.
+        "ResourceInUse" => AwsErrorKind::Dependency,
+        // Another rule holds the priority: only a change of the spec can help.
+        "PriorityInUse"
+        | "IncompatibleProtocols"
+        | "InvalidLoadBalancerAction"
+        | "TargetGroupAssociationLimit" => AwsErrorKind::InvalidInput,
+        "TooManyTargetGroups" | "TooManyRules" | "TooManyActions" | "TooManyConditions" => {
+            AwsErrorKind::LimitExceeded
+        }
         "ValidationError" if lower.contains("not found") => AwsErrorKind::NotFound,
         "ValidationError"
         | "InvalidConfigurationRequest"
@@ -577,6 +591,62 @@ mod tests {
             classify(op, "ValidationError", msg, Some(400)),
             AwsErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn elbv2_errors() {
+        for (op, code, kind) in [
+            (
+                "elasticloadbalancing:DescribeTargetGroups",
+                "TargetGroupNotFound",
+                AwsErrorKind::NotFound,
+            ),
+            (
+                "elasticloadbalancing:DeleteRule",
+                "RuleNotFound",
+                AwsErrorKind::NotFound,
+            ),
+            (
+                "elasticloadbalancing:DescribeRules",
+                "ListenerNotFound",
+                AwsErrorKind::NotFound,
+            ),
+            (
+                "elasticloadbalancing:CreateTargetGroup",
+                "DuplicateTargetGroupName",
+                AwsErrorKind::AlreadyExists,
+            ),
+            (
+                "elasticloadbalancing:DeleteTargetGroup",
+                "ResourceInUse",
+                AwsErrorKind::Dependency,
+            ),
+            (
+                "elasticloadbalancing:CreateRule",
+                "PriorityInUse",
+                AwsErrorKind::InvalidInput,
+            ),
+            (
+                "elasticloadbalancing:CreateRule",
+                "ValidationError",
+                AwsErrorKind::InvalidInput,
+            ),
+            (
+                "elasticloadbalancing:CreateRule",
+                "TooManyRules",
+                AwsErrorKind::LimitExceeded,
+            ),
+        ] {
+            assert_eq!(classify(op, code, "", Some(400)), kind, "{code}");
+        }
+        // Waiting, not stalling, on a target group in use.
+        assert!(AwsError::new(
+            AwsErrorKind::Dependency,
+            "elasticloadbalancing:DeleteTargetGroup",
+            "ResourceInUse",
+            ""
+        )
+        .is_retryable());
     }
 
     #[test]

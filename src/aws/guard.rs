@@ -13,7 +13,8 @@ use super::rate_limit::{Bucket, RateLimiter};
 use super::requests;
 use super::types::*;
 use super::{
-    AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi, IamApi,
+    AppAutoScalingApi, AutoScalingApi, AwsClients, AwsError, Ec2Api, EcsApi, ElbApi, ElbV2Api,
+    IamApi,
 };
 use crate::api::service::{ElbHealthCheck, Listener};
 use crate::telemetry::metrics::{AwsCallLabels, Metrics, OperationLabels};
@@ -126,6 +127,10 @@ impl Guard {
             }),
             iam: Arc::new(Guarded {
                 inner: clients.iam,
+                guard: self.clone(),
+            }),
+            elbv2: Arc::new(Guarded {
+                inner: clients.elbv2,
                 guard: self.clone(),
             }),
         }
@@ -790,5 +795,156 @@ impl super::AwsProvider for GuardedProvider {
 
     fn default_region(&self) -> String {
         self.inner.default_region()
+    }
+}
+
+#[async_trait]
+impl ElbV2Api for Guarded<dyn ElbV2Api> {
+    async fn describe_target_group(&self, name: &str) -> Result<Option<TargetGroup>, AwsError> {
+        let f = self.inner.describe_target_group(name);
+        self.guard
+            .call(
+                "elasticloadbalancing:DescribeTargetGroups",
+                Bucket::ElbV2Read,
+                f,
+            )
+            .await
+    }
+    async fn create_target_group(
+        &self,
+        input: &CreateTargetGroupInput,
+    ) -> Result<TargetGroup, AwsError> {
+        let f = self.inner.create_target_group(input);
+        self.guard
+            .call(
+                "elasticloadbalancing:CreateTargetGroup",
+                Bucket::ElbV2Modify,
+                f,
+            )
+            .await
+    }
+    async fn modify_target_group(
+        &self,
+        arn: &str,
+        health_check: &TargetGroupHealthCheck,
+    ) -> Result<(), AwsError> {
+        let f = self.inner.modify_target_group(arn, health_check);
+        self.guard
+            .call(
+                "elasticloadbalancing:ModifyTargetGroup",
+                Bucket::ElbV2Modify,
+                f,
+            )
+            .await
+    }
+    async fn set_deregistration_delay(&self, arn: &str, seconds: i32) -> Result<(), AwsError> {
+        let f = self.inner.set_deregistration_delay(arn, seconds);
+        self.guard
+            .call(
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                Bucket::ElbV2Modify,
+                f,
+            )
+            .await
+    }
+    async fn deregistration_delay(&self, arn: &str) -> Result<Option<i32>, AwsError> {
+        let f = self.inner.deregistration_delay(arn);
+        self.guard
+            .call(
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                Bucket::ElbV2Read,
+                f,
+            )
+            .await
+    }
+    async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_target_group(arn);
+        self.guard
+            .call(
+                "elasticloadbalancing:DeleteTargetGroup",
+                Bucket::ElbV2Modify,
+                f,
+            )
+            .await
+    }
+    async fn describe_tags(&self, arn: &str) -> Result<Tags, AwsError> {
+        let f = self.inner.describe_tags(arn);
+        self.guard
+            .call("elasticloadbalancing:DescribeTags", Bucket::ElbV2Read, f)
+            .await
+    }
+    async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        let f = self.inner.add_tags(arn, tags);
+        self.guard
+            .call("elasticloadbalancing:AddTags", Bucket::ElbV2Modify, f)
+            .await
+    }
+    async fn remove_tags(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        let f = self.inner.remove_tags(arn, keys);
+        self.guard
+            .call("elasticloadbalancing:RemoveTags", Bucket::ElbV2Modify, f)
+            .await
+    }
+    async fn describe_listener(&self, arn: &str) -> Result<Option<ElbV2Listener>, AwsError> {
+        let f = self.inner.describe_listener(arn);
+        self.guard
+            .call(
+                "elasticloadbalancing:DescribeListeners",
+                Bucket::ElbV2Read,
+                f,
+            )
+            .await
+    }
+    async fn describe_load_balancer(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ElbV2LoadBalancer>, AwsError> {
+        let f = self.inner.describe_load_balancer(arn);
+        self.guard
+            .call(
+                "elasticloadbalancing:DescribeLoadBalancers",
+                Bucket::ElbV2Read,
+                f,
+            )
+            .await
+    }
+    async fn describe_rules(&self, listener_arn: &str) -> Result<Vec<ListenerRule>, AwsError> {
+        let f = self.inner.describe_rules(listener_arn);
+        self.guard
+            .call("elasticloadbalancing:DescribeRules", Bucket::ElbV2Read, f)
+            .await
+    }
+    async fn create_rule(&self, input: &CreateRuleInput) -> Result<ListenerRule, AwsError> {
+        let f = self.inner.create_rule(input);
+        self.guard
+            .call("elasticloadbalancing:CreateRule", Bucket::ElbV2Modify, f)
+            .await
+    }
+    async fn modify_rule(
+        &self,
+        arn: &str,
+        conditions: &RuleConditions,
+        target_group_arn: &str,
+    ) -> Result<(), AwsError> {
+        let f = self.inner.modify_rule(arn, conditions, target_group_arn);
+        self.guard
+            .call("elasticloadbalancing:ModifyRule", Bucket::ElbV2Modify, f)
+            .await
+    }
+    async fn set_rule_priority(&self, arn: &str, priority: i32) -> Result<(), AwsError> {
+        let f = self.inner.set_rule_priority(arn, priority);
+        self.guard
+            .call(
+                "elasticloadbalancing:SetRulePriorities",
+                Bucket::ElbV2Modify,
+                f,
+            )
+            .await
+    }
+    async fn delete_rule(&self, arn: &str) -> Result<(), AwsError> {
+        let f = self.inner.delete_rule(arn);
+        self.guard
+            .call("elasticloadbalancing:DeleteRule", Bucket::ElbV2Modify, f)
+            .await
     }
 }

@@ -296,6 +296,60 @@ pub trait IamApi: Send + Sync {
     async fn get_instance_profile(&self, name: &str) -> Result<Option<String>, AwsError>;
 }
 
+/// Elastic Load Balancing v2 operations the operator uses: target groups it owns and the
+/// listener rules that forward to them on an existing ALB listener. Never targets:
+/// registering and deregistering them is ECS's job.
+#[async_trait]
+pub trait ElbV2Api: Send + Sync {
+    /// DescribeTargetGroups for one name; `None` when it does not exist.
+    async fn describe_target_group(&self, name: &str) -> Result<Option<TargetGroup>, AwsError>;
+    /// CreateTargetGroup with its health check and tags.
+    async fn create_target_group(
+        &self,
+        input: &CreateTargetGroupInput,
+    ) -> Result<TargetGroup, AwsError>;
+    /// ModifyTargetGroup: the health check.
+    async fn modify_target_group(
+        &self,
+        arn: &str,
+        health_check: &TargetGroupHealthCheck,
+    ) -> Result<(), AwsError>;
+    /// ModifyTargetGroupAttributes: `deregistration_delay.timeout_seconds`.
+    async fn set_deregistration_delay(&self, arn: &str, seconds: i32) -> Result<(), AwsError>;
+    /// DescribeTargetGroupAttributes: `deregistration_delay.timeout_seconds`.
+    async fn deregistration_delay(&self, arn: &str) -> Result<Option<i32>, AwsError>;
+    /// DeleteTargetGroup; ResourceInUse while a rule or a service still uses it.
+    async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError>;
+    /// DescribeTags of one ELBv2 resource (target group or rule).
+    async fn describe_tags(&self, arn: &str) -> Result<Tags, AwsError>;
+    /// AddTags on one ELBv2 resource.
+    async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// RemoveTags on one ELBv2 resource, by key.
+    async fn remove_tags(&self, arn: &str, keys: &[String]) -> Result<(), AwsError>;
+    /// DescribeListeners for one ARN; `None` when it does not exist.
+    async fn describe_listener(&self, arn: &str) -> Result<Option<ElbV2Listener>, AwsError>;
+    /// DescribeLoadBalancers for one ARN; `None` when it does not exist.
+    async fn describe_load_balancer(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ElbV2LoadBalancer>, AwsError>;
+    /// DescribeRules of one listener, all pages; a missing listener is NotFound.
+    async fn describe_rules(&self, listener_arn: &str) -> Result<Vec<ListenerRule>, AwsError>;
+    /// CreateRule forwarding to one target group.
+    async fn create_rule(&self, input: &CreateRuleInput) -> Result<ListenerRule, AwsError>;
+    /// ModifyRule: replaces the conditions and the forward action.
+    async fn modify_rule(
+        &self,
+        arn: &str,
+        conditions: &RuleConditions,
+        target_group_arn: &str,
+    ) -> Result<(), AwsError>;
+    /// SetRulePriorities of one rule.
+    async fn set_rule_priority(&self, arn: &str, priority: i32) -> Result<(), AwsError>;
+    /// DeleteRule.
+    async fn delete_rule(&self, arn: &str) -> Result<(), AwsError>;
+}
+
 /// The clients, shared by all controllers.
 #[derive(Clone)]
 pub struct AwsClients {
@@ -311,6 +365,8 @@ pub struct AwsClients {
     pub app_autoscaling: std::sync::Arc<dyn AppAutoScalingApi>,
     /// IAM (reads only, for preflight checks).
     pub iam: std::sync::Arc<dyn IamApi>,
+    /// Elastic Load Balancing v2 (managed target groups and listener rules).
+    pub elbv2: std::sync::Arc<dyn ElbV2Api>,
 }
 
 /// Hands out the AWS clients of a region (a spec's `region`, or the operator's default).

@@ -42,11 +42,15 @@ pub enum Bucket {
     AppAutoScaling,
     /// IAM reads (GetRole, GetInstanceProfile) of the preflight checks.
     IamRead,
+    /// ELBv2 (ALB/NLB API) describes: a bucket of its own, apart from the classic ELB's.
+    ElbV2Read,
+    /// ELBv2 mutations: target groups, rules, tags.
+    ElbV2Modify,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 15] = [
+    pub const ALL: [Bucket; 17] = [
         Bucket::EcsClusterModify,
         Bucket::EcsClusterRead,
         Bucket::EcsTaskDefModify,
@@ -62,6 +66,8 @@ impl Bucket {
         Bucket::Ec2Modify,
         Bucket::AppAutoScaling,
         Bucket::IamRead,
+        Bucket::ElbV2Read,
+        Bucket::ElbV2Modify,
     ];
 
     /// The bucket's name in metrics, e.g. `ecs_service_read`.
@@ -82,6 +88,8 @@ impl Bucket {
             Bucket::Ec2Modify => "ec2_modify",
             Bucket::AppAutoScaling => "app_autoscaling",
             Bucket::IamRead => "iam_read",
+            Bucket::ElbV2Read => "elbv2_read",
+            Bucket::ElbV2Modify => "elbv2_modify",
         }
     }
 
@@ -107,6 +115,12 @@ impl Bucket {
             // IAM publishes no per-API request rates either, and its quota is per account,
             // not per region (IAM is global): conservative, and preflight reads are few.
             Bucket::IamRead => (10.0, 5.0),
+            // AWS's throttling page says each ELB API version has its own buckets and
+            // gives the classic numbers (describe 40/10, mutate 20/3); the same numbers are
+            // used for version 2 until its own are known. Target group and rule creation
+            // are ordinary mutations here (no separate create bucket like classic's).
+            Bucket::ElbV2Read => (40.0, 10.0),
+            Bucket::ElbV2Modify => (20.0, 3.0),
         }
     }
 }

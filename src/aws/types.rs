@@ -597,3 +597,130 @@ pub struct SecurityGroup {
     /// VpcId (empty for an EC2-Classic group).
     pub vpc_id: String,
 }
+
+/// An ELBv2 target group, as DescribeTargetGroups returns it (the fields the operator
+/// manages). Its targets are ECS's business and are never read or written here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetGroup {
+    /// TargetGroupArn.
+    pub arn: String,
+    /// TargetGroupName (unique per account and region, at most 32 characters).
+    pub name: String,
+    /// Protocol towards the targets: HTTP or HTTPS.
+    pub protocol: String,
+    /// Port towards the targets.
+    pub port: i32,
+    /// VpcId.
+    pub vpc_id: String,
+    /// TargetType: `ip` or `instance`.
+    pub target_type: String,
+    /// The health check.
+    pub health_check: TargetGroupHealthCheck,
+    /// LoadBalancerArns of the load balancers that forward to it.
+    pub load_balancer_arns: Vec<String>,
+}
+
+/// The health check of a target group, as ELBv2 reports it (every field filled in).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetGroupHealthCheck {
+    /// HealthCheckProtocol: HTTP or HTTPS.
+    pub protocol: String,
+    /// HealthCheckPort: `traffic-port` or a number.
+    pub port: String,
+    /// HealthCheckPath.
+    pub path: String,
+    /// HealthCheckIntervalSeconds.
+    pub interval_seconds: i32,
+    /// HealthCheckTimeoutSeconds.
+    pub timeout_seconds: i32,
+    /// HealthyThresholdCount.
+    pub healthy_threshold_count: i32,
+    /// UnhealthyThresholdCount.
+    pub unhealthy_threshold_count: i32,
+    /// Matcher HttpCode, e.g. `200` or `200-299`.
+    pub matcher: String,
+}
+
+/// Input of CreateTargetGroup.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreateTargetGroupInput {
+    /// Name.
+    pub name: String,
+    /// Protocol: HTTP or HTTPS.
+    pub protocol: String,
+    /// Port.
+    pub port: i32,
+    /// VpcId.
+    pub vpc_id: String,
+    /// TargetType: `ip` or `instance`.
+    pub target_type: String,
+    /// The health check.
+    pub health_check: TargetGroupHealthCheck,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// An ELBv2 listener, as DescribeListeners returns it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ElbV2Listener {
+    /// ListenerArn.
+    pub arn: String,
+    /// LoadBalancerArn of the load balancer the listener belongs to.
+    pub load_balancer_arn: String,
+    /// Protocol, e.g. HTTP.
+    pub protocol: Option<String>,
+    /// Port.
+    pub port: Option<i32>,
+}
+
+/// An ELBv2 load balancer, as DescribeLoadBalancers returns it (what the operator reads).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ElbV2LoadBalancer {
+    /// LoadBalancerArn.
+    pub arn: String,
+    /// VpcId.
+    pub vpc_id: Option<String>,
+    /// DNSName.
+    pub dns_name: Option<String>,
+}
+
+/// What a listener rule matches: path patterns and host headers (each condition present
+/// when non-empty; both must match when both are set).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleConditions {
+    /// path-pattern values.
+    pub path_patterns: Vec<String>,
+    /// host-header values.
+    pub host_headers: Vec<String>,
+}
+
+/// A listener rule, as DescribeRules returns it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListenerRule {
+    /// RuleArn.
+    pub arn: String,
+    /// Priority as a number; `None` for the listener's default rule.
+    pub priority: Option<i32>,
+    /// The conditions the operator manages (others are ignored here, but make the rule
+    /// differ from the spec's: see `other_conditions`).
+    pub conditions: RuleConditions,
+    /// Whether the rule has conditions other than path-pattern and host-header.
+    pub other_conditions: bool,
+    /// Target group ARNs a forward action sends to (empty: not a forward rule).
+    pub forward_to: Vec<String>,
+}
+
+/// Input of CreateRule: forward to one target group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreateRuleInput {
+    /// ListenerArn.
+    pub listener_arn: String,
+    /// Priority (1–50000, unique per listener).
+    pub priority: i32,
+    /// Conditions.
+    pub conditions: RuleConditions,
+    /// Target group the rule forwards to.
+    pub target_group_arn: String,
+    /// Tags.
+    pub tags: Tags,
+}

@@ -219,6 +219,8 @@ pub fn service_spec(
             load_balancer_name: lb.load_balancer_name.clone().filter(|_| elb.is_none()),
             target_group_arn: lb.target_group_arn.clone(),
             managed: elb.map(managed_elb_spec),
+            // Import names an existing target group by ARN; it never claims one.
+            managed_target_group: None,
         });
     Ok(EcsServiceSpec {
         service_name: Some(service.name.clone()),

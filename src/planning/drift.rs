@@ -32,6 +32,10 @@ pub enum Resource {
     ScalableTarget,
     /// A target tracking scaling policy of an EcsService.
     ScalingPolicy,
+    /// The managed ELBv2 target group of an EcsService.
+    TargetGroup,
+    /// The ALB listener rule that forwards to an EcsService's managed target group.
+    ListenerRule,
 }
 
 impl Resource {
@@ -47,6 +51,8 @@ impl Resource {
             Resource::TaskDefinition => "task definition",
             Resource::ScalableTarget => "scalable target",
             Resource::ScalingPolicy => "scaling policy",
+            Resource::TargetGroup => "target group",
+            Resource::ListenerRule => "listener rule",
         }
     }
 
@@ -63,6 +69,8 @@ impl Resource {
             Resource::TaskDefinition => "task_definition",
             Resource::ScalableTarget => "scalable_target",
             Resource::ScalingPolicy => "scaling_policy",
+            Resource::TargetGroup => "target_group",
+            Resource::ListenerRule => "listener_rule",
         }
     }
 }

@@ -7,4 +7,5 @@ pub mod drift;
 pub mod ownership;
 pub mod preflight;
 pub mod service;
+pub mod target_group;
 pub mod task_def;

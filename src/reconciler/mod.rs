@@ -21,4 +21,5 @@ pub mod controllers;
 pub mod leader;
 pub mod service;
 pub mod shards;
+pub mod target_group;
 pub mod task_def;

@@ -1,5 +1,5 @@
-//! EcsService against ECS and classic ELB: the managed ELB first, then the service;
-//! on deletion the reverse.
+//! EcsService against ECS, classic ELB and ELBv2: the managed ELB or target group (with
+//! its listener rule) first, then the service; on deletion the reverse.
 
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use super::managed::{
 };
 use super::preflight;
 use super::stores::Stores;
+use super::target_group::{delete_target_group, retire_target_groups, sync_target_group};
 use crate::api::common::{CommonSpec, CommonStatus, RESTARTED_AT_ANNOTATION};
 use crate::api::service::{
     DeploymentStatus, EcsService, EcsServiceStatus, LoadBalancerScheme, LoadBalancerStatus,
@@ -317,6 +318,7 @@ fn status_from(
         restarted_at,
         applied_tag_keys: Vec::new(),
         managed_load_balancers: Vec::new(),
+        retired_target_groups: Vec::new(),
         auto_scaling: None,
     }
 }
@@ -448,8 +450,53 @@ impl ManagedResource for EcsService {
                 lb_status = Some(LoadBalancerStatus {
                     name: elb_name.clone(),
                     dns_name: dns,
+                    ..Default::default()
                 });
                 lb_ref.load_balancer_name = Some(elb_name);
+            } else if let Some(spec) = &lb.managed_target_group {
+                // Group and rule before the service: ECS refuses a target group that no
+                // load balancer forwards to.
+                let want = crate::planning::target_group::desired(
+                    spec,
+                    &name,
+                    lb.container_port,
+                    self.spec.network_configuration.is_some(),
+                )
+                .map_err(Error::InvalidSpec)?;
+                let synced =
+                    sync_target_group(&want, &tags, applied, cx, &mut notes, &mut corrected)
+                        .await?;
+                // The ALB's DNS name for status (the URL column): read once per target
+                // group, then carried over; status only, so a failed read is no error.
+                let known_dns = self
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.load_balancer.as_ref())
+                    .filter(|l| l.target_group_arn.as_deref() == Some(synced.arn.as_str()))
+                    .and_then(|l| l.dns_name.clone());
+                let dns_name = match known_dns {
+                    Some(d) => Some(d),
+                    None => match crate::planning::target_group::load_balancer_arn_of_listener(
+                        &want.listener_arn,
+                    ) {
+                        Some(arn) => cx
+                            .aws
+                            .elbv2
+                            .describe_load_balancer(&arn)
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|lb| lb.dns_name),
+                        None => None,
+                    },
+                };
+                lb_status = Some(LoadBalancerStatus {
+                    name: want.name,
+                    dns_name,
+                    target_group_arn: Some(synced.arn.clone()),
+                    listener_rule_arn: Some(synced.rule_arn),
+                });
+                lb_ref.target_group_arn = Some(synced.arn);
             } else if let Some(existing) = &lb.load_balancer_name {
                 let found = cx
                     .aws
@@ -464,6 +511,7 @@ impl ManagedResource for EcsService {
                 lb_status = Some(LoadBalancerStatus {
                     name: existing.clone(),
                     dns_name: found.dns_name,
+                    ..Default::default()
                 });
                 lb_ref.load_balancer_name = Some(existing.clone());
             }
@@ -622,6 +670,23 @@ impl ManagedResource for EcsService {
             &mut notes,
         )
         .await?;
+        // A managed target group the spec no longer wants: after the service moved off it.
+        let previous_lb = self.status.as_ref().and_then(|s| s.load_balancer.as_ref());
+        let retired = previous_lb
+            .filter(|p| p.target_group_arn.is_some())
+            .filter(|p| lb_status.as_ref().is_none_or(|now| now.name != p.name))
+            .map(|p| (p.name.as_str(), p.listener_rule_arn.as_deref()));
+        let pending_retired = self
+            .status
+            .as_ref()
+            .map(|s| s.retired_target_groups.as_slice())
+            .unwrap_or_default();
+        let retired_target_groups = if retired.is_some() || !pending_retired.is_empty() {
+            retire_target_groups(retired, pending_retired, cx, &mut notes).await?
+        } else {
+            Vec::new()
+        };
+        let managed_target_group_arn = lb_status.as_ref().and_then(|l| l.target_group_arn.clone());
         let auto_scaling = match &self.spec.auto_scaling {
             Some(spec) => Some(
                 sync_scaling(
@@ -633,7 +698,8 @@ impl ManagedResource for EcsService {
                             .spec
                             .load_balancer
                             .as_ref()
-                            .and_then(|l| l.target_group_arn.as_deref()),
+                            .and_then(|l| l.target_group_arn.as_deref())
+                            .or(managed_target_group_arn.as_deref()),
                         tags: &tags,
                         applied,
                         status: previous_scaling,
@@ -651,6 +717,7 @@ impl ManagedResource for EcsService {
         let mut status = status_from(&service, cluster_name, lb_status, restarted_at);
         status.auto_scaling = auto_scaling;
         status.managed_load_balancers = managed_load_balancers;
+        status.retired_target_groups = retired_target_groups;
         status.failed_task_definition = failed.clone();
         // Only reached when the ELB and the service got the tags (errors return early), so
         // this is what AWS carries now.
@@ -779,6 +846,33 @@ impl ManagedResource for EcsService {
                     message: format!("waiting for ECS service {name} to become INACTIVE"),
                     notes,
                 });
+            }
+        }
+        // The service is gone: its managed target group goes (the rule first, which
+        // would otherwise keep it in use).
+        if let Some(spec) = self
+            .spec
+            .load_balancer
+            .as_ref()
+            .and_then(|l| l.managed_target_group.as_ref())
+        {
+            let tg_name = spec.name.clone().unwrap_or_else(|| name.clone());
+            if tg_name.len() <= crate::planning::target_group::MAX_NAME {
+                delete_target_group(&tg_name, &spec.listener_arn, cx, &mut notes).await?;
+            }
+        }
+        let pending_retired = self
+            .status
+            .as_ref()
+            .map(|s| s.retired_target_groups.as_slice())
+            .unwrap_or_default();
+        if !pending_retired.is_empty() {
+            let still = retire_target_groups(None, pending_retired, cx, &mut notes).await?;
+            if !still.is_empty() {
+                return Err(Error::WaitingForDependency(format!(
+                    "target groups {} are still in use",
+                    still.join(", ")
+                )));
             }
         }
         // The service is gone: every ELB this object owns goes, the spec's and earlier ones

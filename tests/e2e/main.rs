@@ -33,6 +33,7 @@ struct Aws {
     elb: aws_sdk_elasticloadbalancing::Client,
     ec2: aws_sdk_ec2::Client,
     aas: aws_sdk_applicationautoscaling::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 impl Aws {
@@ -44,6 +45,7 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancing::Client::new(&cfg),
             ec2: aws_sdk_ec2::Client::new(&cfg),
             aas: aws_sdk_applicationautoscaling::Client::new(&cfg),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&cfg),
         }
     }
 
@@ -201,6 +203,7 @@ async fn e2e() {
     // With resyncs: moto's CreateService drops the strategy, the next sync puts it back.
     capacity_provider_cluster(&sb, &aws).await;
     autoscaled_service_keeps_the_scalers_count(&sb, &aws, &client).await;
+    managed_target_group_on_an_existing_alb(&sb, &aws, &client).await;
     deletion_removes_everything(&sb, &aws, &client).await;
     retain_leaves_aws_alone(&sb, &aws, &client).await;
     conditions_explain_what_is_wrong(&sb, &client).await;
@@ -435,7 +438,7 @@ fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
         (
             "two load balancer choices",
             "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, loadBalancer: {containerName: a, containerPort: 80, loadBalancerName: lb-x, targetGroupArn: tg-y}}",
-            "set exactly one of loadBalancerName, targetGroupArn and managed",
+            "set exactly one of loadBalancerName, targetGroupArn, managed and managedTargetGroup",
         ),
         (
             "missing image",
@@ -1205,6 +1208,182 @@ spec:
         .service("my-ecs-cluster", "autoscaled-service")
         .await
         .is_none());
+}
+
+/// A service behind a managed target group on an ALB listener that exists already (made
+/// here through the SDK): the group (instance targets, the ALB's VPC) and the rule are
+/// created, the service references the group, several 3 s resyncs correct nothing, a
+/// health check changed behind the operator's back is put back, and deleting the object
+/// removes the service, the rule and the group, leaving the ALB and listener.
+async fn managed_target_group_on_an_existing_alb(sb: &Sandbox, aws: &Aws, client: &kube::Client) {
+    use aws_sdk_elasticloadbalancingv2::types as v2;
+    let subnets: Vec<String> = aws
+        .ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("subnets")
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .take(2)
+        .collect();
+    let lb = aws
+        .elbv2
+        .create_load_balancer()
+        .name("front")
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .expect("ALB");
+    let lb = lb.load_balancers()[0].clone();
+    let listener = aws
+        .elbv2
+        .create_listener()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap_or_default())
+        .protocol(v2::ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            v2::Action::builder()
+                .r#type(v2::ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    v2::FixedResponseActionConfig::builder()
+                        .status_code("404")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("listener");
+    let listener_arn = listener.listeners()[0]
+        .listener_arn()
+        .unwrap_or_default()
+        .to_string();
+    let manifest = format!(
+        r#"
+apiVersion: ecsoperator.io/v1alpha1
+kind: EcsService
+metadata: {{name: alb-service}}
+spec:
+  clusterRef: {{name: my-ecs-cluster}}
+  taskDefRef: {{name: hello-world-task}}
+  desiredCount: 4
+  launchType: EC2
+  loadBalancer:
+    containerName: hello-world-container
+    containerPort: 5000
+    managedTargetGroup:
+      name: alb-service-tg
+      listenerArn: {listener_arn}
+      rule: {{priority: 10, pathPatterns: ["/hello/*"]}}
+      healthCheck: {{path: /health}}
+"#
+    );
+    let out = sb.kubectl_stdin(&["apply", "-n", "tutorial", "-f", "-"], &manifest);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let services: Api<EcsService> = Api::namespaced(client.clone(), "tutorial");
+    let (tg_arn, rule_arn) = eventually("the target group and rule in status", WAIT, || async {
+        let lb = services
+            .get("alb-service")
+            .await
+            .ok()?
+            .status?
+            .load_balancer?;
+        Some((lb.target_group_arn?, lb.listener_rule_arn?))
+    })
+    .await;
+    let tg = aws
+        .elbv2
+        .describe_target_groups()
+        .names("alb-service-tg")
+        .send()
+        .await
+        .expect("the group");
+    let tg = &tg.target_groups()[0];
+    assert_eq!(tg.target_group_arn(), Some(tg_arn.as_str()));
+    assert_eq!(tg.vpc_id(), lb.vpc_id());
+    assert_eq!(tg.target_type(), Some(&v2::TargetTypeEnum::Instance));
+    assert_eq!(tg.health_check_path(), Some("/health"));
+    let svc = aws
+        .service("my-ecs-cluster", "alb-service")
+        .await
+        .expect("the service");
+    assert_eq!(
+        svc.load_balancers()[0].target_group_arn(),
+        Some(tg_arn.as_str())
+    );
+    let rules = aws
+        .elbv2
+        .describe_rules()
+        .listener_arn(&listener_arn)
+        .send()
+        .await
+        .expect("rules");
+    let rule = rules
+        .rules()
+        .iter()
+        .find(|r| r.rule_arn() == Some(rule_arn.as_str()))
+        .expect("our rule");
+    assert_eq!(rule.priority(), Some("10"));
+
+    // Drift behind the operator's back is put back by a resync.
+    aws.elbv2
+        .modify_target_group()
+        .target_group_arn(&tg_arn)
+        .health_check_path("/")
+        .send()
+        .await
+        .expect("drift");
+    eventually("the health check put back", WAIT, || async {
+        let tg = aws
+            .elbv2
+            .describe_target_groups()
+            .names("alb-service-tg")
+            .send()
+            .await
+            .ok()?;
+        (tg.target_groups()[0].health_check_path() == Some("/health")).then_some(())
+    })
+    .await;
+
+    sb.kubectl_ok(&[
+        "delete",
+        "-n",
+        "tutorial",
+        "ecsservice/alb-service",
+        "--timeout=120s",
+    ]);
+    let groups = aws
+        .elbv2
+        .describe_target_groups()
+        .send()
+        .await
+        .expect("groups");
+    assert!(
+        !groups
+            .target_groups()
+            .iter()
+            .any(|t| t.target_group_name() == Some("alb-service-tg")),
+        "the target group is left behind"
+    );
+    let rules = aws
+        .elbv2
+        .describe_rules()
+        .listener_arn(&listener_arn)
+        .send()
+        .await
+        .expect("the listener outlives the object");
+    assert!(rules
+        .rules()
+        .iter()
+        .all(|r| r.priority() == Some("default")));
 }
 
 async fn deletion_removes_everything(sb: &Sandbox, aws: &Aws, client: &kube::Client) {

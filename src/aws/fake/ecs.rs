@@ -718,6 +718,9 @@ impl State {
             ));
         }
         for lb in lbs {
+            if let Some(arn) = &lb.target_group_arn {
+                self.check_service_target_group(op, arn)?;
+            }
             if let Some(name) = &lb.load_balancer_name {
                 if !self.elbs.contains_key(name) {
                     return Err(err(

@@ -32,6 +32,7 @@ mod capacity_provider;
 mod ec2;
 mod ecs;
 mod elb;
+mod elbv2;
 mod faults;
 mod references;
 #[cfg(test)]
@@ -123,6 +124,18 @@ pub const OPERATIONS: &[&str] = &[
     "application-autoscaling:PutScalingPolicy",
     "application-autoscaling:DeleteScalingPolicy",
     "application-autoscaling:DescribeScalingActivities",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:CreateTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:CreateRule",
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:SetRulePriorities",
+    "elasticloadbalancing:DeleteRule",
 ];
 
 /// Whether an operation only reads (Describe*/List*/Get*).
@@ -188,6 +201,7 @@ struct State {
     scaling_activities: BTreeMap<String, Vec<ScalingActivity>>,
     /// Subnets, security groups, key pairs and IAM entities that specs refer to.
     references: references::References,
+    elbv2: elbv2::ElbV2State,
 }
 
 impl Default for State {
@@ -222,6 +236,7 @@ impl Default for State {
             scaling_policies: BTreeMap::new(),
             scaling_activities: BTreeMap::new(),
             references: Default::default(),
+            elbv2: Default::default(),
         }
     }
 }
@@ -344,6 +359,7 @@ impl AwsProvider for FakeAws {
             elb: Arc::new(self.clone()),
             app_autoscaling: Arc::new(self.clone()),
             iam: Arc::new(self.clone()),
+            elbv2: Arc::new(self.clone()),
         }
     }
 

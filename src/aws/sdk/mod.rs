@@ -11,6 +11,7 @@ mod convert;
 mod ec2;
 mod ecs;
 mod elb;
+mod elbv2;
 mod iam;
 mod request_counter;
 mod retry;
@@ -32,6 +33,7 @@ pub use autoscaling::SdkAutoScaling;
 pub use ec2::SdkEc2;
 pub use ecs::SdkEcs;
 pub use elb::SdkElb;
+pub use elbv2::SdkElbV2;
 pub use iam::SdkIam;
 
 use super::error::{classify, AwsError, AwsErrorKind};
@@ -149,6 +151,9 @@ impl SdkProvider {
         let iam = aws_sdk_iam::config::Builder::from(&config)
             .interceptor(request_counter::CountRequests)
             .build();
+        let elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+            .interceptor(request_counter::CountRequests)
+            .build();
         AwsClients {
             ecs: Arc::new(SdkEcs::new(aws_sdk_ecs::Client::from_conf(ecs))),
             ec2: Arc::new(SdkEc2::new(aws_sdk_ec2::Client::from_conf(ec2))),
@@ -162,6 +167,9 @@ impl SdkProvider {
                 aws_sdk_applicationautoscaling::Client::from_conf(app_autoscaling),
             )),
             iam: Arc::new(SdkIam::new(aws_sdk_iam::Client::from_conf(iam))),
+            elbv2: Arc::new(SdkElbV2::new(
+                aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2),
+            )),
         }
     }
 }
