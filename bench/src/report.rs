@@ -302,7 +302,7 @@ fn column_title(operator: &str) -> &'static str {
 
 /// What differs on the fake, below every table that has a run on it.
 const FAKE_NOTES: &str = "On the in-memory fake AWS (ecs-operator-on-fake): the operator's \
-controllers, client-side token buckets (0.8 of AWS's), batching and settings on the same \
+controllers, client-side token buckets (the operator's defaults: all of AWS's for the user's changes, half for resyncs and sweeps), batching and settings on the same \
 kube-apiserver, with the fake AWS of the operator's tests in the same process instead of \
 the SDK and moto. AWS calls are counted by the fake's call gate, one per operation: no SDK \
 retries (a throttled call goes back to the operator), and a bulk listing counts once where \

@@ -98,9 +98,14 @@ struct RunArgs {
     /// Log level or tracing filter.
     #[arg(long, default_value = "info")]
     log_level: String,
-    /// Share (0–1] of every AWS API token bucket the operator may use.
-    #[arg(long, default_value = "0.8", value_parser = parse_share)]
+    /// Share (0–1] of every AWS API token bucket the operator may use (as `ecs-operator
+    /// run`: spec changes, rollouts and deletions may use all of it).
+    #[arg(long, default_value = "1", value_parser = parse_share)]
     aws_rate_share: f64,
+    /// Share (0–1] of every bucket for resyncs, drift checks and sweeps (as `ecs-operator
+    /// run`).
+    #[arg(long, default_value = "0.5", value_parser = parse_share)]
+    aws_background_share: f64,
     /// Enforce AWS's token buckets in the fake (an empty bucket answers a throttling
     /// error), as aws-fault-proxy's `enforce_aws_limits` does in front of moto.
     #[arg(long)]
@@ -199,11 +204,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let client = kube::Client::try_default()
             .await
             .context("connecting to Kubernetes")?;
-        let aws: Arc<dyn AwsProvider> = Arc::new(GuardedProvider::new(
-            Arc::new(fake.clone()),
-            metrics.clone(),
-            args.aws_rate_share,
-        ));
+        let aws: Arc<dyn AwsProvider> = Arc::new(
+            GuardedProvider::new(Arc::new(fake.clone()), metrics.clone(), args.aws_rate_share)
+                .with_background_share(args.aws_background_share),
+        );
         let settings = Settings {
             cluster_id: args.cluster_id.clone(),
             resync_period: args.resync_period,
