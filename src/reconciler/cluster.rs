@@ -42,11 +42,7 @@ impl HasCommonStatus for EcsClusterStatus {
 
 /// The ECS cluster `name`, from the last sweep on a resync of a converged generation.
 async fn find_cluster(cx: &AwsContext, name: &str) -> Result<Option<ClusterInfo>, Error> {
-    if let Some(c) = cx
-        .trust_seen
-        .then(|| cx.seen.cluster(name, cx.seen_max_age))
-        .flatten()
-    {
+    if let Some(c) = cx.swept(|seen, age| seen.cluster(name, age)) {
         if c.status != "INACTIVE" {
             return Ok(Some(c));
         }
@@ -70,11 +66,7 @@ async fn find_launch_template(
     cx: &AwsContext,
     name: &str,
 ) -> Result<Option<LaunchTemplate>, Error> {
-    if let Some(lt) = cx
-        .trust_seen
-        .then(|| cx.seen.launch_template(name, cx.seen_max_age))
-        .flatten()
-    {
+    if let Some(lt) = cx.swept(|seen, age| seen.launch_template(name, age)) {
         return Ok(Some(lt));
     }
     Ok(cx.aws.ec2.describe_launch_template(name).await?)
@@ -100,11 +92,7 @@ async fn version_description(
 
 /// The Auto Scaling group `name`, from the last sweep on a resync of a converged generation.
 async fn find_group(cx: &AwsContext, name: &str) -> Result<Option<AutoScalingGroup>, Error> {
-    if let Some(g) = cx
-        .trust_seen
-        .then(|| cx.seen.group(name, cx.seen_max_age))
-        .flatten()
-    {
+    if let Some(g) = cx.swept(|seen, age| seen.group(name, age)) {
         return Ok(Some(g));
     }
     Ok(cx.aws.autoscaling.describe_group(name).await?)

@@ -62,6 +62,16 @@ impl AwsContext {
 }
 
 impl AwsContext {
+    /// What the sweeps saw, through `read`, on a resync of a converged generation only: a
+    /// spec change, a retry or a deletion always asks AWS.
+    pub fn swept<T>(&self, read: impl FnOnce(&RegionCache, Duration) -> Option<T>) -> Option<T> {
+        if self.trust_seen {
+            read(&self.seen, self.seen_max_age)
+        } else {
+            None
+        }
+    }
+
     /// Check that an existing AWS resource carrying `tags` may be managed by this object:
     /// ours, or adoptable (noted as an Event); another owner's is a Conflict.
     pub fn claim(&self, what: &str, tags: &Tags, notes: &mut Vec<Note>) -> Result<(), Error> {

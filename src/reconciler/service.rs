@@ -127,10 +127,7 @@ async fn sync_managed_elb(
     let elb = &cx.aws.elb;
     // A resync of a converged service reads what the last sweep saw of its ELB; anything
     // else (and an ELB the sweep did not see) is read directly.
-    let swept = cx
-        .trust_seen
-        .then(|| cx.seen.elb(name, cx.seen_max_age))
-        .flatten();
+    let swept = cx.swept(|seen, age| seen.elb(name, age));
     let (found, swept_tags) = match swept {
         Some((lb, tags)) => (Some(lb), Some(tags)),
         None => (elb.describe_load_balancer(name).await?, None),
@@ -521,9 +518,7 @@ impl ManagedResource for EcsService {
         // A resync of a converged service reads what the last sweep saw; anything else (and
         // a service the sweep did not see) is read directly.
         let swept = cx
-            .trust_seen
-            .then(|| cx.seen.service(&deps.cluster, &name, cx.seen_max_age))
-            .flatten()
+            .swept(|seen, age| seen.service(&deps.cluster, &name, age))
             .filter(|s| s.status != "INACTIVE");
         // A service never created as far as status knows is looked for in a listing of
         // its cluster (one per cluster and resync period, shared by every new service)

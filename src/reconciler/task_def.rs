@@ -131,13 +131,10 @@ impl EcsTaskDef {
         deps: &TaskDefDeps,
         cx: &AwsContext,
     ) -> Option<Synced<EcsTaskDefStatus>> {
-        if !cx.trust_seen {
-            return None;
-        }
         let status = self.status.as_ref()?;
         let revision = status.latest_revision?;
         let family = self.family();
-        let active = cx.seen.family_revisions(&family, cx.seen_max_age)?;
+        let active = cx.swept(|seen, age| seen.family_revisions(&family, age))?;
         if active.last() != Some(&revision) || status.family.as_deref() != Some(family.as_str()) {
             return None;
         }
