@@ -42,6 +42,19 @@ pub fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Drop what the operator never reads from an object it caches: `managedFields` and
+/// kubectl's copy of the last applied manifest are most of a small object's size, and the
+/// stores hold every object for the life of the process.
+pub fn slim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// What a service reads from an EcsTaskDef: its latest revision and readiness.
 fn task_def_hash(td: &EcsTaskDef) -> Option<u64> {
     let mut h = DefaultHasher::new();
@@ -130,6 +143,7 @@ fn controller_for<K: ManagedResource>(
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
+    .modify(slim::<K>)
     .reflect(writer)
     .applied_objects()
     .predicate_filter(trigger_hash::<K>, Default::default())
@@ -417,6 +431,25 @@ mod tests {
         assert_eq!(
             services_in_cluster(&services, &cluster),
             vec![ObjectRef::new("s3").within("b")]
+        );
+    }
+
+    #[test]
+    fn cached_objects_keep_what_the_reconcilers_read_only() {
+        let mut s = EcsService::new("s", Default::default());
+        s.metadata.managed_fields = Some(vec![Default::default()]);
+        s.metadata.annotations = Some(
+            [
+                (LAST_APPLIED.to_string(), "{}".to_string()),
+                ("ecsoperator.io/adopt".to_string(), "true".to_string()),
+            ]
+            .into(),
+        );
+        slim(&mut s);
+        assert_eq!(s.metadata.managed_fields, None);
+        assert_eq!(
+            s.annotations().keys().collect::<Vec<_>>(),
+            vec!["ecsoperator.io/adopt"]
         );
     }
 
