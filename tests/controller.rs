@@ -2804,7 +2804,9 @@ async fn resyncs_of_converged_objects_read_the_sweep_instead_of_aws() {
     let seen = Arc::new(RegionCache::default());
     let ecs = fake.clients(None).ecs;
     let sweep = || async {
-        seen.sweep(ecs.as_ref(), &cluster_arn).await.expect("sweep");
+        seen.sweep(ecs.as_ref(), &cluster_arn, Duration::ZERO)
+            .await
+            .expect("sweep");
         seen.sweep_task_definitions(ecs.as_ref())
             .await
             .expect("sweep task definitions");
@@ -2895,7 +2897,7 @@ async fn a_resync_of_a_service_with_a_managed_elb_reads_the_swept_elb() {
     assert_eq!(managed, [ELB], "the managed ELB is recorded in status");
     let seen = Arc::new(RegionCache::default());
     let clients = fake.clients(None);
-    seen.sweep(clients.ecs.as_ref(), &cluster_arn)
+    seen.sweep(clients.ecs.as_ref(), &cluster_arn, Duration::ZERO)
         .await
         .expect("sweep services");
     seen.sweep_elbs(clients.elb.as_ref(), &managed)

@@ -200,7 +200,11 @@ pub async fn run(
         for (region, cluster) in sweep_targets(&services, &default_region) {
             let clients = ctx.aws.clients(Some(&region));
             let cache = ctx.observed.region(&region);
-            match cache.sweep(clients.ecs.as_ref(), &cluster).await {
+            // What was seen in the last half period is still valid at the next sweep.
+            match cache
+                .sweep(clients.ecs.as_ref(), &cluster, period / 2)
+                .await
+            {
                 Ok(seen) => {
                     let woken = to_wake(&seen, &ctx.settings.cluster_id);
                     debug!(%cluster, services = seen.len(), woken = woken.len(), "swept");

@@ -172,6 +172,31 @@ impl RegionCache {
         listings.insert(cluster_key(cluster).to_string(), (names, started));
     }
 
+    /// Up to `max` other services of `cluster` that `wanted` picks from what was seen of
+    /// them, oldest observation first, leaving out those seen within `min_age`: a read of
+    /// one service takes them along (DescribeServices answers 10 names for one call) so
+    /// their own re-checks find them fresh.
+    pub fn peers(
+        &self,
+        cluster: &str,
+        except: &str,
+        max: usize,
+        min_age: Duration,
+        wanted: impl Fn(&ServiceInfo) -> bool,
+    ) -> Vec<String> {
+        let cluster = cluster_key(cluster);
+        let mut found: Vec<(Instant, String)> = self
+            .lock()
+            .iter()
+            .filter(|((c, name), seen)| {
+                c == cluster && name != except && seen.at.elapsed() >= min_age && wanted(&seen.info)
+            })
+            .map(|((_, name), seen)| (seen.at, name.clone()))
+            .collect();
+        found.sort_unstable();
+        found.into_iter().take(max).map(|(_, name)| name).collect()
+    }
+
     /// Forget a service (deleted): the next reconcile reads it directly.
     pub fn forget_service(&self, cluster: &str, name: &str) {
         self.lock()
@@ -262,20 +287,30 @@ impl RegionCache {
         Ok(count)
     }
 
-    /// Sweep one cluster: every ACTIVE or DRAINING service, 10 per DescribeServices call.
-    /// Entries count from when the sweep started. Returns what was seen.
+    /// Sweep one cluster: every ACTIVE or DRAINING service, 10 per DescribeServices call,
+    /// but those seen within `fresh` (a write's answer or a read since the last sweep: they
+    /// stay valid until the next one). Entries count from when the sweep started. Returns
+    /// what was described.
     pub async fn sweep(
         &self,
         ecs: &dyn EcsApi,
         cluster: &str,
+        fresh: Duration,
     ) -> Result<Vec<ServiceInfo>, AwsError> {
         let started = Instant::now();
         let arns = ecs.list_services(cluster).await?;
         self.store_listing(cluster, &arns, started);
-        let names: Vec<String> = arns
-            .iter()
-            .map(|arn| cluster_key(arn).to_string())
-            .collect();
+        let names: Vec<String> = {
+            let services = self.lock();
+            arns.iter()
+                .map(|arn| cluster_key(arn).to_string())
+                .filter(|name| {
+                    !services
+                        .get(&(cluster_key(cluster).to_string(), name.clone()))
+                        .is_some_and(|s| started.duration_since(s.at) < fresh)
+                })
+                .collect()
+        };
         let mut seen = Vec::with_capacity(names.len());
         for chunk in names.chunks(DESCRIBE_SERVICES_MAX) {
             seen.extend(ecs.describe_services(cluster, chunk).await?);
@@ -350,6 +385,29 @@ mod tests {
         cache.record_service("c", &service("s", 3));
         cache.forget_service("c", "s");
         assert!(cache.service("c", "s", max).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peers_are_the_oldest_wanted_services_of_the_cluster() {
+        let cache = RegionCache::default();
+        cache.record_service("c", &service("old", 1));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        cache.record_service("c", &service("newer", 1));
+        cache.record_service("c", &service("steady", 2));
+        cache.record_service("other", &service("elsewhere", 1));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        cache.record_service("c", &service("just-read", 1));
+        cache.record_service("c", &service("me", 1));
+        let rolling = |s: &ServiceInfo| s.desired_count == 1;
+        let min = Duration::from_secs(1);
+        assert_eq!(
+            cache.peers("arn:aws:ecs:us-east-1:1:cluster/c", "me", 9, min, rolling),
+            vec!["old".to_string(), "newer".to_string()]
+        );
+        assert_eq!(
+            cache.peers("c", "me", 1, min, rolling),
+            vec!["old".to_string()]
+        );
     }
 
     #[test]
