@@ -162,13 +162,18 @@ fn since(start: Option<jiff::Timestamp>) -> std::time::Duration {
 /// What the pure decisions need to know of the object.
 fn object_state<K: ManagedResource>(obj: &K) -> ObjectState {
     let generation = obj.meta().generation;
+    let observed_generation = obj.status().and_then(|s| s.common().observed_generation);
     let ready = current_condition(obj, READY);
     ObjectState {
         generation,
-        observed_generation: obj.status().and_then(|s| s.common().observed_generation),
+        observed_generation,
         ready_for_generation: ready
             .is_some_and(|c| c.status == "True" && c.observed_generation == generation),
         has_ready: ready.is_some(),
+        rechecking: !ready.is_some_and(|c| c.status == "True")
+            && observed_generation == generation
+            && current_condition(obj, SYNCED)
+                .is_some_and(|c| c.status == "True" && c.observed_generation == generation),
     }
 }
 
@@ -219,6 +224,12 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             && state.observed_generation == state.generation,
         // A sweep runs every resync period; allow for its own duration.
         seen_max_age: ctx.settings.resync_period + ctx.settings.resync_period / 2,
+        // Re-checks come at least a poll interval apart: what is younger was read since.
+        recheck_max_age: if !deleting && state.rechecking {
+            ctx.settings.poll_interval
+        } else {
+            std::time::Duration::ZERO
+        },
         writer_since: writer_since(ctx, &ns),
     };
 

@@ -39,6 +39,10 @@ pub struct AwsContext {
     pub trust_seen: bool,
     /// How old a sweep's observation may be to be trusted.
     pub seen_max_age: Duration,
+    /// On a re-check of work AWS is doing for a reconciled generation (a rollout): how old
+    /// an observation may be to stand for a read, so one made since the last re-check (a
+    /// peer's read that took this one along, a sweep) saves a call. Zero: always read.
+    pub recheck_max_age: Duration,
     /// Since when this process is the only one writing this object's AWS resources (the
     /// controllers started, after any leader election): a listing of AWS taken after it
     /// sees every resource an earlier writer created. `None`: never rely on listings.
@@ -56,17 +60,21 @@ impl AwsContext {
             seen: Arc::default(),
             trust_seen: false,
             seen_max_age: Duration::ZERO,
+            recheck_max_age: Duration::ZERO,
             writer_since: None,
         }
     }
 }
 
 impl AwsContext {
-    /// What the sweeps saw, through `read`, on a resync of a converged generation only: a
-    /// spec change, a retry or a deletion always asks AWS.
+    /// What the sweeps (and reads of peers) saw, through `read`, on a resync of a converged
+    /// generation or a re-check of AWS's work on a reconciled one: a spec change, a retry or
+    /// a deletion always asks AWS.
     pub fn swept<T>(&self, read: impl FnOnce(&RegionCache, Duration) -> Option<T>) -> Option<T> {
         if self.trust_seen {
             read(&self.seen, self.seen_max_age)
+        } else if !self.recheck_max_age.is_zero() {
+            read(&self.seen, self.recheck_max_age)
         } else {
             None
         }

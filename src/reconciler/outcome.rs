@@ -24,6 +24,8 @@ pub struct ObjectState {
     pub ready_for_generation: bool,
     /// Ready is present in status at all.
     pub has_ready: bool,
+    /// The generation was synced (every call made) and AWS is still at work: not Ready.
+    pub rechecking: bool,
 }
 
 /// When to reconcile the object again.
@@ -223,6 +225,7 @@ mod tests {
             observed_generation: Some(observed),
             ready_for_generation: ready,
             has_ready: true,
+            rechecking: false,
         }
     }
 

@@ -25,6 +25,7 @@ use crate::aws::types::{
     CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags,
     UpdateServiceInput,
 };
+use crate::aws::DESCRIBE_SERVICES_MAX;
 use crate::planning::autoscaling::{initial_desired_count, manages_desired_count};
 use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
@@ -38,6 +39,9 @@ use crate::planning::service::{
 
 /// Latest ECS service events kept in status.
 const STATUS_EVENTS: usize = 5;
+
+/// A rolling service read this recently is not taken along in another's read again.
+const PEER_MIN_AGE: Duration = Duration::from_secs(1);
 
 /// What an EcsService needs from Kubernetes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -542,15 +546,26 @@ impl ManagedResource for EcsService {
             Some(s) => Some(s),
             None if known_absent => None,
             None => {
-                let found = cx
-                    .aws
-                    .ecs
-                    .describe_services(&deps.cluster, std::slice::from_ref(&name))
-                    .await?
-                    .into_iter()
-                    .find(|s| s.status != "INACTIVE");
-                if let Some(s) = &found {
-                    cx.seen.record_service(&deps.cluster, s);
+                // Other services of the cluster still rolling ride along in the call, so
+                // their own re-checks read what it saw.
+                let mut names = vec![name.clone()];
+                names.extend(cx.seen.peers(
+                    &deps.cluster,
+                    &name,
+                    DESCRIBE_SERVICES_MAX - 1,
+                    PEER_MIN_AGE,
+                    |s| s.status == "ACTIVE" && !matches!(rollout(s), Rollout::Steady),
+                ));
+                let mut found = None;
+                for s in cx.aws.ecs.describe_services(&deps.cluster, &names).await? {
+                    // An INACTIVE one is the remains of a deleted service of the same name.
+                    if s.status == "INACTIVE" {
+                        continue;
+                    }
+                    cx.seen.record_service(&deps.cluster, &s);
+                    if s.name == name {
+                        found = Some(s);
+                    }
                 }
                 found
             }
