@@ -2876,6 +2876,118 @@ async fn resyncs_of_converged_objects_read_the_sweep_instead_of_aws() {
     assert_eq!(fake.count("ecs:RegisterTaskDefinition"), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_sweep_describes_only_services_not_seen_since_half_a_period() {
+    use ecs_operator::aws::observed::RegionCache;
+    use std::time::Duration;
+
+    let fake = FakeAws::new();
+    let (cluster, _, svc) = steady_plain(&fake, Some(1)).await;
+    let cluster_arn = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.cluster_arn.clone())
+        .expect("cluster arn");
+    let ecs = fake.clients(None).ecs;
+    let seen = RegionCache::default();
+    let half = Duration::from_secs(60);
+    fake.clear_calls();
+    let described = seen
+        .sweep(ecs.as_ref(), &cluster_arn, half)
+        .await
+        .expect("sweep");
+    assert_eq!(described.len(), 1, "never seen: described");
+    assert_eq!(fake.calls(), ["ecs:ListServices", "ecs:DescribeServices"]);
+
+    tokio::time::advance(Duration::from_secs(30)).await;
+    fake.clear_calls();
+    let described = seen
+        .sweep(ecs.as_ref(), &cluster_arn, half)
+        .await
+        .expect("sweep");
+    assert!(
+        described.is_empty(),
+        "seen 30 s ago: still valid at the next sweep"
+    );
+    assert_eq!(fake.calls(), ["ecs:ListServices"]);
+    assert!(seen
+        .service(&cluster_arn, &svc.service_name(), Duration::from_secs(180))
+        .is_some());
+
+    tokio::time::advance(Duration::from_secs(31)).await;
+    fake.clear_calls();
+    let described = seen
+        .sweep(ecs.as_ref(), &cluster_arn, half)
+        .await
+        .expect("sweep");
+    assert_eq!(described.len(), 1, "seen 61 s ago: described again");
+    assert_eq!(fake.count("ecs:DescribeServices"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rolling_services_are_read_together_and_their_rechecks_reuse_that_read() {
+    use ecs_operator::aws::observed::RegionCache;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let fake = FakeAws::new();
+    let (cluster, td, _) = steady_plain(&fake, Some(1)).await;
+    fake.set_auto_progress(false);
+    let deps = deps_for(&cluster, &td);
+    let seen = Arc::new(RegionCache::default());
+    let context = |s: &EcsService, recheck: bool| {
+        let mut c = cx(&fake, s, false);
+        c.seen = seen.clone();
+        if recheck {
+            c.recheck_max_age = Duration::from_secs(5);
+        }
+        c
+    };
+    let mut services: Vec<EcsService> = (0..3)
+        .map(|i| {
+            let mut s = plain_service(Some(1));
+            s.metadata.name = Some(format!("rolling-{i}"));
+            s.spec.service_name = Some(format!("rolling-{i}"));
+            s
+        })
+        .collect();
+    for s in &mut services {
+        let r = s.sync(&deps, &context(s, false)).await.expect("create");
+        assert!(!is_ready(&r), "{:?}", r.readiness);
+        s.store(r.status);
+    }
+    // ECS finishes the rollouts after the operator's first re-check is due.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    fake.tick();
+    fake.clear_calls();
+    let r = services[0]
+        .sync(&deps, &context(&services[0], true))
+        .await
+        .expect("re-check");
+    assert!(is_ready(&r), "{:?}", r.readiness);
+    assert_eq!(fake.count("ecs:DescribeServices"), 1, "{:?}", fake.calls());
+    for s in &mut services[1..] {
+        let r = s.sync(&deps, &context(s, true)).await.expect("re-check");
+        assert!(
+            is_ready(&r),
+            "{} read what the first re-check saw",
+            s.name_any()
+        );
+    }
+    assert_eq!(
+        fake.calls(),
+        ["ecs:DescribeServices"],
+        "the other two rode along in the first re-check's call"
+    );
+    // What is older than a poll interval is read again.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    services[1]
+        .sync(&deps, &context(&services[1], true))
+        .await
+        .expect("re-check");
+    assert_eq!(fake.count("ecs:DescribeServices"), 2);
+}
+
 #[tokio::test]
 async fn a_resync_of_a_service_with_a_managed_elb_reads_the_swept_elb() {
     use ecs_operator::aws::observed::RegionCache;
