@@ -170,7 +170,7 @@ fn object_state<K: ManagedResource>(obj: &K) -> ObjectState {
         ready_for_generation: ready
             .is_some_and(|c| c.status == "True" && c.observed_generation == generation),
         has_ready: ready.is_some(),
-        rechecking: !ready.is_some_and(|c| c.status == "True")
+        rechecking: ready.is_none_or(|c| c.status != "True")
             && observed_generation == generation
             && current_condition(obj, SYNCED)
                 .is_some_and(|c| c.status == "True" && c.observed_generation == generation),

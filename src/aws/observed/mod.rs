@@ -305,9 +305,9 @@ impl RegionCache {
             arns.iter()
                 .map(|arn| cluster_key(arn).to_string())
                 .filter(|name| {
-                    !services
+                    services
                         .get(&(cluster_key(cluster).to_string(), name.clone()))
-                        .is_some_and(|s| started.duration_since(s.at) < fresh)
+                        .is_none_or(|s| started.duration_since(s.at) >= fresh)
                 })
                 .collect()
         };
