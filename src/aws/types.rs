@@ -184,6 +184,9 @@ pub struct ServiceEvent {
     pub message: String,
 }
 
+/// Events of a service kept from an answer of ECS: what status shows.
+pub const SERVICE_EVENTS_KEPT: usize = 5;
+
 /// An ECS service as DescribeServices returns it (with tags).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServiceInfo {
@@ -223,7 +226,8 @@ pub struct ServiceInfo {
     pub load_balancers: Vec<ServiceLoadBalancerRef>,
     /// Deployments, as ECS lists them.
     pub deployments: Vec<Deployment>,
-    /// Latest events, newest first.
+    /// Latest events, newest first, at most [`SERVICE_EVENTS_KEPT`] (ECS answers up to
+    /// 100 a service, which the operator neither shows nor keeps).
     pub events: Vec<ServiceEvent>,
     /// Tags.
     pub tags: Tags,

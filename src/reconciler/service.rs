@@ -23,7 +23,7 @@ use crate::api::service::{
 };
 use crate::aws::types::{
     CreateLoadBalancerInput, CreateServiceInput, ServiceInfo, ServiceLoadBalancerRef, Tags,
-    UpdateServiceInput,
+    UpdateServiceInput, SERVICE_EVENTS_KEPT,
 };
 use crate::aws::DESCRIBE_SERVICES_MAX;
 use crate::planning::autoscaling::{initial_desired_count, manages_desired_count};
@@ -36,9 +36,6 @@ use crate::planning::service::{
     cluster_usable, describe_changes, failed_task_definition, owned_elb_candidates, plan_elb,
     plan_service, rollout, stale_elb_deletable, DesiredService, Rollout, ServicePlan, SubnetStep,
 };
-
-/// Latest ECS service events kept in status.
-const STATUS_EVENTS: usize = 5;
 
 /// A rolling service read this recently is not taken along in another's read again.
 const PEER_MIN_AGE: Duration = Duration::from_secs(1);
@@ -310,7 +307,7 @@ fn status_from(
         events: service
             .events
             .iter()
-            .take(STATUS_EVENTS)
+            .take(SERVICE_EVENTS_KEPT)
             .map(|e| ServiceEventStatus {
                 created_at: e.created_at.clone(),
                 message: e.message.clone(),

@@ -16,6 +16,20 @@ use crate::aws::{AwsError, EcsApi};
 /// Most events ECS keeps per service.
 const MAX_EVENTS: usize = 100;
 
+/// A service as the narrow API answers it: the latest events only, as the SDK adapter
+/// keeps them.
+fn answer(info: &ServiceInfo) -> ServiceInfo {
+    ServiceInfo {
+        events: info
+            .events
+            .iter()
+            .take(SERVICE_EVENTS_KEPT)
+            .cloned()
+            .collect(),
+        ..info.clone()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct Cluster {
     arn: String,
@@ -1001,7 +1015,7 @@ impl EcsApi for FakeAws {
                     s.clock += STEP_SECONDS;
                     s.step_service(i);
                 }
-                out.push(s.services[i].info.clone());
+                out.push(answer(&s.services[i].info));
             }
             Ok(out)
         })
@@ -1033,7 +1047,7 @@ impl EcsApi for FakeAws {
                 if existing.info.status != "INACTIVE" {
                     if !input.client_token.is_empty() && existing.client_token == input.client_token
                     {
-                        let info = existing.info.clone();
+                        let info = answer(&existing.info);
                         s.service_creates.push(input.clone());
                         return Ok(info);
                     }
@@ -1179,7 +1193,7 @@ impl EcsApi for FakeAws {
             let i = s.services.len() - 1;
             s.new_deployment(i, td_arn);
             s.service_creates.push(input.clone());
-            Ok(s.services[i].info.clone())
+            Ok(answer(&s.services[i].info))
         })
     }
 
@@ -1289,7 +1303,7 @@ impl EcsApi for FakeAws {
                 s.new_deployment(i, td);
             }
             s.service_updates.push(input.clone());
-            Ok(s.services[i].info.clone())
+            Ok(answer(&s.services[i].info))
         })
     }
 
@@ -1629,6 +1643,24 @@ mod tests {
         let s = describe(&fake).await;
         assert_eq!(s.running_count, 3);
         assert_eq!(s.deployments[0].rollout_state.as_deref(), Some("COMPLETED"));
+    }
+
+    #[tokio::test]
+    async fn answers_carry_the_latest_events_only_as_the_sdk_adapter_keeps_them() {
+        let fake = FakeAws::new();
+        let td = setup(&fake).await;
+        fake.set_auto_progress(false);
+        fake.create_service(&service_input(&td, 3, "t"))
+            .await
+            .unwrap();
+        for n in [1, 4, 2, 5] {
+            fake.set_desired_count("c", "s", n);
+            fake.tick();
+        }
+        let kept = fake.service("c", "s").unwrap().events;
+        assert!(kept.len() > SERVICE_EVENTS_KEPT, "{}", kept.len());
+        let answered = describe(&fake).await.events;
+        assert_eq!(answered[..], kept[..SERVICE_EVENTS_KEPT]);
     }
 
     #[tokio::test]

@@ -1078,6 +1078,7 @@ fn service_info(s: &ecs::Service) -> ServiceInfo {
         events: s
             .events()
             .iter()
+            .take(SERVICE_EVENTS_KEPT)
             .map(|e| ServiceEvent {
                 id: e.id().unwrap_or_default().to_string(),
                 created_at: rfc3339(e.created_at()),
