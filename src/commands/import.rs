@@ -9,8 +9,9 @@ use crate::api::cluster::{EcsCluster, EcsClusterSpec};
 use crate::api::common::{DeletionPolicy, ADOPT_ANNOTATION};
 use crate::api::service::{EcsService, EcsServiceSpec};
 use crate::api::task_def::{EcsTaskDef, EcsTaskDefSpec};
-use crate::aws::types::{AutoScalingGroup, LaunchTemplateData, ServiceInfo};
+use crate::aws::types::{AutoScalingGroup, LaunchConfiguration, LaunchTemplateData, ServiceInfo};
 use crate::aws::{AwsClients, DESCRIBE_SERVICES_MAX};
+use crate::planning::cluster::launch_template_name;
 use crate::planning::ownership::OWNER_TAG;
 use crate::planning::task_def::family_of;
 
@@ -31,7 +32,8 @@ pub struct ImportOptions {
     /// Region written into every spec (the one imported from).
     pub region: Option<String>,
     /// The Auto Scaling group of the cluster's instances; none: the group whose launch
-    /// template's user data joins the cluster, if exactly one does.
+    /// template's (or launch configuration's) user data joins the cluster, if exactly one
+    /// does.
     pub auto_scaling_group: Option<String>,
     /// deletionPolicy of every object.
     pub deletion_policy: DeletionPolicy,
@@ -52,7 +54,12 @@ pub struct Imported {
 
 /// Where the cluster's instances come from.
 struct Capacity {
+    /// The launch template the spec names: the group's, or for a group on a launch
+    /// configuration the one the operator will create.
     template_name: String,
+    /// What the data was read from, for errors: "launch template …" or "launch
+    /// configuration …".
+    source: String,
     data: LaunchTemplateData,
     group: AutoScalingGroup,
 }
@@ -89,7 +96,7 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
             );
             Some(
                 capacity_spec(&cluster_name, &c.template_name, &c.data, &c.group)
-                    .map_err(|e| anyhow::anyhow!("launch template {}: {e}", c.template_name))?,
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", c.source))?,
             )
         }
         None => None,
@@ -298,7 +305,8 @@ async fn read_services(
 }
 
 /// The Auto Scaling group whose instances join the cluster, with the launch template
-/// version it launches.
+/// version it launches (or its launch configuration, translated into the launch template
+/// the operator would make).
 async fn find_capacity(
     aws: &AwsClients,
     cluster: &str,
@@ -321,19 +329,45 @@ async fn find_capacity(
             group.launch_template_id.clone(),
             group.launch_template_name.clone(),
         ) else {
-            let what = match &group.launch_configuration_name {
-                Some(lc) => format!("launch configuration {lc}"),
-                None => "no launch template".to_string(),
+            let Some(lc_name) = group.launch_configuration_name.clone() else {
+                if explicit {
+                    anyhow::bail!(
+                        "Auto Scaling group {} launches from neither a launch template nor a \
+                         launch configuration",
+                        group.name
+                    );
+                }
+                unexamined.push(format!("{} (no launch template)", group.name));
+                continue;
             };
-            if explicit {
-                anyhow::bail!(
-                    "Auto Scaling group {} launches from {what}: only launch templates are \
-                     supported (launch configurations are deprecated and cannot be created \
-                     in new accounts); move the group to a launch template, then import",
+            let Some(lc) = aws
+                .autoscaling
+                .describe_launch_configuration(&lc_name)
+                .await?
+            else {
+                if explicit {
+                    anyhow::bail!(
+                        "Auto Scaling group {}: launch configuration {lc_name} not found",
+                        group.name
+                    );
+                }
+                unexamined.push(format!(
+                    "{} (launch configuration {lc_name} not found)",
                     group.name
-                );
+                ));
+                continue;
+            };
+            if !explicit && !user_data_joins(cluster, &lc.data.user_data_base64) {
+                continue;
             }
-            unexamined.push(format!("{} ({what})", group.name));
+            let template_name = launch_template_name(cluster);
+            from_launch_configuration(aws, &group, &lc, &template_name, warnings).await?;
+            found.push(Capacity {
+                template_name,
+                source: format!("launch configuration {lc_name}"),
+                data: lc.data,
+                group,
+            });
             continue;
         };
         let template = aws
@@ -376,6 +410,7 @@ async fn find_capacity(
             &template.tags,
         );
         found.push(Capacity {
+            source: format!("launch template {template_name}"),
             template_name,
             data,
             group,
@@ -399,14 +434,54 @@ async fn find_capacity(
             if unexamined.is_empty() {
                 String::new()
             } else {
-                format!(
-                    " (not examined, launch configurations are not supported: {})",
-                    unexamined.join(", ")
-                )
+                format!(" (not examined: {})", unexamined.join(", "))
             }
         ));
     }
     Ok(found.pop())
+}
+
+/// The warnings for a group on a launch configuration: applying the manifests makes the
+/// launch template the operator manages from it and moves the group onto it.
+async fn from_launch_configuration(
+    aws: &AwsClients,
+    group: &AutoScalingGroup,
+    lc: &LaunchConfiguration,
+    template_name: &str,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    // The one change adoption makes beyond tags; AWS retires launch configurations, so
+    // the move is due anyway, and Auto Scaling replaces no running instance for it.
+    warnings.push(format!(
+        "Auto Scaling group {} launches from launch configuration {}: applying creates \
+         launch template {template_name} with the same settings and moves the group onto it \
+         (CreateLaunchTemplate, UpdateAutoScalingGroup), the migration AWS requires anyway; \
+         existing instances are not replaced, and the launch configuration is left in place",
+        group.name, lc.name
+    ));
+    if !lc.unmodeled.is_empty() {
+        warnings.push(format!(
+            "launch configuration {} has settings the manifests cannot state ({}): launch \
+             template {template_name} will not have them, so instances launched after the \
+             move will not either",
+            lc.name,
+            lc.unmodeled.join(", ")
+        ));
+    }
+    if let Some(existing) = aws.ec2.describe_launch_template(template_name).await? {
+        note_owner(
+            warnings,
+            &format!("launch template {template_name}"),
+            &existing.tags,
+        );
+        warnings.push(format!(
+            "a launch template {template_name} already exists: instead of creating it, the \
+             operator adds a version holding launch configuration {}'s settings to it (unless \
+             its latest version holds them) and moves the group onto that",
+            lc.name
+        ));
+    }
+    Ok(())
 }
 
 /// The manifests as one YAML stream, `kubectl apply`-ready: clusters, task definitions,

@@ -378,6 +378,39 @@ mod tests {
     }
 
     #[test]
+    fn a_launch_configuration_becomes_the_operators_own_launch_template() {
+        // The tutorial's launch configuration, read as launch template data.
+        let data = tutorial_data();
+        let mut group = tutorial_group();
+        group.launch_template_id = None;
+        group.launch_template_version = None;
+        group.launch_configuration_name = Some("ecs-launch-configuration".into());
+        let cap = capacity_spec(
+            "my-ecs-cluster",
+            &launch_template_name("my-ecs-cluster"),
+            &data,
+            &group,
+        )
+        .unwrap();
+        // The template gets the operator's default name; the group keeps its own.
+        assert_eq!(cap.launch_template_name, None);
+        assert_eq!(
+            cap.auto_scaling_group_name.as_deref(),
+            Some("ecs-auto-scaling-group")
+        );
+        assert_eq!(cap.image_id.as_deref(), Some("ami-0123"));
+        assert_eq!(cap.instance_profile.as_deref(), Some("ecs-instance-role"));
+        assert_eq!(cap.key_name.as_deref(), Some("test-ec2-key-pair"));
+        assert_eq!(cap.security_group_ids, ["sg-1", "sg-2"]);
+        assert_eq!(cap.user_data_verbatim, Some(true));
+        // The template the operator creates from the spec holds the configuration's data.
+        assert!(same_data(
+            &data,
+            &launch_template_data("my-ecs-cluster", &cap)
+        ));
+    }
+
+    #[test]
     fn an_imported_task_definition_hashes_as_its_revision() {
         // As ECS describes what the tutorial registered: defaults filled in.
         let registered = EcsTaskDefSpec {
