@@ -9,15 +9,19 @@ use crate::api::cluster::{EcsCluster, EcsClusterSpec};
 use crate::api::common::{DeletionPolicy, ADOPT_ANNOTATION};
 use crate::api::service::{EcsService, EcsServiceSpec};
 use crate::api::task_def::{EcsTaskDef, EcsTaskDefSpec};
-use crate::aws::types::{AutoScalingGroup, LaunchConfiguration, LaunchTemplateData, ServiceInfo};
+use crate::aws::types::{
+    AutoScalingGroup, CapacityProvider, ClusterInfo, LaunchConfiguration, LaunchTemplateData,
+    ServiceInfo,
+};
 use crate::aws::{AwsClients, DESCRIBE_SERVICES_MAX};
+use crate::planning::capacity_provider::FARGATE_PROVIDERS;
 use crate::planning::cluster::launch_template_name;
 use crate::planning::ownership::OWNER_TAG;
 use crate::planning::task_def::family_of;
 
 use super::translate::{
-    auto_scaling_spec, capacity_spec, kubernetes_name, service_spec, task_def_spec,
-    user_data_joins, ServiceRefs,
+    auto_scaling_spec, capacity_spec, cluster_providers, kubernetes_name, service_spec,
+    task_def_spec, user_data_joins, with_capacity_provider, ServiceRefs,
 };
 
 /// What to import.
@@ -87,6 +91,10 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
     );
 
     let capacity = find_capacity(aws, &cluster_name, opts, &mut out.warnings).await?;
+    let provider = match &capacity {
+        Some(c) => group_provider(aws, &found, &c.group, &mut out.warnings).await?,
+        None => None,
+    };
     let capacity = match capacity {
         Some(c) => {
             note_owner(
@@ -94,13 +102,18 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
                 &format!("Auto Scaling group {}", c.group.name),
                 &c.group.tags,
             );
-            Some(
-                capacity_spec(&cluster_name, &c.template_name, &c.data, &c.group)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", c.source))?,
-            )
+            let cap = capacity_spec(&cluster_name, &c.template_name, &c.data, &c.group)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", c.source))?;
+            Some(match &provider {
+                Some(p) => with_capacity_provider(cap, &cluster_name, p),
+                None => cap,
+            })
         }
         None => None,
     };
+    let (capacity_providers, default_strategy, provider_warnings) =
+        cluster_providers(&found, provider.as_ref().map(|p| p.name.as_str()));
+    out.warnings.extend(provider_warnings);
     let cluster_object = kubernetes_name(&cluster_name);
     out.clusters.push(object(
         EcsCluster::new(
@@ -110,6 +123,8 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
                 region: opts.region.clone(),
                 deletion_policy: opts.deletion_policy,
                 capacity,
+                capacity_providers,
+                default_capacity_provider_strategy: default_strategy,
                 ..Default::default()
             },
         ),
@@ -482,6 +497,42 @@ async fn from_launch_configuration(
         ));
     }
     Ok(())
+}
+
+/// The EC2 capacity provider attached to `cluster` that serves `group`, if any (the
+/// operator adopts it by name, as capacity.capacityProvider).
+async fn group_provider(
+    aws: &AwsClients,
+    cluster: &ClusterInfo,
+    group: &AutoScalingGroup,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Option<CapacityProvider>> {
+    let names: Vec<String> = cluster
+        .capacity_providers
+        .iter()
+        .filter(|p| !FARGATE_PROVIDERS.contains(&p.as_str()))
+        .cloned()
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    // A group's ARN ends with its name; the ARN itself is compared when both are known.
+    let serves = |p: &CapacityProvider| match &group.arn {
+        Some(arn) => p.auto_scaling_group_arn == *arn,
+        None => p
+            .auto_scaling_group_arn
+            .ends_with(&format!("autoScalingGroupName/{}", group.name)),
+    };
+    let provider = aws
+        .ecs
+        .describe_capacity_providers(&names)
+        .await?
+        .into_iter()
+        .find(|p| !p.is_deleting() && serves(p));
+    if let Some(p) = &provider {
+        note_owner(warnings, &format!("capacity provider {}", p.name), &p.tags);
+    }
+    Ok(provider)
 }
 
 /// The manifests as one YAML stream, `kubectl apply`-ready: clusters, task definitions,
