@@ -387,6 +387,145 @@ async fn a_tutorial_on_a_launch_configuration_is_moved_to_a_launch_template_on_a
     assert!(group.tags.contains_key("ecsoperator.io/owner"));
 }
 
+/// A hand-built cluster with an EC2 capacity provider over the tutorial's group (named by
+/// hand, with managed scaling), FARGATE and FARGATE_SPOT attached, a default strategy, and
+/// a service placed by a strategy: imported into capacity.capacityProvider (with its name),
+/// capacityProviders, defaultCapacityProviderStrategy and the service's
+/// capacityProviderStrategy, and adopted with tag writes only.
+#[tokio::test]
+async fn capacity_providers_and_strategies_are_imported_and_adopted_with_tags_only() {
+    use ecs_operator::api::cluster::{FargateCapacityProvider, ManagedScaling, Toggle};
+    use ecs_operator::api::common::CapacityProviderStrategyItem;
+    use ecs_operator::aws::types::{
+        CapacityProviderSettings, CreateCapacityProviderInput, ManagedScalingSettings, StrategyItem,
+    };
+
+    let fake = FakeAws::new();
+    by_hand(&fake, Launch::Template).await;
+    let group_arn = fake.group("ecs-auto-scaling-group").unwrap().arn.unwrap();
+    fake.create_capacity_provider(&CreateCapacityProviderInput {
+        name: "tutorial-capacity".into(),
+        auto_scaling_group_arn: group_arn,
+        settings: CapacityProviderSettings {
+            managed_scaling: Some(ManagedScalingSettings {
+                target_capacity: 90,
+                minimum_scaling_step_size: 1,
+                maximum_scaling_step_size: 10,
+                instance_warmup_period: 120,
+            }),
+            managed_termination_protection: false,
+            managed_draining: true,
+        },
+        tags: Tags::new(),
+    })
+    .await
+    .unwrap();
+    let item = |p: &str, weight: i32, base: i32| StrategyItem {
+        capacity_provider: p.into(),
+        weight,
+        base,
+    };
+    fake.put_cluster_capacity_providers(
+        "my-ecs-cluster",
+        &[
+            "FARGATE".into(),
+            "FARGATE_SPOT".into(),
+            "tutorial-capacity".into(),
+        ],
+        &[item("tutorial-capacity", 1, 1), item("FARGATE_SPOT", 2, 0)],
+    )
+    .await
+    .unwrap();
+    let td_arn = fake.task_definition_revisions("hello-world-task")[0]
+        .arn
+        .clone();
+    fake.create_service(&CreateServiceInput {
+        cluster: "my-ecs-cluster".into(),
+        name: "worker".into(),
+        task_definition: td_arn,
+        desired_count: 1,
+        capacity_provider_strategy: vec![item("tutorial-capacity", 1, 0)],
+        client_token: "console-worker".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    fake.clear_calls();
+
+    let imported = import(
+        &fake.clients(None),
+        &ImportOptions {
+            cluster: "my-ecs-cluster".into(),
+            namespace: Some(NS.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("import");
+    assert!(fake.mutating_calls().is_empty(), "{:?}", fake.calls());
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    let spec = &imported.clusters[0].spec;
+    let cap = spec.capacity.as_ref().expect("capacity");
+    let provider = cap.capacity_provider.as_ref().expect("capacityProvider");
+    // Not the operator's default name (my-ecs-cluster-ec2): stated.
+    assert_eq!(provider.name.as_deref(), Some("tutorial-capacity"));
+    assert_eq!(
+        provider.managed_scaling,
+        Some(ManagedScaling {
+            status: Toggle::Enabled,
+            target_capacity: 90,
+            minimum_scaling_step_size: 1,
+            maximum_scaling_step_size: 10,
+            instance_warmup_period: 120,
+        })
+    );
+    assert_eq!(provider.managed_termination_protection, Toggle::Disabled);
+    assert_eq!(provider.managed_draining, Toggle::Enabled);
+    // ECS sets the group's desired capacity: not the operator's to state.
+    assert_eq!(cap.desired_capacity, None);
+    assert_eq!(
+        spec.capacity_providers,
+        [
+            FargateCapacityProvider::Fargate,
+            FargateCapacityProvider::FargateSpot
+        ]
+    );
+    let stated = |p: &str, weight: i32, base: Option<i32>| CapacityProviderStrategyItem {
+        capacity_provider: p.into(),
+        weight: Some(weight),
+        base,
+    };
+    assert_eq!(
+        spec.default_capacity_provider_strategy,
+        [
+            stated("tutorial-capacity", 1, Some(1)),
+            stated("FARGATE_SPOT", 2, None)
+        ]
+    );
+    let worker = imported
+        .services
+        .iter()
+        .find(|s| s.spec.service_name.as_deref() == Some("worker"))
+        .expect("the worker service");
+    assert_eq!(worker.spec.launch_type, None);
+    assert_eq!(
+        worker.spec.capacity_provider_strategy,
+        [stated("tutorial-capacity", 1, None)]
+    );
+
+    adopt(&fake, &render(&imported).expect("render")).await;
+    let writes = fake.mutating_calls();
+    assert!(
+        writes.iter().all(|w| TAG_WRITES.contains(&w.as_str())),
+        "adoption wrote more than tags: {writes:?}"
+    );
+    let provider = fake.capacity_provider("tutorial-capacity").unwrap();
+    assert!(
+        provider.tags.contains_key("ecsoperator.io/owner"),
+        "the provider was not adopted: {provider:?}"
+    );
+}
+
 /// A hand-built service scaled by Application Auto Scaling is imported with its
 /// autoScaling and without desiredCount, and adopting it writes only tags: the scaler's
 /// count stays.
