@@ -1646,6 +1646,103 @@ async fn launch_templates_and_groups_are_listed_by_tag_key() {
     assert_eq!(b.launch_configuration_name, None);
 }
 
+/// A group made from a launch configuration (as before launch templates), read by
+/// `import` through DescribeLaunchConfigurations, then moved to a launch template by
+/// UpdateAutoScalingGroup as the operator does when it adopts the group. moto 5.2.5 keeps
+/// reporting the group's (and its instances') LaunchConfigurationName after the move,
+/// beside the template (AWS drops it); the adapter reads the template first.
+#[tokio::test]
+async fn launch_configuration_is_read_and_its_group_moves_to_a_launch_template() {
+    use base64::Engine;
+    let env = env().await;
+    let (subnets, sg) = default_network(&env.endpoint).await;
+    let image = some_image(&env.endpoint).await;
+    let cfg = raw_config(&env.endpoint).await;
+    let raw = aws_sdk_autoscaling::Client::new(&cfg);
+    let script = "#!/bin/bash\n\necho ECS_CLUSTER=my-ecs-cluster > /etc/ecs/ecs.config\n";
+    let user_data = base64::engine::general_purpose::STANDARD.encode(script);
+    raw.create_launch_configuration()
+        .launch_configuration_name("it-lc")
+        .image_id(&image)
+        .instance_type("t2.micro")
+        .iam_instance_profile("ecs-instance-role")
+        .security_groups(&sg)
+        .key_name("my-ec2-key-pair")
+        .user_data(&user_data)
+        .send()
+        .await
+        .expect("create launch configuration");
+    raw.create_auto_scaling_group()
+        .auto_scaling_group_name("it-lc-asg")
+        .launch_configuration_name("it-lc")
+        .min_size(1)
+        .max_size(1)
+        .desired_capacity(1)
+        .vpc_zone_identifier(subnets.join(","))
+        .send()
+        .await
+        .expect("create group from the launch configuration");
+
+    let asg = &env.clients.autoscaling;
+    let lc = asg
+        .describe_launch_configuration("it-lc")
+        .await
+        .expect("describe launch configuration")
+        .expect("it exists");
+    assert_eq!(lc.name, "it-lc");
+    assert!(lc.arn.is_some());
+    assert_eq!(
+        lc.data,
+        LaunchTemplateData {
+            image_id: image.clone(),
+            instance_type: "t2.micro".into(),
+            instance_profile: Some("ecs-instance-role".into()),
+            security_group_ids: vec![sg.clone()],
+            key_name: Some("my-ec2-key-pair".into()),
+            user_data_base64: user_data.clone(),
+        }
+    );
+    // moto answers InstanceMonitoring false and AssociatePublicIpAddress false when unset.
+    assert!(lc.unmodeled.is_empty(), "{:?}", lc.unmodeled);
+    assert_eq!(
+        asg.describe_launch_configuration("it-no-such-lc")
+            .await
+            .expect("describe a missing one"),
+        None
+    );
+    let g = asg
+        .describe_group("it-lc-asg")
+        .await
+        .expect("describe group")
+        .expect("group");
+    assert_eq!(g.launch_configuration_name.as_deref(), Some("it-lc"));
+    assert_eq!(g.launch_template_id, None);
+    assert_eq!(g.instances.len(), 1, "moto launches from the configuration");
+
+    // The move the operator makes: the same data as a launch template, then the group.
+    let lt = env
+        .clients
+        .ec2
+        .create_launch_template("it-lc-asg-lt", &lc.data, "from it-lc", &Tags::new())
+        .await
+        .expect("launch template");
+    asg.update_group(&UpdateGroupInput {
+        name: "it-lc-asg".into(),
+        launch_template: Some((lt.id.clone(), "1".into())),
+        ..Default::default()
+    })
+    .await
+    .expect("move the group to the template");
+    let g = asg
+        .describe_group("it-lc-asg")
+        .await
+        .expect("describe group")
+        .expect("group");
+    assert_eq!(g.launch_template_id.as_deref(), Some(lt.id.as_str()));
+    assert_eq!(g.launch_template_version.as_deref(), Some("1"));
+    assert_eq!(g.instances.len(), 1, "existing instances are not replaced");
+}
+
 /// Capacity providers through our adapters. moto 5.2 stores what it is sent and checks
 /// nothing (see the gaps at each step): the rules are in the fake, this checks the wire
 /// format both ways. Measured with moto 5.2.5 beyond what this test shows: names starting

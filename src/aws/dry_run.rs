@@ -581,6 +581,12 @@ impl AutoScalingApi for DryRun<dyn AutoScalingApi> {
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
         self.inner.describe_groups_tagged(tag_key).await
     }
+    async fn describe_launch_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchConfiguration>, AwsError> {
+        self.inner.describe_launch_configuration(name).await
+    }
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         self.log.write(
             "autoscaling:CreateAutoScalingGroup",

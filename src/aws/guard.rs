@@ -456,6 +456,19 @@ impl AutoScalingApi for Guarded<dyn AutoScalingApi> {
             )
             .await
     }
+    async fn describe_launch_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchConfiguration>, AwsError> {
+        let f = self.inner.describe_launch_configuration(name);
+        self.guard
+            .call(
+                "autoscaling:DescribeLaunchConfigurations",
+                Bucket::AutoScaling,
+                f,
+            )
+            .await
+    }
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         let f = self.inner.create_group(input);
         self.guard

@@ -178,6 +178,12 @@ pub trait AutoScalingApi: Send + Sync {
     /// Every Auto Scaling group of the region, 100 a page (`import` looks for the group
     /// whose instances join a cluster).
     async fn describe_all_groups(&self) -> Result<Vec<AutoScalingGroup>, AwsError>;
+    /// DescribeLaunchConfigurations for one name; `None` when it does not exist (`import`
+    /// reads the launch configuration of a group made before launch templates).
+    async fn describe_launch_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchConfiguration>, AwsError>;
     /// CreateAutoScalingGroup.
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError>;
     /// UpdateAutoScalingGroup.

@@ -368,6 +368,22 @@ pub struct LaunchTemplateVersionData {
     pub unmodeled: Vec<String>,
 }
 
+/// A launch configuration (DescribeLaunchConfigurations): what a group made before launch
+/// templates launches. The operator never creates one; `import` translates it into the
+/// launch template the operator would make.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaunchConfiguration {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: Option<String>,
+    /// The settings a launch template of the operator states (security groups sorted).
+    pub data: LaunchTemplateData,
+    /// Settings it has that the operator's launch template cannot state (e.g.
+    /// `blockDeviceMappings`): instances launched from that template will not have them.
+    pub unmodeled: Vec<String>,
+}
+
 /// An Auto Scaling group.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AutoScalingGroup {

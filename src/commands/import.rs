@@ -9,14 +9,19 @@ use crate::api::cluster::{EcsCluster, EcsClusterSpec};
 use crate::api::common::{DeletionPolicy, ADOPT_ANNOTATION};
 use crate::api::service::{EcsService, EcsServiceSpec};
 use crate::api::task_def::{EcsTaskDef, EcsTaskDefSpec};
-use crate::aws::types::{AutoScalingGroup, LaunchTemplateData, ServiceInfo};
+use crate::aws::types::{
+    AutoScalingGroup, CapacityProvider, ClusterInfo, LaunchConfiguration, LaunchTemplateData,
+    ServiceInfo,
+};
 use crate::aws::{AwsClients, DESCRIBE_SERVICES_MAX};
+use crate::planning::capacity_provider::FARGATE_PROVIDERS;
+use crate::planning::cluster::launch_template_name;
 use crate::planning::ownership::OWNER_TAG;
 use crate::planning::task_def::family_of;
 
 use super::translate::{
-    auto_scaling_spec, capacity_spec, kubernetes_name, service_spec, task_def_spec,
-    user_data_joins, ServiceRefs,
+    auto_scaling_spec, capacity_spec, cluster_providers, kubernetes_name, service_spec,
+    task_def_spec, user_data_joins, with_capacity_provider, ServiceRefs,
 };
 
 /// What to import.
@@ -31,7 +36,8 @@ pub struct ImportOptions {
     /// Region written into every spec (the one imported from).
     pub region: Option<String>,
     /// The Auto Scaling group of the cluster's instances; none: the group whose launch
-    /// template's user data joins the cluster, if exactly one does.
+    /// template's (or launch configuration's) user data joins the cluster, if exactly one
+    /// does.
     pub auto_scaling_group: Option<String>,
     /// deletionPolicy of every object.
     pub deletion_policy: DeletionPolicy,
@@ -52,7 +58,12 @@ pub struct Imported {
 
 /// Where the cluster's instances come from.
 struct Capacity {
+    /// The launch template the spec names: the group's, or for a group on a launch
+    /// configuration the one the operator will create.
     template_name: String,
+    /// What the data was read from, for errors: "launch template …" or "launch
+    /// configuration …".
+    source: String,
     data: LaunchTemplateData,
     group: AutoScalingGroup,
 }
@@ -80,6 +91,10 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
     );
 
     let capacity = find_capacity(aws, &cluster_name, opts, &mut out.warnings).await?;
+    let provider = match &capacity {
+        Some(c) => group_provider(aws, &found, &c.group, &mut out.warnings).await?,
+        None => None,
+    };
     let capacity = match capacity {
         Some(c) => {
             note_owner(
@@ -87,13 +102,18 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
                 &format!("Auto Scaling group {}", c.group.name),
                 &c.group.tags,
             );
-            Some(
-                capacity_spec(&cluster_name, &c.template_name, &c.data, &c.group)
-                    .map_err(|e| anyhow::anyhow!("launch template {}: {e}", c.template_name))?,
-            )
+            let cap = capacity_spec(&cluster_name, &c.template_name, &c.data, &c.group)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", c.source))?;
+            Some(match &provider {
+                Some(p) => with_capacity_provider(cap, &cluster_name, p),
+                None => cap,
+            })
         }
         None => None,
     };
+    let (capacity_providers, default_strategy, provider_warnings) =
+        cluster_providers(&found, provider.as_ref().map(|p| p.name.as_str()));
+    out.warnings.extend(provider_warnings);
     let cluster_object = kubernetes_name(&cluster_name);
     out.clusters.push(object(
         EcsCluster::new(
@@ -103,6 +123,8 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
                 region: opts.region.clone(),
                 deletion_policy: opts.deletion_policy,
                 capacity,
+                capacity_providers,
+                default_capacity_provider_strategy: default_strategy,
                 ..Default::default()
             },
         ),
@@ -298,7 +320,8 @@ async fn read_services(
 }
 
 /// The Auto Scaling group whose instances join the cluster, with the launch template
-/// version it launches.
+/// version it launches (or its launch configuration, translated into the launch template
+/// the operator would make).
 async fn find_capacity(
     aws: &AwsClients,
     cluster: &str,
@@ -321,19 +344,45 @@ async fn find_capacity(
             group.launch_template_id.clone(),
             group.launch_template_name.clone(),
         ) else {
-            let what = match &group.launch_configuration_name {
-                Some(lc) => format!("launch configuration {lc}"),
-                None => "no launch template".to_string(),
+            let Some(lc_name) = group.launch_configuration_name.clone() else {
+                if explicit {
+                    anyhow::bail!(
+                        "Auto Scaling group {} launches from neither a launch template nor a \
+                         launch configuration",
+                        group.name
+                    );
+                }
+                unexamined.push(format!("{} (no launch template)", group.name));
+                continue;
             };
-            if explicit {
-                anyhow::bail!(
-                    "Auto Scaling group {} launches from {what}: only launch templates are \
-                     supported (launch configurations are deprecated and cannot be created \
-                     in new accounts); move the group to a launch template, then import",
+            let Some(lc) = aws
+                .autoscaling
+                .describe_launch_configuration(&lc_name)
+                .await?
+            else {
+                if explicit {
+                    anyhow::bail!(
+                        "Auto Scaling group {}: launch configuration {lc_name} not found",
+                        group.name
+                    );
+                }
+                unexamined.push(format!(
+                    "{} (launch configuration {lc_name} not found)",
                     group.name
-                );
+                ));
+                continue;
+            };
+            if !explicit && !user_data_joins(cluster, &lc.data.user_data_base64) {
+                continue;
             }
-            unexamined.push(format!("{} ({what})", group.name));
+            let template_name = launch_template_name(cluster);
+            from_launch_configuration(aws, &group, &lc, &template_name, warnings).await?;
+            found.push(Capacity {
+                template_name,
+                source: format!("launch configuration {lc_name}"),
+                data: lc.data,
+                group,
+            });
             continue;
         };
         let template = aws
@@ -376,6 +425,7 @@ async fn find_capacity(
             &template.tags,
         );
         found.push(Capacity {
+            source: format!("launch template {template_name}"),
             template_name,
             data,
             group,
@@ -399,14 +449,90 @@ async fn find_capacity(
             if unexamined.is_empty() {
                 String::new()
             } else {
-                format!(
-                    " (not examined, launch configurations are not supported: {})",
-                    unexamined.join(", ")
-                )
+                format!(" (not examined: {})", unexamined.join(", "))
             }
         ));
     }
     Ok(found.pop())
+}
+
+/// The warnings for a group on a launch configuration: applying the manifests makes the
+/// launch template the operator manages from it and moves the group onto it.
+async fn from_launch_configuration(
+    aws: &AwsClients,
+    group: &AutoScalingGroup,
+    lc: &LaunchConfiguration,
+    template_name: &str,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    // The one change adoption makes beyond tags; AWS retires launch configurations, so
+    // the move is due anyway, and Auto Scaling replaces no running instance for it.
+    warnings.push(format!(
+        "Auto Scaling group {} launches from launch configuration {}: applying creates \
+         launch template {template_name} with the same settings and moves the group onto it \
+         (CreateLaunchTemplate, UpdateAutoScalingGroup), the migration AWS requires anyway; \
+         existing instances are not replaced, and the launch configuration is left in place",
+        group.name, lc.name
+    ));
+    if !lc.unmodeled.is_empty() {
+        warnings.push(format!(
+            "launch configuration {} has settings the manifests cannot state ({}): launch \
+             template {template_name} will not have them, so instances launched after the \
+             move will not either",
+            lc.name,
+            lc.unmodeled.join(", ")
+        ));
+    }
+    if let Some(existing) = aws.ec2.describe_launch_template(template_name).await? {
+        note_owner(
+            warnings,
+            &format!("launch template {template_name}"),
+            &existing.tags,
+        );
+        warnings.push(format!(
+            "a launch template {template_name} already exists: instead of creating it, the \
+             operator adds a version holding launch configuration {}'s settings to it (unless \
+             its latest version holds them) and moves the group onto that",
+            lc.name
+        ));
+    }
+    Ok(())
+}
+
+/// The EC2 capacity provider attached to `cluster` that serves `group`, if any (the
+/// operator adopts it by name, as capacity.capacityProvider).
+async fn group_provider(
+    aws: &AwsClients,
+    cluster: &ClusterInfo,
+    group: &AutoScalingGroup,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Option<CapacityProvider>> {
+    let names: Vec<String> = cluster
+        .capacity_providers
+        .iter()
+        .filter(|p| !FARGATE_PROVIDERS.contains(&p.as_str()))
+        .cloned()
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    // A group's ARN ends with its name; the ARN itself is compared when both are known.
+    let serves = |p: &CapacityProvider| match &group.arn {
+        Some(arn) => p.auto_scaling_group_arn == *arn,
+        None => p
+            .auto_scaling_group_arn
+            .ends_with(&format!("autoScalingGroupName/{}", group.name)),
+    };
+    let provider = aws
+        .ecs
+        .describe_capacity_providers(&names)
+        .await?
+        .into_iter()
+        .find(|p| !p.is_deleting() && serves(p));
+    if let Some(p) = &provider {
+        note_owner(warnings, &format!("capacity provider {}", p.name), &p.tags);
+    }
+    Ok(provider)
 }
 
 /// The manifests as one YAML stream, `kubectl apply`-ready: clusters, task definitions,

@@ -6,15 +6,19 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 
-use crate::api::cluster::ClusterCapacity;
+use crate::api::cluster::{
+    default_capacity_provider_name, CapacityProviderSpec, ClusterCapacity, FargateCapacityProvider,
+    ManagedScaling, Toggle,
+};
+use crate::api::common::CapacityProviderStrategyItem;
 use crate::api::service::{
     EcsServiceSpec, LocalRef, ManagedLoadBalancer, ScalingMetric, ServiceAutoScaling,
     ServiceLoadBalancer, TargetTrackingPolicy, TaskDefRef,
 };
 use crate::api::task_def::{EcsTaskDefSpec, LaunchType};
 use crate::aws::types::{
-    AutoScalingGroup, ClassicLoadBalancer, LaunchTemplateData, ScalableTarget, ScalingPolicy,
-    ServiceInfo,
+    AutoScalingGroup, CapacityProvider, ClassicLoadBalancer, ClusterInfo, LaunchTemplateData,
+    ScalableTarget, ScalingPolicy, ServiceInfo, StrategyItem,
 };
 use crate::planning::autoscaling::policy_name;
 use crate::planning::cluster::{launch_template_name, user_data};
@@ -128,10 +132,127 @@ pub fn capacity_spec(
         user_data_verbatim: verbatim,
         // The defaults need no field (launch template and group share the default name).
         launch_template_name: (template_name != default_names).then(|| template_name.into()),
-        // Capacity providers are not imported (yet): the group is described as it is.
+        // Set by `with_capacity_provider` when a capacity provider serves the group.
         capacity_provider: None,
         auto_scaling_group_name: (group.name != default_names).then(|| group.name.clone()),
     })
+}
+
+/// The `capacity.capacityProvider` describing an EC2 capacity provider as it is; its name
+/// is stated unless it is the operator's default for the cluster.
+pub fn capacity_provider_spec(
+    cluster_name: &str,
+    provider: &CapacityProvider,
+) -> CapacityProviderSpec {
+    let toggle = |on: bool| {
+        if on {
+            Toggle::Enabled
+        } else {
+            Toggle::Disabled
+        }
+    };
+    let s = &provider.settings;
+    CapacityProviderSpec {
+        name: (provider.name != default_capacity_provider_name(cluster_name))
+            .then(|| provider.name.clone()),
+        managed_scaling: s.managed_scaling.as_ref().map(|m| ManagedScaling {
+            status: Toggle::Enabled,
+            target_capacity: m.target_capacity,
+            minimum_scaling_step_size: m.minimum_scaling_step_size,
+            maximum_scaling_step_size: m.maximum_scaling_step_size,
+            instance_warmup_period: m.instance_warmup_period,
+        }),
+        managed_termination_protection: toggle(s.managed_termination_protection),
+        managed_draining: toggle(s.managed_draining),
+    }
+}
+
+/// The capacity of a group that `provider` serves: with its capacityProvider, and without
+/// desiredCapacity when ECS managed scaling sets it (the operator must not take it back).
+pub fn with_capacity_provider(
+    mut cap: ClusterCapacity,
+    cluster_name: &str,
+    provider: &CapacityProvider,
+) -> ClusterCapacity {
+    let spec = capacity_provider_spec(cluster_name, provider);
+    if spec.managed_scaling_enabled() {
+        cap.desired_capacity = None;
+    }
+    cap.capacity_provider = Some(spec);
+    cap
+}
+
+/// One strategy entry as the spec states it: ECS's default base (0) left out.
+pub fn strategy_item(i: &StrategyItem) -> CapacityProviderStrategyItem {
+    CapacityProviderStrategyItem {
+        capacity_provider: i.capacity_provider.clone(),
+        weight: Some(i.weight),
+        base: (i.base != 0).then_some(i.base),
+    }
+}
+
+/// The cluster's attached Fargate providers and default strategy as the spec states them,
+/// next to `managed` (the name of the imported group's provider, if any), with a warning
+/// for each attached provider the spec cannot state: applying the manifests would detach
+/// it (and drop it from the default strategy).
+pub fn cluster_providers(
+    cluster: &ClusterInfo,
+    managed: Option<&str>,
+) -> (
+    Vec<FargateCapacityProvider>,
+    Vec<CapacityProviderStrategyItem>,
+    Vec<String>,
+) {
+    let fargate = |n: &str| {
+        [
+            FargateCapacityProvider::Fargate,
+            FargateCapacityProvider::FargateSpot,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == n)
+    };
+    let mut providers: Vec<FargateCapacityProvider> = cluster
+        .capacity_providers
+        .iter()
+        .filter_map(|p| fargate(p))
+        .collect();
+    providers.sort();
+    providers.dedup();
+    let stated = |n: &str| fargate(n).is_some() || Some(n) == managed;
+    let mut unstated: Vec<&str> = cluster
+        .capacity_providers
+        .iter()
+        .map(String::as_str)
+        .chain(
+            cluster
+                .default_capacity_provider_strategy
+                .iter()
+                .map(|i| i.capacity_provider.as_str()),
+        )
+        .filter(|n| !stated(n))
+        .collect();
+    unstated.sort();
+    unstated.dedup();
+    let warnings = unstated
+        .iter()
+        .map(|n| {
+            format!(
+                "capacity provider {n} of cluster {} is not the capacity provider of the \
+                 imported Auto Scaling group, and the manifests can state only that one (and \
+                 FARGATE, FARGATE_SPOT): applying them detaches {n} from the cluster and drops \
+                 it from the default strategy (PutClusterCapacityProviders); leave the cluster \
+                 unmanaged or detach {n} first",
+                cluster.name
+            )
+        })
+        .collect();
+    let strategy = cluster
+        .default_capacity_provider_strategy
+        .iter()
+        .filter(|i| stated(&i.capacity_provider))
+        .map(strategy_item)
+        .collect();
+    (providers, strategy, warnings)
 }
 
 /// The EcsTaskDef spec of a family's latest revision, as DescribeTaskDefinition shows it.
@@ -232,7 +353,13 @@ pub fn service_spec(
             revision: (running != refs.latest_revision).then_some(running),
         }),
         desired_count: Some(service.desired_count),
-        launch_type,
+        // ECS answers a strategy or a launch type; a spec states one of the two.
+        launch_type: launch_type.filter(|_| service.capacity_provider_strategy.is_empty()),
+        capacity_provider_strategy: service
+            .capacity_provider_strategy
+            .iter()
+            .map(strategy_item)
+            .collect(),
         role: service.role_arn.clone(),
         deployment_configuration: service.deployment_configuration.clone(),
         health_check_grace_period_seconds: service
@@ -378,6 +505,116 @@ mod tests {
     }
 
     #[test]
+    fn a_launch_configuration_becomes_the_operators_own_launch_template() {
+        // The tutorial's launch configuration, read as launch template data.
+        let data = tutorial_data();
+        let mut group = tutorial_group();
+        group.launch_template_id = None;
+        group.launch_template_version = None;
+        group.launch_configuration_name = Some("ecs-launch-configuration".into());
+        let cap = capacity_spec(
+            "my-ecs-cluster",
+            &launch_template_name("my-ecs-cluster"),
+            &data,
+            &group,
+        )
+        .unwrap();
+        // The template gets the operator's default name; the group keeps its own.
+        assert_eq!(cap.launch_template_name, None);
+        assert_eq!(
+            cap.auto_scaling_group_name.as_deref(),
+            Some("ecs-auto-scaling-group")
+        );
+        assert_eq!(cap.image_id.as_deref(), Some("ami-0123"));
+        assert_eq!(cap.instance_profile.as_deref(), Some("ecs-instance-role"));
+        assert_eq!(cap.key_name.as_deref(), Some("test-ec2-key-pair"));
+        assert_eq!(cap.security_group_ids, ["sg-1", "sg-2"]);
+        assert_eq!(cap.user_data_verbatim, Some(true));
+        // The template the operator creates from the spec holds the configuration's data.
+        assert!(same_data(
+            &data,
+            &launch_template_data("my-ecs-cluster", &cap)
+        ));
+    }
+
+    #[test]
+    fn capacity_providers_are_stated_as_the_planner_reads_them() {
+        use crate::aws::types::{CapacityProviderSettings, ManagedScalingSettings};
+        use crate::planning::capacity_provider::{
+            desired_association, plan_association, plan_provider, settings,
+        };
+        let provider = CapacityProvider {
+            name: "my-ecs-cluster-ec2".into(),
+            status: "ACTIVE".into(),
+            settings: CapacityProviderSettings {
+                managed_scaling: Some(ManagedScalingSettings {
+                    target_capacity: 80,
+                    minimum_scaling_step_size: 2,
+                    maximum_scaling_step_size: 4,
+                    instance_warmup_period: 60,
+                }),
+                managed_termination_protection: true,
+                managed_draining: false,
+            },
+            ..Default::default()
+        };
+        let cap = with_capacity_provider(
+            capacity_spec("my-ecs-cluster", "lt", &tutorial_data(), &tutorial_group()).unwrap(),
+            "my-ecs-cluster",
+            &provider,
+        );
+        let spec = cap.capacity_provider.clone().unwrap();
+        // The operator's default name needs no field.
+        assert_eq!(spec.name, None);
+        assert_eq!(cap.desired_capacity, None);
+        assert!(plan_provider(&settings(&spec), &provider).is_empty());
+        // Without managed scaling the group's desired capacity stays stated.
+        let mut manual = provider.clone();
+        manual.settings.managed_scaling = None;
+        manual.name = "by-hand".into();
+        let cap = with_capacity_provider(
+            capacity_spec("my-ecs-cluster", "lt", &tutorial_data(), &tutorial_group()).unwrap(),
+            "my-ecs-cluster",
+            &manual,
+        );
+        assert_eq!(cap.desired_capacity, Some(5));
+        let spec = cap.capacity_provider.clone().unwrap();
+        assert_eq!(spec.name.as_deref(), Some("by-hand"));
+        assert!(plan_provider(&settings(&spec), &manual).is_empty());
+
+        let item = |p: &str, weight: i32, base: i32| StrategyItem {
+            capacity_provider: p.into(),
+            weight,
+            base,
+        };
+        let cluster = ClusterInfo {
+            name: "my-ecs-cluster".into(),
+            capacity_providers: vec!["by-hand".into(), "FARGATE".into()],
+            default_capacity_provider_strategy: vec![item("by-hand", 1, 2), item("FARGATE", 3, 0)],
+            ..Default::default()
+        };
+        let (providers, strategy, warnings) = cluster_providers(&cluster, Some("by-hand"));
+        assert_eq!(providers, [FargateCapacityProvider::Fargate]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let cluster_spec = crate::api::cluster::EcsClusterSpec {
+            capacity: Some(cap),
+            capacity_providers: providers,
+            default_capacity_provider_strategy: strategy,
+            ..Default::default()
+        };
+        // The planner finds the association as it is: no PutClusterCapacityProviders.
+        let want = desired_association(&cluster_spec, Some("by-hand")).unwrap();
+        assert_eq!(plan_association(&want, &cluster), None);
+
+        // A provider the manifests cannot state (not the imported group's): a warning
+        // saying that applying detaches it, and the strategy without it.
+        let (_, strategy, warnings) = cluster_providers(&cluster, None);
+        assert_eq!(strategy.len(), 1);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("applying them detaches by-hand"));
+    }
+
+    #[test]
     fn an_imported_task_definition_hashes_as_its_revision() {
         // As ECS describes what the tutorial registered: defaults filled in.
         let registered = EcsTaskDefSpec {
@@ -449,6 +686,33 @@ mod tests {
             health_check_grace_period_seconds: Some(0),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_service_on_a_strategy_is_imported_with_it_and_no_launch_type() {
+        let refs = ServiceRefs {
+            cluster: "my-ecs-cluster".into(),
+            task_def: "hello-world-task".into(),
+            latest_revision: 1,
+        };
+        let mut service = tutorial_service(1);
+        service.load_balancers.clear();
+        // moto also answers the launch type next to a strategy.
+        service.capacity_provider_strategy = vec![StrategyItem {
+            capacity_provider: "FARGATE".into(),
+            weight: 1,
+            base: 2,
+        }];
+        let spec = service_spec(&service, &refs, None).unwrap();
+        assert_eq!(spec.launch_type, None);
+        assert_eq!(
+            spec.capacity_provider_strategy,
+            [CapacityProviderStrategyItem {
+                capacity_provider: "FARGATE".into(),
+                weight: Some(1),
+                base: Some(2),
+            }]
+        );
     }
 
     #[test]

@@ -623,6 +623,47 @@ mod tests {
     }
 
     #[test]
+    fn a_group_on_a_launch_configuration_is_only_moved_to_the_template() {
+        // As Auto Scaling describes a group made from a launch configuration.
+        let mut g = group();
+        g.launch_template_id = None;
+        g.launch_template_version = None;
+        g.launch_configuration_name = Some("ecs-launch-configuration".into());
+        let plan = plan_group(&cap(), &g, "lt-1", 1, 1);
+        assert_eq!(
+            plan.update,
+            UpdateGroupInput {
+                name: "g".into(),
+                launch_template: Some(("lt-1".into(), "1".into())),
+                ..Default::default()
+            }
+        );
+        assert!(plan.attach.is_empty() && plan.detach.is_empty());
+        assert_eq!(
+            plan.drift,
+            vec![Drift::new(
+                Resource::AutoScalingGroup,
+                "launchTemplate",
+                "none:none",
+                "lt-1:1"
+            )]
+        );
+        // Once moved (moto keeps naming the configuration beside it): nothing more.
+        g.launch_template_id = Some("lt-1".into());
+        g.launch_template_version = Some("1".into());
+        assert_eq!(
+            plan_group(&cap(), &g, "lt-1", 1, 1),
+            GroupPlan {
+                update: UpdateGroupInput {
+                    name: "g".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
     fn only_versions_made_by_other_means_have_their_data_compared() {
         let ours = version_description(&launch_template_data("c", &cap()));
         assert!(described_by_operator(Some(&ours)));

@@ -21,8 +21,25 @@ const TUTORIAL_USER_DATA: &str =
 /// The only writes adoption may make: owner tags.
 const TAG_WRITES: [&str; 4] = ["TagResource", "CreateTags", "CreateOrUpdateTags", "AddTags"];
 
+/// The writes adopting a group on a launch configuration makes beyond tags: the launch
+/// template the operator manages, and the group moved onto it.
+const MOVE_WRITES: [&str; 2] = [
+    "ec2:CreateLaunchTemplate",
+    "autoscaling:UpdateAutoScalingGroup",
+];
+
+/// What the tutorial's Auto Scaling group launches from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Launch {
+    /// A launch template (what the console offers accounts that cannot make launch
+    /// configurations).
+    Template,
+    /// A launch configuration, exactly as the tutorial makes it.
+    Configuration,
+}
+
 /// The tutorial's resources, made with the raw SDK the way the console makes them.
-async fn build_the_tutorial_by_hand(sb: &Sandbox) {
+async fn build_the_tutorial_by_hand(sb: &Sandbox, launch: Launch) {
     let cfg = sb.aws_config().await;
     let ec2 = aws_sdk_ec2::Client::new(&cfg);
     let ecs = aws_sdk_ecs::Client::new(&cfg);
@@ -131,49 +148,68 @@ async fn build_the_tutorial_by_hand(sb: &Sandbox) {
         .await
         .expect("health check");
 
-    // The tutorial's launch configuration, as a launch template (new accounts cannot
-    // create launch configurations; the console offers templates).
-    let lt = ec2
-        .create_launch_template()
-        .launch_template_name("ecs-launch-template")
-        .launch_template_data(
-            e::RequestLaunchTemplateData::builder()
-                .image_id(&ami)
-                .instance_type(e::InstanceType::T2Micro)
-                .iam_instance_profile(
-                    e::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
-                        .name("ecs-instance-role")
-                        .build(),
-                )
-                .security_group_ids(&sg)
-                .key_name("my-ec2-key-pair")
-                .user_data(base64::engine::general_purpose::STANDARD.encode(TUTORIAL_USER_DATA))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("launch template");
-    let lt_id = lt
-        .launch_template()
-        .and_then(|t| t.launch_template_id())
-        .expect("template id")
-        .to_string();
-    asg.create_auto_scaling_group()
+    let user_data = base64::engine::general_purpose::STANDARD.encode(TUTORIAL_USER_DATA);
+    let group = asg
+        .create_auto_scaling_group()
         .auto_scaling_group_name("ecs-auto-scaling-group")
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .launch_template_id(&lt_id)
-                .version("$Default")
-                .build(),
-        )
         .min_size(5)
         .max_size(5)
         .desired_capacity(5)
         .vpc_zone_identifier(subnets.join(","))
-        .load_balancer_names("ecs-load-balancer")
-        .send()
-        .await
-        .expect("Auto Scaling group");
+        .load_balancer_names("ecs-load-balancer");
+    let group = match launch {
+        Launch::Configuration => {
+            // The tutorial's launch configuration, field for field.
+            asg.create_launch_configuration()
+                .launch_configuration_name("ecs-launch-configuration")
+                .image_id(&ami)
+                .instance_type("t2.micro")
+                .iam_instance_profile("ecs-instance-role")
+                .user_data(&user_data)
+                .security_groups(&sg)
+                .key_name("my-ec2-key-pair")
+                .send()
+                .await
+                .expect("launch configuration");
+            group.launch_configuration_name("ecs-launch-configuration")
+        }
+        Launch::Template => {
+            // The tutorial's launch configuration, as a launch template (new accounts
+            // cannot create launch configurations; the console offers templates).
+            let lt = ec2
+                .create_launch_template()
+                .launch_template_name("ecs-launch-template")
+                .launch_template_data(
+                    e::RequestLaunchTemplateData::builder()
+                        .image_id(&ami)
+                        .instance_type(e::InstanceType::T2Micro)
+                        .iam_instance_profile(
+                            e::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                                .name("ecs-instance-role")
+                                .build(),
+                        )
+                        .security_group_ids(&sg)
+                        .key_name("my-ec2-key-pair")
+                        .user_data(&user_data)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("launch template");
+            let lt_id = lt
+                .launch_template()
+                .and_then(|t| t.launch_template_id())
+                .expect("template id")
+                .to_string();
+            group.launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&lt_id)
+                    .version("$Default")
+                    .build(),
+            )
+        }
+    };
+    group.send().await.expect("Auto Scaling group");
 
     ecs.register_task_definition()
         .family("hello-world-task")
@@ -227,13 +263,19 @@ fn ready(sb: &Sandbox, resource: &str, name: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "True"
 }
 
-/// The mutating calls in a proxy record other than tag writes.
+/// The mutating calls in a proxy record other than tag writes, as `service:Operation`.
 fn writes_beyond_tags(record: &[Value]) -> Vec<String> {
     record
         .iter()
         .filter(|c| c["mutating"] == json!(true))
         .filter(|c| !TAG_WRITES.contains(&c["operation"].as_str().unwrap_or_default()))
-        .map(|c| format!("{}:{} {}", c["service"], c["operation"], c["resource"]))
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c["service"].as_str().unwrap_or_default(),
+                c["operation"].as_str().unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -254,7 +296,21 @@ fn run_cli(sb: &Sandbox, endpoint: &str, args: &[&str]) -> (i32, String, String)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_the_hand_built_tutorial() {
-    let sb = Sandbox::up("import");
+    import_the_tutorial(Launch::Template).await;
+}
+
+/// The tutorial as written, on a launch configuration: adoption makes the one migration
+/// AWS requires (a launch template, the group moved onto it) and otherwise only tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_the_hand_built_tutorial_on_a_launch_configuration() {
+    import_the_tutorial(Launch::Configuration).await;
+}
+
+async fn import_the_tutorial(launch: Launch) {
+    let sb = Sandbox::up(match launch {
+        Launch::Template => "import",
+        Launch::Configuration => "import-lc",
+    });
     sb.kubectl_ok(&["apply", "--server-side", "-f", "crds/ecs-operator.yaml"]);
     sb.kubectl_ok(&[
         "wait",
@@ -272,7 +328,7 @@ async fn import_the_hand_built_tutorial() {
         "prerequisites: {}",
         stderr(&prereqs)
     );
-    build_the_tutorial_by_hand(&sb).await;
+    build_the_tutorial_by_hand(&sb, launch).await;
 
     // Import reads only.
     let import_proxy = FaultProxy::start(&sb, "import", &json!({}), 1);
@@ -288,11 +344,27 @@ async fn import_the_hand_built_tutorial() {
         ],
     );
     assert_eq!(code, 0, "import failed: {warnings}");
-    // Everything the tutorial made is stated by the manifests: nothing to warn about.
-    assert!(
-        !warnings.contains("warning:"),
-        "import warned about the tutorial: {warnings}"
-    );
+    let warned: Vec<&str> = warnings
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    match launch {
+        // Everything the tutorial made is stated by the manifests: nothing to warn about.
+        Launch::Template => assert!(
+            warned.is_empty(),
+            "import warned about the tutorial: {warnings}"
+        ),
+        // Only the move to a launch template (moto reports no setting the template
+        // cannot state).
+        Launch::Configuration => {
+            assert_eq!(warned.len(), 1, "{warnings}");
+            assert!(
+                warned[0].contains("launches from launch configuration ecs-launch-configuration")
+                    && warned[0].contains("creates launch template my-ecs-cluster-ecs-capacity"),
+                "{warnings}"
+            );
+        }
+    }
     let writes: Vec<Value> = import_proxy
         .record()
         .into_iter()
@@ -300,13 +372,17 @@ async fn import_the_hand_built_tutorial() {
         .collect();
     assert!(writes.is_empty(), "import wrote to AWS: {writes:?}");
     drop(import_proxy);
+    match launch {
+        Launch::Template => assert!(manifests.contains("launchTemplateName: ecs-launch-template")),
+        // The operator's own template name: no field.
+        Launch::Configuration => assert!(!manifests.contains("launchTemplateName")),
+    }
     for needle in [
         "kind: EcsCluster",
         "kind: EcsTaskDef",
         "kind: EcsService",
         "ecsoperator.io/adopt",
         "autoScalingGroupName: ecs-auto-scaling-group",
-        "launchTemplateName: ecs-launch-template",
         "userDataVerbatim: true",
         "name: ecs-load-balancer",
         "image: training/webapp:latest",
@@ -318,7 +394,7 @@ async fn import_the_hand_built_tutorial() {
     }
 
     // Before anything is applied, diff of the manifests (with their dependencies in the
-    // input) predicts only the owner tags.
+    // input) predicts only the owner tags (and the move off the launch configuration).
     let file = sb.dir.join("imported.yaml");
     std::fs::write(&file, &manifests).expect("write manifests");
     let file = file.to_string_lossy().into_owned();
@@ -340,16 +416,30 @@ async fn import_the_hand_built_tutorial() {
         !planned.is_empty(),
         "diff predicts no owner tags:\n{preview}"
     );
+    let mut moves = Vec::new();
     for call in &planned {
-        let op = call.split(':').nth(1).unwrap_or_default();
-        assert!(
-            TAG_WRITES.contains(&op),
-            "diff before adoption predicts more than tag writes: {call}\n{preview}"
+        let mut parts = call.split(':');
+        let (service, op) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
         );
+        if TAG_WRITES.contains(&op) {
+            continue;
+        }
+        moves.push(format!("{service}:{op}"));
     }
+    let expected_moves: Vec<String> = match launch {
+        Launch::Template => vec![],
+        Launch::Configuration => MOVE_WRITES.iter().map(|m| m.to_string()).collect(),
+    };
+    assert_eq!(
+        moves, expected_moves,
+        "diff before adoption predicts other writes than tags and the move:\n{preview}"
+    );
     for line in preview.lines().filter(|l| l.starts_with("  ~ ")) {
         assert!(
-            line.contains(" tags "),
+            line.contains(" tags ")
+                || (launch == Launch::Configuration && line.contains("launchTemplate")),
             "diff before adoption: {line}\n{preview}"
         );
     }
@@ -384,9 +474,9 @@ async fn import_the_hand_built_tutorial() {
     tokio::time::sleep(Duration::from_secs(8)).await;
     let record = proxy.record();
     let beyond = writes_beyond_tags(&record);
-    assert!(
-        beyond.is_empty(),
-        "adopting the imported setup made writes other than owner tags: {beyond:?}"
+    assert_eq!(
+        beyond, expected_moves,
+        "adopting the imported setup made other writes than owner tags and the move"
     );
     let tagged: Vec<&str> = record
         .iter()
@@ -394,6 +484,10 @@ async fn import_the_hand_built_tutorial() {
         .filter_map(|c| c["operation"].as_str())
         .collect();
     for op in TAG_WRITES {
+        // The launch template the operator creates carries its tags from the start.
+        if launch == Launch::Configuration && op == "CreateTags" {
+            continue;
+        }
         assert!(
             tagged.contains(&op),
             "no {op} in {tagged:?}: adoption tags every resource"

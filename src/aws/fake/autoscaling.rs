@@ -17,7 +17,7 @@ pub(super) struct Instance {
     pub(super) state: String,
     /// Cluster named in the user data it launched with.
     pub(super) joins: Option<String>,
-    /// Launch template version it launched with.
+    /// Launch template version it launched with (0: a launch configuration).
     version: i64,
     /// Protected from scale-in: scaling in never picks it.
     protected: bool,
@@ -27,7 +27,10 @@ pub(super) struct Instance {
 pub(super) struct Group {
     name: String,
     arn: String,
+    /// Empty while the group launches from a launch configuration.
     template_id: String,
+    /// The launch configuration it launches from, until it moves to a launch template.
+    launch_configuration: Option<String>,
     /// The template's name, as DescribeAutoScalingGroups reports it beside the ID.
     template_name: Option<String>,
     template_version: String,
@@ -81,18 +84,60 @@ impl FakeAws {
             .unwrap_or_default()
     }
 
+    /// A launch configuration, made as the console made them before launch templates
+    /// (the operator never creates one; only tests do, through here).
+    pub fn create_launch_configuration(&self, config: &LaunchConfiguration) {
+        let mut config = config.clone();
+        config.arn.get_or_insert_with(|| {
+            format!(
+                "arn:aws:autoscaling:{REGION}:{ACCOUNT}:launchConfiguration:\
+                 00000000-0000-4000-8000-000000000000:launchConfigurationName/{}",
+                config.name
+            )
+        });
+        self.lock()
+            .launch_configurations
+            .insert(config.name.clone(), config);
+    }
+
+    /// A group that launches from launch configuration `config` (the launch template of
+    /// `input` is ignored), made as CreateAutoScalingGroup made them before launch
+    /// templates; tests only.
+    pub fn create_group_from_launch_configuration(&self, config: &str, input: &CreateGroupInput) {
+        let mut s = self.lock();
+        assert!(
+            s.launch_configurations.contains_key(config),
+            "no launch configuration {config}"
+        );
+        let mut g = new_group(&s, input);
+        g.template_id = String::new();
+        g.template_name = None;
+        g.template_version = String::new();
+        g.launch_configuration = Some(config.to_string());
+        let State {
+            launch_templates,
+            launch_configurations,
+            seq,
+            ..
+        } = &mut *s;
+        *seq += 1;
+        rescale(&mut g, launch_templates, launch_configurations, seq);
+        s.groups.insert(input.name.clone(), g);
+    }
+
     /// Change a group's desired capacity behind the operator's back.
     pub fn set_group_desired_capacity(&self, group: &str, n: i32) {
         let mut s = self.lock();
         let State {
             groups,
             launch_templates,
+            launch_configurations,
             seq,
             ..
         } = &mut *s;
         let g = groups.get_mut(group).expect("no such group");
         g.desired = n;
-        rescale(g, launch_templates, seq);
+        rescale(g, launch_templates, launch_configurations, seq);
     }
 }
 
@@ -131,13 +176,14 @@ impl State {
     }
 }
 fn group_info(g: &Group) -> AutoScalingGroup {
+    let on_template = g.launch_configuration.is_none();
     AutoScalingGroup {
         name: g.name.clone(),
         arn: Some(g.arn.clone()),
-        launch_template_id: Some(g.template_id.clone()),
-        launch_template_version: Some(g.template_version.clone()),
-        launch_template_name: g.template_name.clone(),
-        launch_configuration_name: None,
+        launch_template_id: on_template.then(|| g.template_id.clone()),
+        launch_template_version: on_template.then(|| g.template_version.clone()),
+        launch_template_name: g.template_name.clone().filter(|_| on_template),
+        launch_configuration_name: g.launch_configuration.clone(),
         min_size: g.min,
         max_size: g.max,
         desired_capacity: g.desired,
@@ -185,8 +231,25 @@ fn resolve_version(t: &LaunchTemplateState, version: &str) -> Option<i64> {
 }
 
 /// Launch or terminate instances until the group has its desired capacity.
-fn rescale(g: &mut Group, templates: &BTreeMap<String, LaunchTemplateState>, seq: &mut u64) {
-    let template = templates.values().find(|t| t.template.id == g.template_id);
+fn rescale(
+    g: &mut Group,
+    templates: &BTreeMap<String, LaunchTemplateState>,
+    configs: &BTreeMap<String, LaunchConfiguration>,
+    seq: &mut u64,
+) {
+    // What a new instance launches with: (launch template version or 0, user data).
+    let source = match &g.launch_configuration {
+        Some(lc) => configs
+            .get(lc)
+            .map(|c| (0, c.data.user_data_base64.clone())),
+        None => templates
+            .values()
+            .find(|t| t.template.id == g.template_id)
+            .and_then(|t| {
+                let v = resolve_version(t, &g.template_version)?;
+                Some((v, t.versions[v as usize - 1].0.user_data_base64.clone()))
+            }),
+    };
     let live = |g: &Group| {
         g.instances
             .iter()
@@ -194,16 +257,15 @@ fn rescale(g: &mut Group, templates: &BTreeMap<String, LaunchTemplateState>, seq
             .count() as i32
     };
     while live(g) < g.desired {
-        let Some(t) = template else { break };
-        let Some(version) = resolve_version(t, &g.template_version) else {
+        let Some((version, user_data)) = &source else {
             break;
         };
+        let version = *version;
         *seq += 1;
-        let data = &t.versions[version as usize - 1].0;
         g.instances.push(Instance {
             id: format!("i-{:017x}", *seq),
             state: "Pending".into(),
-            joins: cluster_in_user_data(&data.user_data_base64),
+            joins: cluster_in_user_data(user_data),
             version,
             protected: g.protect_new,
         });
@@ -266,6 +328,31 @@ fn check_template(op: &'static str, s: &State, id: &str, version: &str) -> Resul
     }
 }
 
+/// A new group as CreateAutoScalingGroup makes it, without instances yet.
+fn new_group(s: &State, input: &CreateGroupInput) -> Group {
+    Group {
+        name: input.name.clone(),
+        arn: format!(
+            "arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:{:08x}-0000-4000-8000-000000000000:autoScalingGroupName/{}",
+            s.seq + 1,
+            input.name
+        ),
+        template_id: input.launch_template_id.clone(),
+        launch_configuration: None,
+        template_name: template_name(s, &input.launch_template_id),
+        template_version: input.launch_template_version.clone(),
+        min: input.min_size,
+        max: input.max_size,
+        desired: input.desired_capacity,
+        subnets: input.subnet_ids.clone(),
+        elbs: input.load_balancer_names.clone(),
+        instances: Vec::new(),
+        status: None,
+        tags: input.tags.clone(),
+        protect_new: input.new_instances_protected_from_scale_in,
+    }
+}
+
 #[async_trait]
 impl AutoScalingApi for FakeAws {
     async fn describe_group(&self, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
@@ -308,6 +395,15 @@ impl AutoScalingApi for FakeAws {
         })
     }
 
+    async fn describe_launch_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchConfiguration>, AwsError> {
+        self.call("autoscaling:DescribeLaunchConfigurations", |s| {
+            Ok(s.launch_configurations.get(name).cloned())
+        })
+    }
+
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:CreateAutoScalingGroup";
         self.call(OP, |s| {
@@ -347,33 +443,15 @@ impl AutoScalingApi for FakeAws {
                     format!("Provided Load Balancers may not be valid: {lb} is missing."),
                 ));
             }
-            let mut g = Group {
-                name: input.name.clone(),
-                arn: format!(
-                    "arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:{:08x}-0000-4000-8000-000000000000:autoScalingGroupName/{}",
-                    s.seq + 1,
-                    input.name
-                ),
-                template_id: input.launch_template_id.clone(),
-                template_name: template_name(s, &input.launch_template_id),
-                template_version: input.launch_template_version.clone(),
-                min: input.min_size,
-                max: input.max_size,
-                desired: input.desired_capacity,
-                subnets: input.subnet_ids.clone(),
-                elbs: input.load_balancer_names.clone(),
-                instances: Vec::new(),
-                status: None,
-                tags: input.tags.clone(),
-                protect_new: input.new_instances_protected_from_scale_in,
-            };
+            let mut g = new_group(s, input);
             let State {
                 launch_templates,
+                launch_configurations,
                 seq,
                 ..
             } = &mut *s;
             *seq += 1;
-            rescale(&mut g, launch_templates, seq);
+            rescale(&mut g, launch_templates, launch_configurations, seq);
             s.groups.insert(input.name.clone(), g);
             s.group_creates.push(input.clone());
             Ok(())
@@ -406,6 +484,7 @@ impl AutoScalingApi for FakeAws {
             let State {
                 groups,
                 launch_templates,
+                launch_configurations,
                 seq,
                 ..
             } = &mut *s;
@@ -441,6 +520,8 @@ impl AutoScalingApi for FakeAws {
                     .map(|t| t.template.name.clone());
                 g.template_id = id.clone();
                 g.template_version = version.clone();
+                // A group moves off its launch configuration for good.
+                g.launch_configuration = None;
             }
             if let Some(subnets) = &input.subnet_ids {
                 g.subnets = subnets.clone();
@@ -451,7 +532,7 @@ impl AutoScalingApi for FakeAws {
             g.min = min;
             g.max = max;
             g.desired = desired;
-            rescale(g, launch_templates, seq);
+            rescale(g, launch_templates, launch_configurations, seq);
             s.group_updates.push(input.clone());
             Ok(())
         })
@@ -552,6 +633,58 @@ mod tests {
     use super::*;
     use crate::aws::fake::test_support::lt_data;
     use crate::aws::{Ec2Api, EcsApi};
+
+    #[tokio::test]
+    async fn a_group_launches_from_its_launch_configuration_until_it_moves_to_a_template() {
+        let fake = FakeAws::new();
+        fake.set_auto_progress(false);
+        fake.create_cluster("c", &Tags::new()).await.unwrap();
+        fake.create_launch_configuration(&LaunchConfiguration {
+            name: "lc".into(),
+            data: lt_data("c", "t2.micro"),
+            ..Default::default()
+        });
+        let input = CreateGroupInput {
+            name: "g".into(),
+            min_size: 2,
+            max_size: 3,
+            desired_capacity: 2,
+            subnet_ids: vec!["subnet-a".into()],
+            ..Default::default()
+        };
+        fake.create_group_from_launch_configuration("lc", &input);
+        fake.tick();
+        let g = fake.describe_group("g").await.unwrap().unwrap();
+        assert_eq!(g.launch_configuration_name.as_deref(), Some("lc"));
+        assert_eq!(
+            (g.launch_template_id, g.launch_template_version),
+            (None, None)
+        );
+        assert_eq!(fake.cluster("c").unwrap().registered_container_instances, 2);
+        let lc = fake.describe_launch_configuration("lc").await.unwrap();
+        assert_eq!(lc.map(|c| c.data), Some(lt_data("c", "t2.micro")));
+        assert_eq!(fake.describe_launch_configuration("x").await.unwrap(), None);
+
+        let lt = fake
+            .create_launch_template("my-lt", &lt_data("c", "t2.micro"), "v1", &Tags::new())
+            .await
+            .unwrap();
+        fake.update_group(&UpdateGroupInput {
+            name: "g".into(),
+            launch_template: Some((lt.id.clone(), "1".into())),
+            desired_capacity: Some(3),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let g = fake.describe_group("g").await.unwrap().unwrap();
+        assert_eq!(g.launch_configuration_name, None);
+        assert_eq!(g.launch_template_id.as_deref(), Some(lt.id.as_str()));
+        // The instances from the configuration stay; the new one comes from the template.
+        let mut versions: Vec<i64> = fake.instance_versions("g").into_values().collect();
+        versions.sort();
+        assert_eq!(versions, [0, 0, 1]);
+    }
 
     #[tokio::test]
     async fn groups_launch_instances_that_join_the_cluster_and_delete_in_two_steps() {

@@ -93,6 +93,25 @@ impl AutoScalingApi for SdkAutoScaling {
         Ok(out)
     }
 
+    async fn describe_launch_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchConfiguration>, AwsError> {
+        const OP: &str = "autoscaling:DescribeLaunchConfigurations";
+        let resp = self
+            .client
+            .describe_launch_configurations()
+            .launch_configuration_names(name)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(resp
+            .launch_configurations()
+            .iter()
+            .find(|c| c.launch_configuration_name() == Some(name))
+            .map(launch_configuration))
+    }
+
     async fn create_group(&self, input: &CreateGroupInput) -> Result<(), AwsError> {
         const OP: &str = "autoscaling:CreateAutoScalingGroup";
         self.writer
@@ -319,6 +338,67 @@ fn group(g: &asg::AutoScalingGroup) -> AutoScalingGroup {
     }
 }
 
+/// A launch configuration as the launch template data it translates into, and the names
+/// of its settings a launch template of the operator cannot state.
+fn launch_configuration(c: &asg::LaunchConfiguration) -> LaunchConfiguration {
+    let mut sgs = c.security_groups().to_vec();
+    sgs.sort();
+    let present = [
+        ("blockDeviceMappings", !c.block_device_mappings().is_empty()),
+        // Launch configurations monitor in detail unless told otherwise; a launch template
+        // without `monitoring` launches with basic monitoring.
+        (
+            "instanceMonitoring",
+            c.instance_monitoring()
+                .and_then(|m| m.enabled())
+                .unwrap_or(false),
+        ),
+        // Only `true` changes what instances get: without it the template follows the
+        // subnet's setting (moto answers `false` for a configuration that never set it).
+        (
+            "associatePublicIpAddress",
+            c.associate_public_ip_address().unwrap_or(false),
+        ),
+        ("spotPrice", c.spot_price().is_some_and(|p| !p.is_empty())),
+        ("ebsOptimized", c.ebs_optimized().unwrap_or(false)),
+        (
+            "placementTenancy",
+            c.placement_tenancy().is_some_and(|t| t != "default"),
+        ),
+        ("metadataOptions", c.metadata_options().is_some()),
+        ("kernelId", c.kernel_id().is_some_and(|k| !k.is_empty())),
+        ("ramdiskId", c.ramdisk_id().is_some_and(|r| !r.is_empty())),
+        (
+            "classicLinkVPCId",
+            c.classic_link_vpc_id().is_some_and(|v| !v.is_empty()),
+        ),
+    ];
+    LaunchConfiguration {
+        name: c
+            .launch_configuration_name()
+            .unwrap_or_default()
+            .to_string(),
+        arn: c.launch_configuration_arn().map(str::to_string),
+        data: LaunchTemplateData {
+            image_id: c.image_id().unwrap_or_default().to_string(),
+            instance_type: c.instance_type().unwrap_or_default().to_string(),
+            instance_profile: c
+                .iam_instance_profile()
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+            security_group_ids: sgs,
+            key_name: c.key_name().filter(|k| !k.is_empty()).map(str::to_string),
+            // Auto Scaling answers the user data base64-encoded, as EC2 does.
+            user_data_base64: c.user_data().unwrap_or_default().to_string(),
+        },
+        unmodeled: present
+            .iter()
+            .filter(|(_, p)| *p)
+            .map(|(n, _)| n.to_string())
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +413,41 @@ mod tests {
             .vpc_zone_identifier("subnet-a, subnet-b")
             .build();
         assert_eq!(group(&g).subnet_ids, ["subnet-a", "subnet-b"]);
+    }
+
+    #[test]
+    fn a_launch_configuration_reads_as_launch_template_data() {
+        let c = asg::LaunchConfiguration::builder()
+            .launch_configuration_name("lc")
+            .image_id("ami-1")
+            .instance_type("t2.micro")
+            .iam_instance_profile("ecs-instance-role")
+            .security_groups("sg-2")
+            .security_groups("sg-1")
+            .key_name("")
+            .user_data("IyEvYmluL3NoCg==")
+            .instance_monitoring(asg::InstanceMonitoring::builder().enabled(true).build())
+            .block_device_mappings(
+                asg::BlockDeviceMapping::builder()
+                    .device_name("/dev/xvda")
+                    .build(),
+            )
+            .ebs_optimized(false)
+            .build();
+        let lc = launch_configuration(&c);
+        assert_eq!(lc.name, "lc");
+        assert_eq!(
+            lc.data,
+            LaunchTemplateData {
+                image_id: "ami-1".into(),
+                instance_type: "t2.micro".into(),
+                instance_profile: Some("ecs-instance-role".into()),
+                security_group_ids: vec!["sg-1".into(), "sg-2".into()],
+                key_name: None,
+                user_data_base64: "IyEvYmluL3NoCg==".into(),
+            }
+        );
+        assert_eq!(lc.unmodeled, ["blockDeviceMappings", "instanceMonitoring"]);
     }
 
     #[test]
