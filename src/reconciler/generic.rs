@@ -282,7 +282,13 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
                 &e.to_string(),
                 ctx.settings.resync_period,
             );
-            warn!(error = %e, "reconcile failed");
+            // Waiting for another object is the normal course of a bulk apply: the
+            // condition says it; a warning per retry would flood the log.
+            if matches!(e, Error::WaitingForDependency(_)) {
+                debug!(error = %e, "waiting for a dependency");
+            } else {
+                warn!(error = %e, "reconcile failed");
+            }
             let action = apply(obj, ctx, &api, &key, decided, None).await?;
             Ok(Step {
                 action,
