@@ -402,7 +402,23 @@ async fn capacity_providers_and_strategies_are_imported_and_adopted_with_tags_on
 
     let fake = FakeAws::new();
     by_hand(&fake, Launch::Template).await;
-    let group_arn = fake.group("ecs-auto-scaling-group").unwrap().arn.unwrap();
+    let group = fake.group("ecs-auto-scaling-group").unwrap();
+    let group_arn = group.arn.clone().unwrap();
+    // A second group joins the cluster by its user data too: the provider says which one
+    // is the cluster's.
+    fake.create_group(&CreateGroupInput {
+        name: "ecs-spare-group".into(),
+        launch_template_id: group.launch_template_id.clone().unwrap(),
+        launch_template_version: "$Default".into(),
+        min_size: 0,
+        max_size: 1,
+        desired_capacity: 0,
+        subnet_ids: vec!["subnet-a".into()],
+        tags: Tags::new(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     fake.create_capacity_provider(&CreateCapacityProviderInput {
         name: "tutorial-capacity".into(),
         auto_scaling_group_arn: group_arn,

@@ -90,6 +90,13 @@ pub async fn import(aws: &AwsClients, opts: &ImportOptions) -> anyhow::Result<Im
         &found.tags,
     );
 
+    // A cluster whose EC2 capacity provider names its group says where its instances come
+    // from; the groups' user data is searched only when it does not.
+    let mut opts = opts.clone();
+    if opts.auto_scaling_group.is_none() {
+        opts.auto_scaling_group = provider_group(aws, &found).await?;
+    }
+    let opts = &opts;
     let capacity = find_capacity(aws, &cluster_name, opts, &mut out.warnings).await?;
     let provider = match &capacity {
         Some(c) => group_provider(aws, &found, &c.group, &mut out.warnings).await?,
@@ -497,6 +504,36 @@ async fn from_launch_configuration(
         ));
     }
     Ok(())
+}
+
+/// The Auto Scaling group of the cluster's EC2 capacity providers, when they name exactly
+/// one.
+async fn provider_group(aws: &AwsClients, cluster: &ClusterInfo) -> anyhow::Result<Option<String>> {
+    let names: Vec<String> = cluster
+        .capacity_providers
+        .iter()
+        .filter(|p| !FARGATE_PROVIDERS.contains(&p.as_str()))
+        .cloned()
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let groups: BTreeSet<String> = aws
+        .ecs
+        .describe_capacity_providers(&names)
+        .await?
+        .iter()
+        .filter(|p| !p.is_deleting())
+        .filter_map(|p| {
+            p.auto_scaling_group_arn
+                .rsplit_once("autoScalingGroupName/")
+                .map(|(_, name)| name.to_string())
+        })
+        .collect();
+    Ok(match groups.len() {
+        1 => groups.into_iter().next(),
+        _ => None,
+    })
 }
 
 /// The EC2 capacity provider attached to `cluster` that serves `group`, if any (the
