@@ -1848,6 +1848,18 @@ async fn capacity_provider_create_describe_update_attach_delete() {
     assert_eq!(described.len(), 1);
     assert_eq!(described[0].settings, settings);
     assert_eq!(described[0].tags, tags(&[("owner", "it")]));
+    // The bulk sweep's read: every name in one call, the missing one left out.
+    let seen = ecs_operator::aws::observed::RegionCache::default();
+    let swept = seen
+        .sweep_capacity_providers(ecs.as_ref(), &["it-cp".into(), "it-cp-missing".into()])
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1);
+    assert_eq!(
+        seen.capacity_provider("it-cp", Duration::from_secs(60))
+            .map(|p| p.settings),
+        Some(settings.clone())
+    );
 
     // Update: moto applies managed scaling and termination protection, but ignores
     // managedDraining on update (gap: it keeps the value given at creation).
@@ -2506,4 +2518,124 @@ async fn elbv2_target_groups_rules_and_errors() {
     assert!(v2.delete_rule(&rule.arn).await.is_ok());
     v2.delete_target_group(&tg.arn).await.expect("delete tg");
     assert_eq!(v2.describe_target_group("it-tg").await.expect("gone"), None);
+}
+
+/// The target group sweep's bulk reads against moto: DescribeTargetGroups of several names
+/// in one call (one missing name fails the call, NotFound, as in AWS), DescribeTags of
+/// groups and rules in one call, and the sweep through the guard charging every HTTP
+/// request (a chunk with a missing name is split until it is alone).
+#[tokio::test]
+async fn elbv2_target_groups_and_tags_are_read_in_bulk() {
+    use ecs_operator::aws::guard::GuardedProvider;
+    use ecs_operator::aws::observed::elbv2::TargetGroupSweep;
+    use ecs_operator::aws::observed::RegionCache;
+    use ecs_operator::telemetry::metrics::Metrics;
+    use std::collections::HashMap;
+
+    let env = env().await;
+    let v2 = &env.clients.elbv2;
+    let (vpc, _lb, listener_arn) = alb(&env.endpoint, "it-bulk-alb").await;
+    let names: Vec<String> = (0..3).map(|i| format!("it-bulk-tg-{i}")).collect();
+    let mut arns = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let tg = v2
+            .create_target_group(&CreateTargetGroupInput {
+                name: name.clone(),
+                protocol: "HTTP".into(),
+                port: 5000,
+                vpc_id: vpc.clone(),
+                target_type: "ip".into(),
+                health_check: alb_health_check(),
+                tags: tags(&[("n", &i.to_string())]),
+            })
+            .await
+            .expect("create tg");
+        arns.push(tg.arn);
+    }
+    let found = v2
+        .describe_target_groups(&names)
+        .await
+        .expect("describe in bulk");
+    let mut found: Vec<String> = found.into_iter().map(|t| t.name).collect();
+    found.sort();
+    assert_eq!(found, names);
+    let mut with_missing = names.clone();
+    with_missing.push("it-bulk-missing".into());
+    let e = v2
+        .describe_target_groups(&with_missing)
+        .await
+        .expect_err("one missing name fails the call");
+    assert!(e.is_not_found(), "{e}");
+
+    let rule = v2
+        .create_rule(&CreateRuleInput {
+            listener_arn: listener_arn.clone(),
+            priority: 10,
+            conditions: RuleConditions {
+                path_patterns: vec!["/bulk/*".into()],
+                host_headers: vec![],
+            },
+            target_group_arn: arns[0].clone(),
+            tags: tags(&[("r", "1")]),
+        })
+        .await
+        .expect("create rule");
+    let mut all = arns.clone();
+    all.push(rule.arn.clone());
+    let tagged: HashMap<String, Tags> = v2
+        .describe_tags_of(&all)
+        .await
+        .expect("tags in bulk")
+        .into_iter()
+        .collect();
+    assert_eq!(tagged.len(), 4);
+    assert_eq!(tagged[&arns[2]], tags(&[("n", "2")]));
+    assert_eq!(tagged[&rule.arn], tags(&[("r", "1")]));
+
+    // The sweep through the guard: the limiter is charged per HTTP request.
+    let metrics = Metrics::default();
+    let sdk = Arc::new(provider(&env.endpoint).await);
+    let guarded = GuardedProvider::new(sdk, metrics.clone(), 1.0);
+    let seen = RegionCache::default();
+    let want = TargetGroupSweep {
+        names: with_missing.clone(),
+        listeners: vec![listener_arn.clone()],
+        with_delay: vec![names[0].clone()],
+    };
+    let counts = seen
+        .sweep_target_groups(guarded.clients(None).elbv2.as_ref(), &want)
+        .await
+        .expect("sweep");
+    assert_eq!(counts, (3, 1));
+    let max = Duration::from_secs(60);
+    let (tg, tg_tags) = seen.target_group(&names[1], max).expect("swept group");
+    assert_eq!(tg.arn, arns[1]);
+    assert_eq!(tg_tags, tags(&[("n", "1")]));
+    let rules = seen
+        .listener_rules(&listener_arn, max)
+        .expect("swept rules");
+    assert!(rules.iter().any(|r| r.arn == rule.arn));
+    assert_eq!(seen.rule_tags(&rule.arn, max), Some(tags(&[("r", "1")])));
+    assert!(seen.deregistration_delay(&arns[0], max).is_some());
+    let text = metrics.encode().expect("metrics");
+    // All four fail for the missing one; then [0, 1] answers, [2, missing] fails, [2]
+    // answers and [missing] fails alone.
+    assert!(
+        text.contains(
+            r#"ecs_operator_aws_requests_total{operation="elasticloadbalancing:DescribeTargetGroups"} 5"#
+        ),
+        "{text}"
+    );
+    // The groups' tags in one request, the rule's in another.
+    assert!(
+        text.contains(
+            r#"ecs_operator_aws_requests_total{operation="elasticloadbalancing:DescribeTags"} 2"#
+        ),
+        "{text}"
+    );
+
+    v2.delete_rule(&rule.arn).await.expect("delete rule");
+    for arn in &arns {
+        v2.delete_target_group(arn).await.expect("delete tg");
+    }
 }

@@ -4705,3 +4705,296 @@ async fn renamed_target_group_replaces_the_old_one_which_goes_once_free() {
     assert!(fake.listener_rules(&listener).is_empty());
     assert!(s.status.retired_target_groups.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// Bulk observation of target groups and capacity providers
+// ---------------------------------------------------------------------------------------
+
+/// A context for a resync of a converged generation, reading `seen`.
+fn trusting<K: ManagedResource>(
+    fake: &FakeAws,
+    obj: &K,
+    seen: &std::sync::Arc<ecs_operator::aws::observed::RegionCache>,
+) -> AwsContext {
+    let mut c = cx(fake, obj, false);
+    c.seen = seen.clone();
+    c.trust_seen = true;
+    c.seen_max_age = std::time::Duration::from_secs(600);
+    c
+}
+
+#[tokio::test]
+async fn a_resync_of_a_service_with_a_managed_target_group_reads_the_sweep() {
+    use ecs_operator::aws::observed::RegionCache;
+    use ecs_operator::reconciler::sweep::managed_target_groups;
+    use std::sync::Arc;
+
+    let fake = FakeAws::new();
+    let (cluster, td, listener) = alb_setup(&fake).await;
+    let deps = deps_for(&cluster, &td);
+    let mut svc = alb_service(&listener);
+    mtg_mut(&mut svc).deregistration_delay_seconds = Some(30);
+    // A second service behind the same listener: its rules are read once for both.
+    let mut other = alb_service(&listener);
+    other.metadata.name = Some("other".into());
+    other.metadata.uid = Some("uid-other".into());
+    other.spec.service_name = Some("other".into());
+    mtg_mut(&mut other).name = Some("other-tg".into());
+    mtg_mut(&mut other).rule.priority = 20;
+    mtg_mut(&mut other).rule.path_patterns = strings(&["/other/*"]);
+    for s in [&mut svc, &mut other] {
+        sync_ok(&fake, s, &deps).await;
+        fake.tick();
+        let r = sync_ok(&fake, s, &deps).await;
+        assert!(is_ready(&r), "{:?}", r.readiness);
+    }
+
+    let services = [Arc::new(svc.clone()), Arc::new(other.clone())];
+    let want = managed_target_groups(&services, "us-east-1")
+        .remove("us-east-1")
+        .expect("the default region");
+    assert_eq!(want.names, [TG, "other-tg"]);
+    assert_eq!(want.listeners, std::slice::from_ref(&listener));
+    let seen = Arc::new(RegionCache::default());
+    let v2 = fake.clients(None).elbv2;
+    let sweep = || async {
+        seen.sweep_target_groups(v2.as_ref(), &want)
+            .await
+            .expect("sweep target groups")
+    };
+    fake.clear_calls();
+    assert_eq!(sweep().await, (2, 1));
+    assert_eq!(
+        fake.calls(),
+        [
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTags",
+            "elasticloadbalancing:DescribeRules",
+            "elasticloadbalancing:DescribeTags",
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+        ],
+        "both groups in one call, their tags in one, the shared listener's rules once, \
+         both rules' tags in one, and the one deregistration delay"
+    );
+
+    // Services are read from the sweep of their cluster: only ELBv2 is looked at here.
+    let cluster_arn = deps.cluster.clone();
+    seen.sweep(
+        fake.clients(None).ecs.as_ref(),
+        &cluster_arn,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .expect("sweep services");
+    fake.clear_calls();
+    for s in [&svc, &other] {
+        let r = s
+            .sync(&deps, &trusting(&fake, s, &seen))
+            .await
+            .expect("resync");
+        assert!(is_ready(&r), "{:?}", r.readiness);
+        assert!(r.drift.is_empty(), "{:?}", r.drift);
+    }
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+    // Changed in AWS after the sweep: the next sweep sees it, the next resync corrects it.
+    let mut hc = fake.target_group(TG).expect("group").health_check;
+    hc.path = "/changed".into();
+    fake.set_target_group_health_check(TG, hc);
+    let rule = fake
+        .listener_rules(&listener)
+        .into_iter()
+        .find(|r| r.priority == Some(20))
+        .expect("other's rule");
+    fake.set_rule(
+        &rule.arn,
+        20,
+        RuleConditions {
+            path_patterns: strings(&["/hijacked/*"]),
+            host_headers: vec![],
+        },
+    );
+    sweep().await;
+    fake.clear_calls();
+    for s in [&svc, &other] {
+        s.sync(&deps, &trusting(&fake, s, &seen))
+            .await
+            .expect("resync");
+    }
+    assert_eq!(
+        fake.mutating_calls(),
+        [
+            "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:ModifyRule"
+        ]
+    );
+    assert_eq!(fake.target_group(TG).unwrap().health_check.path, "/health");
+    assert_eq!(
+        fake.listener_rules(&listener)[1].conditions.path_patterns,
+        strings(&["/other/*"])
+    );
+    // What was corrected is read again, not taken from the sweep.
+    fake.clear_calls();
+    svc.sync(&deps, &trusting(&fake, &svc, &seen))
+        .await
+        .expect("resync");
+    assert_eq!(
+        fake.calls(),
+        [
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTags",
+            "elasticloadbalancing:DescribeRules",
+        ],
+        "the group and the listener's rules (changed by the other service) are read; \
+         the delay and the rule's tags still come from the sweep"
+    );
+
+    // A deregistration delay changed in AWS is seen by the sweep that re-reads it.
+    fake.set_target_group_deregistration_delay(TG, 300);
+    sweep().await;
+    fake.clear_calls();
+    svc.sync(&deps, &trusting(&fake, &svc, &seen))
+        .await
+        .expect("resync");
+    assert_eq!(
+        fake.mutating_calls(),
+        ["elasticloadbalancing:ModifyTargetGroupAttributes"]
+    );
+    assert_eq!(fake.target_group_deregistration_delay(TG), Some(30));
+}
+
+#[tokio::test]
+async fn a_target_group_deleted_in_aws_is_dropped_by_the_sweep_and_recreated() {
+    use ecs_operator::aws::observed::elbv2::TargetGroupSweep;
+    use ecs_operator::aws::observed::RegionCache;
+    use std::sync::Arc;
+
+    let fake = FakeAws::new();
+    let (cluster, td, listener) = alb_setup(&fake).await;
+    let deps = deps_for(&cluster, &td);
+    let mut svc = alb_service(&listener);
+    sync_ok(&fake, &mut svc, &deps).await;
+    fake.tick();
+    sync_ok(&fake, &mut svc, &deps).await;
+    let seen = Arc::new(RegionCache::default());
+    seen.sweep(
+        fake.clients(None).ecs.as_ref(),
+        &deps.cluster,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .expect("sweep services");
+    let v2 = fake.clients(None).elbv2;
+    let want = TargetGroupSweep {
+        names: vec![TG.to_string(), "never-made".to_string()],
+        listeners: vec![listener.clone()],
+        with_delay: vec![],
+    };
+    fake.clear_calls();
+    assert_eq!(
+        seen.sweep_target_groups(v2.as_ref(), &want)
+            .await
+            .expect("sweep"),
+        (1, 1),
+        "a name that does not exist costs only itself"
+    );
+    assert_eq!(fake.count("elasticloadbalancing:DescribeTargetGroups"), 3);
+
+    fake.remove_target_group(TG);
+    seen.sweep_target_groups(v2.as_ref(), &want)
+        .await
+        .expect("sweep");
+    fake.clear_calls();
+    svc.sync(&deps, &trusting(&fake, &svc, &seen))
+        .await
+        .expect("resync");
+    let created = fake.mutating_calls();
+    assert_eq!(
+        &created[..2],
+        [
+            "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:CreateRule"
+        ],
+        "not taken from the older sweep: {created:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_resync_of_a_cluster_with_a_capacity_provider_reads_the_swept_provider() {
+    use ecs_operator::aws::observed::RegionCache;
+    use ecs_operator::aws::types::CapacityProviderSettings;
+    use ecs_operator::reconciler::sweep::cluster_sweeps;
+    use std::sync::Arc;
+
+    let fake = FakeAws::new();
+    let mut cluster = provider_cluster();
+    sync_ok(&fake, &mut cluster, &()).await;
+    fake.tick();
+    let s = sync_ok(&fake, &mut cluster, &()).await;
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    let want = cluster_sweeps(&[Arc::new(cluster.clone())], "us-east-1")
+        .remove("us-east-1")
+        .expect("the default region");
+    assert_eq!(want.providers, [PROVIDER]);
+    let seen = Arc::new(RegionCache::default());
+    let clients = fake.clients(None);
+    let sweep = || async {
+        seen.sweep_clusters(clients.ecs.as_ref(), &want.names)
+            .await
+            .expect("sweep clusters");
+        seen.sweep_capacity(
+            clients.ec2.as_ref(),
+            clients.autoscaling.as_ref(),
+            OWNER_TAG,
+        )
+        .await
+        .expect("sweep capacity");
+        seen.sweep_capacity_providers(clients.ecs.as_ref(), &want.providers)
+            .await
+            .expect("sweep capacity providers");
+    };
+    sweep().await;
+    // The first resync reads the launch template version's description once (kept for
+    // good: versions never change).
+    cluster
+        .sync(&(), &trusting(&fake, &cluster, &seen))
+        .await
+        .expect("resync");
+    fake.clear_calls();
+    let s = cluster
+        .sync(&(), &trusting(&fake, &cluster, &seen))
+        .await
+        .expect("resync");
+    assert!(is_ready(&s), "{:?}", s.readiness);
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+    // Changed in AWS after the sweep: the next sweep sees it, the next resync corrects it.
+    fake.set_capacity_provider_settings(
+        PROVIDER,
+        CapacityProviderSettings {
+            managed_scaling: None,
+            managed_termination_protection: false,
+            managed_draining: true,
+        },
+    );
+    sweep().await;
+    fake.clear_calls();
+    cluster
+        .sync(&(), &trusting(&fake, &cluster, &seen))
+        .await
+        .expect("resync");
+    assert_eq!(fake.mutating_calls(), ["ecs:UpdateCapacityProvider"]);
+    assert!(
+        fake.capacity_provider(PROVIDER)
+            .unwrap()
+            .settings
+            .managed_termination_protection
+    );
+    // What was corrected is read again, not taken from the sweep.
+    fake.clear_calls();
+    cluster
+        .sync(&(), &trusting(&fake, &cluster, &seen))
+        .await
+        .expect("resync");
+    assert_eq!(fake.calls(), ["ecs:DescribeCapacityProviders"]);
+}

@@ -892,6 +892,9 @@ impl ElbV2Api for DryRun<dyn ElbV2Api> {
     async fn describe_target_group(&self, name: &str) -> Result<Option<TargetGroup>, AwsError> {
         self.inner.describe_target_group(name).await
     }
+    async fn describe_target_groups(&self, names: &[String]) -> Result<Vec<TargetGroup>, AwsError> {
+        self.inner.describe_target_groups(names).await
+    }
     async fn create_target_group(
         &self,
         input: &CreateTargetGroupInput,
@@ -965,6 +968,11 @@ impl ElbV2Api for DryRun<dyn ElbV2Api> {
             return Ok(Tags::new());
         }
         self.inner.describe_tags(arn).await
+    }
+    async fn describe_tags_of(&self, arns: &[String]) -> Result<Vec<(String, Tags)>, AwsError> {
+        // What a dry run pretended to create has no tags in AWS to ask for.
+        let real: Vec<String> = arns.iter().filter(|a| !pretended(a)).cloned().collect();
+        self.inner.describe_tags_of(&real).await
     }
     async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         self.log.write(

@@ -823,6 +823,16 @@ impl ElbV2Api for Guarded<dyn ElbV2Api> {
             )
             .await
     }
+    async fn describe_target_groups(&self, names: &[String]) -> Result<Vec<TargetGroup>, AwsError> {
+        let f = self.inner.describe_target_groups(names);
+        self.guard
+            .call(
+                "elasticloadbalancing:DescribeTargetGroups",
+                Bucket::ElbV2Read,
+                f,
+            )
+            .await
+    }
     async fn create_target_group(
         &self,
         input: &CreateTargetGroupInput,
@@ -882,6 +892,12 @@ impl ElbV2Api for Guarded<dyn ElbV2Api> {
     }
     async fn describe_tags(&self, arn: &str) -> Result<Tags, AwsError> {
         let f = self.inner.describe_tags(arn);
+        self.guard
+            .call("elasticloadbalancing:DescribeTags", Bucket::ElbV2Read, f)
+            .await
+    }
+    async fn describe_tags_of(&self, arns: &[String]) -> Result<Vec<(String, Tags)>, AwsError> {
+        let f = self.inner.describe_tags_of(arns);
         self.guard
             .call("elasticloadbalancing:DescribeTags", Bucket::ElbV2Read, f)
             .await

@@ -30,6 +30,14 @@ pub const DESCRIBE_SERVICES_MAX: usize = 10;
 pub const DESCRIBE_ELB_TAGS_MAX: usize = 20;
 /// Largest number of clusters one DescribeClusters call accepts.
 pub const DESCRIBE_CLUSTERS_MAX: usize = 100;
+/// Largest number of capacity providers one DescribeCapacityProviders call accepts (its
+/// answer comes 10 a page).
+pub const DESCRIBE_CAPACITY_PROVIDERS_MAX: usize = 100;
+/// Largest number of target groups one DescribeTargetGroups call describes (AWS answers
+/// "You cannot describe more than '20' target groups at a time" beyond it).
+pub const DESCRIBE_TARGET_GROUPS_MAX: usize = 20;
+/// Largest number of resources one ELBv2 DescribeTags call accepts.
+pub const DESCRIBE_ELBV2_TAGS_MAX: usize = 20;
 
 /// ECS operations the operator uses.
 #[async_trait]
@@ -76,7 +84,8 @@ pub trait EcsApi: Send + Sync {
     async fn update_service(&self, input: &UpdateServiceInput) -> Result<ServiceInfo, AwsError>;
     /// DeleteService (the service must be scaled to 0 first).
     async fn delete_service(&self, cluster: &str, name: &str) -> Result<(), AwsError>;
-    /// DescribeCapacityProviders with tags for these names; missing ones are left out.
+    /// DescribeCapacityProviders with tags for up to [`DESCRIBE_CAPACITY_PROVIDERS_MAX`]
+    /// names, all pages; missing ones are left out.
     async fn describe_capacity_providers(
         &self,
         names: &[String],
@@ -309,6 +318,10 @@ pub trait IamApi: Send + Sync {
 pub trait ElbV2Api: Send + Sync {
     /// DescribeTargetGroups for one name; `None` when it does not exist.
     async fn describe_target_group(&self, name: &str) -> Result<Option<TargetGroup>, AwsError>;
+    /// DescribeTargetGroups for up to [`DESCRIBE_TARGET_GROUPS_MAX`] names, all pages (the
+    /// bulk sweep). As in AWS, one name that does not exist fails the whole call with
+    /// TargetGroupNotFound (NotFound).
+    async fn describe_target_groups(&self, names: &[String]) -> Result<Vec<TargetGroup>, AwsError>;
     /// CreateTargetGroup with its health check and tags.
     async fn create_target_group(
         &self,
@@ -328,6 +341,9 @@ pub trait ElbV2Api: Send + Sync {
     async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError>;
     /// DescribeTags of one ELBv2 resource (target group or rule).
     async fn describe_tags(&self, arn: &str) -> Result<Tags, AwsError>;
+    /// DescribeTags of up to [`DESCRIBE_ELBV2_TAGS_MAX`] resources in one call, as (ARN,
+    /// tags); a resource that does not exist fails the call (NotFound) or is left out.
+    async fn describe_tags_of(&self, arns: &[String]) -> Result<Vec<(String, Tags)>, AwsError>;
     /// AddTags on one ELBv2 resource.
     async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError>;
     /// RemoveTags on one ELBv2 resource, by key.

@@ -320,6 +320,15 @@ pub fn load_balancer_arn_of_listener(listener_arn: &str) -> Option<String> {
     Some(format!("{head}:loadbalancer/{lb_path}"))
 }
 
+/// The listener's ARN from one of its rules' ARNs (`…:listener-rule/app/<name>/<lb-id>/
+/// <listener-id>/<rule-id>` → `…:listener/app/<name>/<lb-id>/<listener-id>`), without a
+/// read.
+pub fn listener_arn_of_rule(rule_arn: &str) -> Option<String> {
+    let (head, tail) = rule_arn.split_once(":listener-rule/")?;
+    let (listener_path, _rule_id) = tail.rsplit_once('/')?;
+    Some(format!("{head}:listener/{listener_path}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,5 +556,15 @@ mod tests {
             Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188")
         );
         assert_eq!(load_balancer_arn_of_listener("nope"), None);
+    }
+
+    #[test]
+    fn a_rule_arn_names_its_listener() {
+        let rule = format!(
+            "{}/9683b2d02a6cabee",
+            LISTENER.replacen(":listener/", ":listener-rule/", 1)
+        );
+        assert_eq!(listener_arn_of_rule(&rule).as_deref(), Some(LISTENER));
+        assert_eq!(listener_arn_of_rule(LISTENER), None);
     }
 }

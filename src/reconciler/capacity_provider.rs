@@ -25,14 +25,22 @@ pub async fn sync_provider(
     corrected: &mut Vec<Drift>,
 ) -> Result<CapacityProvider, Error> {
     let want = plan::settings(spec);
-    let observed = cx
-        .aws
-        .ecs
-        .describe_capacity_providers(&[name.to_string()])
-        .await?
-        .into_iter()
-        // A deleted (INACTIVE) provider's name can be used again.
-        .find(|p| p.name == name && p.status != "INACTIVE");
+    // A resync of a converged cluster reads what the last sweep saw; anything else, and a
+    // provider the sweep did not see (or saw deleted), is read directly.
+    let swept = cx
+        .swept(|seen, age| seen.capacity_provider(name, age))
+        .filter(|p| p.status != "INACTIVE");
+    let observed = match swept {
+        Some(p) => Some(p),
+        None => cx
+            .aws
+            .ecs
+            .describe_capacity_providers(&[name.to_string()])
+            .await?
+            .into_iter()
+            // A deleted (INACTIVE) provider's name can be used again.
+            .find(|p| p.name == name && p.status != "INACTIVE"),
+    };
     match observed {
         Some(p) if p.is_deleting() => Err(Error::WaitingForDependency(format!(
             "capacity provider {name} is being deleted ({}); it is created again once gone",
@@ -76,10 +84,12 @@ pub async fn sync_provider(
             }
             let stale = tags_to_remove(&p.tags, tags, applied);
             if !stale.is_empty() {
+                cx.seen.forget_capacity_provider(name);
                 cx.aws.ecs.untag_resource(&p.arn, &stale).await?;
             }
             let missing = tags_to_set(&p.tags, tags);
             if !missing.is_empty() {
+                cx.seen.forget_capacity_provider(name);
                 cx.aws.ecs.tag_resource(&p.arn, &missing).await?;
             }
             corrected.extend(drift::tags(
@@ -92,6 +102,7 @@ pub async fn sync_provider(
             if changed.is_empty() {
                 return Ok(p);
             }
+            cx.seen.forget_capacity_provider(name);
             let mut updated = cx.aws.ecs.update_capacity_provider(name, &want).await?;
             corrected.extend(changed);
             // UpdateCapacityProvider does not echo the tags.
@@ -244,14 +255,17 @@ pub async fn remove_providers(
         match plan::provider_removal(Some(p), attached(p)) {
             ProviderRemoval::Gone => continue,
             ProviderRemoval::Wait | ProviderRemoval::Detach => {}
-            ProviderRemoval::Delete => match cx.aws.ecs.delete_capacity_provider(&p.name).await {
-                Ok(()) => notes.push(Note::normal(
-                    "Deleting",
-                    format!("deleting capacity provider {}", p.name),
-                )),
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(e.into()),
-            },
+            ProviderRemoval::Delete => {
+                cx.seen.forget_capacity_provider(&p.name);
+                match cx.aws.ecs.delete_capacity_provider(&p.name).await {
+                    Ok(()) => notes.push(Note::normal(
+                        "Deleting",
+                        format!("deleting capacity provider {}", p.name),
+                    )),
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         waiting.push(p.name.clone());
         if pending.is_none() {

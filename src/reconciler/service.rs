@@ -91,8 +91,10 @@ impl EcsService {
             status
                 .map(|s| s.managed_load_balancers.as_slice())
                 .unwrap_or_default(),
+            // A managed target group's name is no classic ELB: not looked for.
             status
                 .and_then(|s| s.load_balancer.as_ref())
+                .filter(|l| l.target_group_arn.is_none())
                 .map(|l| l.name.as_str()),
             self.spec
                 .load_balancer

@@ -1,5 +1,7 @@
-//! The bulk sweep: once per resync period, the EcsClusters' ECS clusters are described 100
-//! a call and their launch templates and Auto Scaling groups listed by the owner tag; every
+//! The bulk sweep: once per resync period, the EcsClusters' ECS clusters and capacity
+//! providers are described 100 a call and their launch templates and Auto Scaling groups
+//! listed by the owner tag; the EcsServices' managed ALB target groups are described 20 a
+//! call with their listeners' rules (once per listener); every
 //! ECS cluster the EcsServices run in is read in bulk (ListServices, then DescribeServices 10 at a time), and the ACTIVE task
 //! definition revisions of every region with EcsTaskDefs (ListTaskDefinitions, 100 a
 //! page), into the shared cache that resync reconciles read; services whose deployment is
@@ -16,6 +18,7 @@ use tracing::{debug, warn};
 
 use super::context::Context;
 use crate::api::{EcsCluster, EcsService, EcsTaskDef};
+use crate::aws::observed::elbv2::TargetGroupSweep;
 use crate::aws::types::{ServiceInfo, Tags};
 use crate::planning::ownership::OWNER_TAG;
 use crate::planning::service::{rollout, Rollout};
@@ -62,6 +65,53 @@ pub fn managed_elbs(
     out
 }
 
+/// The managed ALB target groups the services have (as their statuses record them), with
+/// the listeners their rules are on, per region.
+pub fn managed_target_groups(
+    services: &[Arc<EcsService>],
+    default_region: &str,
+) -> BTreeMap<String, TargetGroupSweep> {
+    let mut out: BTreeMap<String, TargetGroupSweep> = BTreeMap::new();
+    for s in services {
+        let Some(lb) = s.status.as_ref().and_then(|st| st.load_balancer.as_ref()) else {
+            continue;
+        };
+        let Some(spec) = s
+            .spec
+            .load_balancer
+            .as_ref()
+            .and_then(|l| l.managed_target_group.as_ref())
+        else {
+            continue;
+        };
+        if lb.target_group_arn.is_none() {
+            continue;
+        }
+        let region = s
+            .spec
+            .region
+            .clone()
+            .unwrap_or_else(|| default_region.to_string());
+        let entry = out.entry(region).or_default();
+        entry.names.push(lb.name.clone());
+        entry.listeners.push(spec.listener_arn.clone());
+        if spec.deregistration_delay_seconds.is_some() {
+            entry.with_delay.push(lb.name.clone());
+        }
+    }
+    for sweep in out.values_mut() {
+        for list in [
+            &mut sweep.names,
+            &mut sweep.listeners,
+            &mut sweep.with_delay,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
+    }
+    out
+}
+
 /// The regions the EcsTaskDefs live in.
 pub fn task_def_regions(task_defs: &[Arc<EcsTaskDef>], default_region: &str) -> BTreeSet<String> {
     task_defs
@@ -100,13 +150,23 @@ pub fn in_scope(scope: Option<&str>, r: &ObjectRef<EcsService>) -> bool {
     scope.is_none_or(|ns| r.namespace.as_deref() == Some(ns))
 }
 
-/// Per region, the ECS cluster names of the EcsClusters and whether any of them has
-/// capacity (launch template and Auto Scaling group) to sweep too.
+/// What one region's sweep reads for the EcsClusters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterSweep {
+    /// ECS cluster names.
+    pub names: Vec<String>,
+    /// Whether any of them has capacity (launch template and Auto Scaling group).
+    pub capacity: bool,
+    /// The names of their managed capacity providers.
+    pub providers: Vec<String>,
+}
+
+/// Per region, what to sweep of the EcsClusters.
 pub fn cluster_sweeps(
     clusters: &[Arc<EcsCluster>],
     default_region: &str,
-) -> BTreeMap<String, (Vec<String>, bool)> {
-    let mut out: BTreeMap<String, (Vec<String>, bool)> = BTreeMap::new();
+) -> BTreeMap<String, ClusterSweep> {
+    let mut out: BTreeMap<String, ClusterSweep> = BTreeMap::new();
     for c in clusters {
         let region = c
             .spec
@@ -115,12 +175,15 @@ pub fn cluster_sweeps(
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| default_region.to_string());
         let entry = out.entry(region).or_default();
-        entry.0.push(c.cluster_name());
-        entry.1 |= c.spec.capacity.is_some();
+        entry.names.push(c.cluster_name());
+        entry.capacity |= c.spec.capacity.is_some();
+        entry.providers.extend(c.capacity_provider_name());
     }
-    for (names, _) in out.values_mut() {
-        names.sort_unstable();
-        names.dedup();
+    for sweep in out.values_mut() {
+        for list in [&mut sweep.names, &mut sweep.providers] {
+            list.sort_unstable();
+            list.dedup();
+        }
     }
     out
 }
@@ -150,14 +213,26 @@ pub async fn run(
         let default_region = ctx.aws.default_region();
         // A store still loading skips the clusters this period, not the services.
         let clusters = ctx.stores.all_clusters().unwrap_or_default();
-        for (region, (names, with_capacity)) in cluster_sweeps(&clusters, &default_region) {
+        for (region, sweep) in cluster_sweeps(&clusters, &default_region) {
             let clients = ctx.aws.clients(Some(&region));
             let cache = ctx.observed.region(&region);
-            match cache.sweep_clusters(clients.ecs.as_ref(), &names).await {
+            match cache
+                .sweep_clusters(clients.ecs.as_ref(), &sweep.names)
+                .await
+            {
                 Ok(n) => debug!(%region, clusters = n, "swept ECS clusters"),
                 Err(e) => warn!(%region, error = %e, "bulk sweep of ECS clusters failed"),
             }
-            if with_capacity {
+            if !sweep.providers.is_empty() {
+                match cache
+                    .sweep_capacity_providers(clients.ecs.as_ref(), &sweep.providers)
+                    .await
+                {
+                    Ok(n) => debug!(%region, providers = n, "swept capacity providers"),
+                    Err(e) => warn!(%region, error = %e, "bulk sweep of capacity providers failed"),
+                }
+            }
+            if sweep.capacity {
                 match cache
                     .sweep_capacity(
                         clients.ec2.as_ref(),
@@ -195,6 +270,20 @@ pub async fn run(
             {
                 Ok(n) => debug!(%region, elbs = n, "swept classic load balancers"),
                 Err(e) => warn!(%region, error = %e, "bulk sweep of load balancers failed"),
+            }
+        }
+        for (region, want) in managed_target_groups(&services, &default_region) {
+            let clients = ctx.aws.clients(Some(&region));
+            match ctx
+                .observed
+                .region(&region)
+                .sweep_target_groups(clients.elbv2.as_ref(), &want)
+                .await
+            {
+                Ok((groups, listeners)) => {
+                    debug!(%region, groups, listeners, "swept target groups and listener rules")
+                }
+                Err(e) => warn!(%region, error = %e, "bulk sweep of target groups failed"),
             }
         }
         for (region, cluster) in sweep_targets(&services, &default_region) {
@@ -260,10 +349,79 @@ mod tests {
             "us-east-1",
         );
         assert_eq!(sweeps.len(), 2);
-        let (names, capacity) = &sweeps["us-east-1"];
-        assert_eq!(names.len(), 2, "{names:?}");
-        assert!(*capacity);
-        assert!(!sweeps["eu-west-1"].1);
+        let east = &sweeps["us-east-1"];
+        assert_eq!(east.names.len(), 2, "{:?}", east.names);
+        assert!(east.capacity);
+        assert!(!sweeps["eu-west-1"].capacity);
+        assert!(east.providers.is_empty(), "no capacityProvider in the spec");
+    }
+
+    #[test]
+    fn capacity_providers_are_swept_by_the_name_the_spec_gives_them() {
+        let cluster = |name: &str, provider: Option<&str>| {
+            let mut c = EcsCluster::new(name, Default::default());
+            c.spec.capacity = Some(
+                serde_json::from_value(serde_json::json!({
+                    "instanceType": "t3.micro",
+                    "minSize": 0,
+                    "maxSize": 1,
+                    "subnetIds": ["subnet-1"],
+                    "securityGroupIds": ["sg-1"],
+                    "instanceProfile": "ecsInstanceRole",
+                    "capacityProvider": provider.map_or(serde_json::json!({}), |n| serde_json::json!({"name": n})),
+                }))
+                .expect("capacity"),
+            );
+            Arc::new(c)
+        };
+        let plain = Arc::new(EcsCluster::new("plain", Default::default()));
+        let sweeps = cluster_sweeps(
+            &[cluster("a", None), cluster("b", Some("custom")), plain],
+            "us-east-1",
+        );
+        assert_eq!(sweeps["us-east-1"].providers, ["a-ec2", "custom"]);
+    }
+
+    #[test]
+    fn target_groups_are_swept_from_status_with_each_listener_once() {
+        use crate::api::service::{LoadBalancerStatus, ManagedTargetGroup, ServiceLoadBalancer};
+        let service = |tg: &str, listener: &str, delay: Option<i32>, created: bool| {
+            let mut s = EcsService::new(tg, Default::default());
+            s.spec.load_balancer = Some(ServiceLoadBalancer {
+                managed_target_group: Some(ManagedTargetGroup {
+                    listener_arn: listener.into(),
+                    deregistration_delay_seconds: delay,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            s.status = Some(EcsServiceStatus {
+                load_balancer: Some(LoadBalancerStatus {
+                    name: tg.into(),
+                    target_group_arn: created.then(|| format!("arn:tg/{tg}")),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            Arc::new(s)
+        };
+        let mut elsewhere = EcsService::new("x", Default::default());
+        elsewhere.spec.region = Some("eu-west-1".into());
+        let sweeps = managed_target_groups(
+            &[
+                service("b", "l1", Some(30), true),
+                service("a", "l1", None, true),
+                service("c", "l2", None, true),
+                service("new", "l3", None, false),
+                Arc::new(elsewhere),
+            ],
+            "us-east-1",
+        );
+        assert_eq!(sweeps.len(), 1, "only services with a created group");
+        let east = &sweeps["us-east-1"];
+        assert_eq!(east.names, ["a", "b", "c"]);
+        assert_eq!(east.listeners, ["l1", "l2"]);
+        assert_eq!(east.with_delay, ["b"]);
     }
 
     #[test]

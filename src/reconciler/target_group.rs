@@ -5,12 +5,14 @@
 
 use super::error::Error;
 use super::managed::{AwsContext, Note};
-use crate::aws::types::{CreateRuleInput, CreateTargetGroupInput, Tags};
+use crate::aws::observed::elbv2::DELAY_SWEEPS;
+use crate::aws::types::{CreateRuleInput, CreateTargetGroupInput, ListenerRule, Tags};
 use crate::aws::AwsErrorKind;
 use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{tags_to_remove, tags_to_set, OWNER_TAG};
 use crate::planning::target_group::{
-    plan_deregistration_delay, plan_rule, plan_target_group, DesiredTargetGroup, RulePlan,
+    listener_arn_of_rule, plan_deregistration_delay, plan_rule, plan_target_group,
+    DesiredTargetGroup, RulePlan,
 };
 
 /// What a sync left in AWS, for the service and status.
@@ -36,7 +38,20 @@ fn priority_taken(want: &DesiredTargetGroup, holder: &str) -> Error {
     ))
 }
 
-/// Create or correct the target group and its rule.
+/// Every rule of the spec's listener, read directly.
+async fn read_rules(
+    cx: &AwsContext,
+    want: &DesiredTargetGroup,
+) -> Result<Vec<ListenerRule>, Error> {
+    match cx.aws.elbv2.describe_rules(&want.listener_arn).await {
+        Err(e) if e.is_not_found() => Err(listener_gone(&want.listener_arn)),
+        other => Ok(other?),
+    }
+}
+
+/// Create or correct the target group and its rule. A resync of a converged service reads
+/// what the last sweep saw of both (group, tags, the listener's rules, the rule's tags);
+/// anything else, and what the sweep did not see, is read directly.
 pub async fn sync_target_group(
     want: &DesiredTargetGroup,
     tags: &Tags,
@@ -46,7 +61,12 @@ pub async fn sync_target_group(
     corrected: &mut Vec<Drift>,
 ) -> Result<SyncedTargetGroup, Error> {
     let v2 = &cx.aws.elbv2;
-    let tg = match v2.describe_target_group(&want.name).await? {
+    let swept = cx.swept(|seen, age| seen.target_group(&want.name, age));
+    let (found, swept_tags) = match swept {
+        Some((tg, tags)) => (Some(tg), Some(tags)),
+        None => (v2.describe_target_group(&want.name).await?, None),
+    };
+    let tg = match found {
         None => {
             // The VPC comes from the listener's ALB: two reads, at creation only.
             let listener = v2
@@ -75,6 +95,7 @@ pub async fn sync_target_group(
                 .await?;
             if let Some(seconds) = want.deregistration_delay {
                 v2.set_deregistration_delay(&tg.arn, seconds).await?;
+                cx.seen.record_deregistration_delay(&tg.arn, Some(seconds));
             }
             notes.push(Note::normal(
                 "Created",
@@ -83,7 +104,10 @@ pub async fn sync_target_group(
             tg
         }
         Some(tg) => {
-            let current = v2.describe_tags(&tg.arn).await?;
+            let current = match swept_tags {
+                Some(tags) => tags,
+                None => v2.describe_tags(&tg.arn).await?,
+            };
             cx.claim(&format!("target group {}", want.name), &current, notes)?;
             let stale = tags_to_remove(&current, tags, applied);
             if !stale.is_empty() {
@@ -109,24 +133,48 @@ pub async fn sync_target_group(
             if let Some(hc) = &plan.health_check {
                 v2.modify_target_group(&tg.arn, hc).await?;
             }
+            if !plan.is_empty() || !stale.is_empty() || !missing.is_empty() {
+                // Changed just now: the next resync reads it again.
+                cx.seen.forget_target_group(&want.name);
+            }
             corrected.extend(plan.drift);
             if want.deregistration_delay.is_some() {
-                let observed = v2.deregistration_delay(&tg.arn).await?;
+                // Read one group a call, so a sweep re-reads only a share of them each
+                // period: a reading is trusted for as many periods.
+                let swept = cx.swept(|seen, age| {
+                    seen.deregistration_delay(&tg.arn, age.saturating_mul(DELAY_SWEEPS))
+                });
+                let observed = match swept {
+                    Some(d) => d,
+                    None => {
+                        let d = v2.deregistration_delay(&tg.arn).await?;
+                        cx.seen.record_deregistration_delay(&tg.arn, d);
+                        d
+                    }
+                };
                 if let Some(seconds) =
                     plan_deregistration_delay(want.deregistration_delay, observed, corrected)
                 {
                     v2.set_deregistration_delay(&tg.arn, seconds).await?;
+                    cx.seen.record_deregistration_delay(&tg.arn, Some(seconds));
                 }
             }
             tg
         }
     };
-    let rules = match v2.describe_rules(&want.listener_arn).await {
-        Err(e) if e.is_not_found() => return Err(listener_gone(&want.listener_arn)),
-        other => other?,
+    // A rule the sweep did not see may exist by now: only a direct read may lead to a
+    // create (or to blaming another rule's priority).
+    let swept_plan = cx
+        .swept(|seen, age| seen.listener_rules(&want.listener_arn, age))
+        .map(|rules| plan_rule(want, &tg.arn, &rules))
+        .filter(|p| !matches!(p, RulePlan::Create | RulePlan::PriorityTaken { .. }));
+    let plan = match swept_plan {
+        Some(p) => p,
+        None => plan_rule(want, &tg.arn, &read_rules(cx, want).await?),
     };
-    let rule_arn = match plan_rule(want, &tg.arn, &rules) {
+    let rule_arn = match plan {
         RulePlan::Create => {
+            cx.seen.forget_listener_rules(&want.listener_arn);
             let created = v2
                 .create_rule(&CreateRuleInput {
                     listener_arn: want.listener_arn.clone(),
@@ -165,6 +213,7 @@ pub async fn sync_target_group(
             drift,
         } => {
             sync_rule_tags(&arn, tags, applied, cx, corrected).await?;
+            cx.seen.forget_listener_rules(&want.listener_arn);
             if conditions {
                 v2.modify_rule(&arn, &want.conditions, &tg.arn).await?;
             }
@@ -197,13 +246,18 @@ async fn sync_rule_tags(
     corrected: &mut Vec<Drift>,
 ) -> Result<(), Error> {
     let v2 = &cx.aws.elbv2;
-    let current = v2.describe_tags(arn).await?;
+    let current = match cx.swept(|seen, age| seen.rule_tags(arn, age)) {
+        Some(tags) => tags,
+        None => v2.describe_tags(arn).await?,
+    };
     let stale = tags_to_remove(&current, tags, applied);
     if !stale.is_empty() {
+        cx.seen.forget_rule_tags(arn);
         v2.remove_tags(arn, &stale).await?;
     }
     let missing = tags_to_set(&current, tags);
     if !missing.is_empty() {
+        cx.seen.forget_rule_tags(arn);
         v2.add_tags(arn, &missing).await?;
     }
     corrected.extend(drift::tags(
@@ -250,6 +304,7 @@ pub async fn delete_target_group(
         .iter()
         .filter(|r| r.priority.is_some() && r.forward_to.contains(&tg.arn))
     {
+        cx.seen.forget_listener_rules(listener_arn);
         match v2.delete_rule(&rule.arn).await {
             Err(e) if e.is_not_found() => {}
             other => other?,
@@ -259,6 +314,7 @@ pub async fn delete_target_group(
             format!("deleted the listener rule forwarding to target group {name}"),
         ));
     }
+    cx.seen.forget_target_group(name);
     match v2.delete_target_group(&tg.arn).await {
         Err(e) if e.kind == AwsErrorKind::Dependency => {
             return Err(Error::WaitingForDependency(format!(
@@ -296,6 +352,9 @@ pub async fn retire_target_groups(
                 Err(e) => return Err(e.into()),
             };
             if owned {
+                if let Some(listener) = listener_arn_of_rule(rule_arn) {
+                    cx.seen.forget_listener_rules(&listener);
+                }
                 match v2.delete_rule(rule_arn).await {
                     Err(e) if e.is_not_found() => {}
                     other => other?,
@@ -323,6 +382,7 @@ pub async fn retire_target_groups(
         if tags.get(OWNER_TAG) != Some(&cx.owner) {
             continue;
         }
+        cx.seen.forget_target_group(&name);
         match v2.delete_target_group(&tg.arn).await {
             Ok(()) => notes.push(Note::normal(
                 "Deleted",

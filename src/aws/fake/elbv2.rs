@@ -141,6 +141,23 @@ impl FakeAws {
         }
     }
 
+    /// Out-of-band change of a target group's deregistration delay (drift).
+    pub fn set_target_group_deregistration_delay(&self, name: &str, seconds: i32) {
+        if let Some(t) = self.lock().elbv2.target_groups.get_mut(name) {
+            t.deregistration_delay = seconds;
+        }
+    }
+
+    /// Out-of-band deletion of a target group and the rules forwarding to it.
+    pub fn remove_target_group(&self, name: &str) {
+        let mut s = self.lock();
+        if let Some(t) = s.elbv2.target_groups.remove(name) {
+            s.elbv2
+                .rules
+                .retain(|_, r| !r.rule.forward_to.contains(&t.tg.arn));
+        }
+    }
+
     /// Out-of-band change of a rule (drift): its priority and conditions.
     pub fn set_rule(&self, arn: &str, priority: i32, conditions: RuleConditions) {
         if let Some(r) = self.lock().elbv2.rules.get_mut(arn) {
@@ -282,6 +299,30 @@ impl ElbV2Api for FakeAws {
         })
     }
 
+    async fn describe_target_groups(&self, names: &[String]) -> Result<Vec<TargetGroup>, AwsError> {
+        const OP: &str = "elasticloadbalancing:DescribeTargetGroups";
+        self.call(OP, |s| {
+            if names.len() > crate::aws::DESCRIBE_TARGET_GROUPS_MAX {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    "You cannot describe more than '20' target groups at a time",
+                ));
+            }
+            // As AWS: one missing name fails the whole call.
+            names
+                .iter()
+                .map(|n| {
+                    s.elbv2
+                        .target_groups
+                        .get(n)
+                        .map(|t| t.tg.clone())
+                        .ok_or_else(|| tg_not_found(OP, n))
+                })
+                .collect()
+        })
+    }
+
     async fn create_target_group(
         &self,
         input: &CreateTargetGroupInput,
@@ -419,6 +460,34 @@ impl ElbV2Api for FakeAws {
             s.target_group_by_arn(arn)
                 .map(|t| t.tags.clone())
                 .ok_or_else(|| tg_not_found(OP, arn))
+        })
+    }
+
+    async fn describe_tags_of(&self, arns: &[String]) -> Result<Vec<(String, Tags)>, AwsError> {
+        const OP: &str = "elasticloadbalancing:DescribeTags";
+        self.call(OP, |s| {
+            if arns.len() > crate::aws::DESCRIBE_ELBV2_TAGS_MAX {
+                return Err(err(
+                    OP,
+                    "ValidationError",
+                    "You can specify up to 20 resources",
+                ));
+            }
+            let mut out = Vec::with_capacity(arns.len());
+            for arn in arns {
+                let tags = match s.elbv2.rules.get(arn) {
+                    Some(r) => r.tags.clone(),
+                    None if arn.contains(":listener-rule/") => {
+                        return Err(err(OP, "RuleNotFound", format!("Rule '{arn}' not found")))
+                    }
+                    None => s
+                        .target_group_by_arn(arn)
+                        .map(|t| t.tags.clone())
+                        .ok_or_else(|| tg_not_found(OP, arn))?,
+                };
+                out.push((arn.clone(), tags));
+            }
+            Ok(out)
         })
     }
 

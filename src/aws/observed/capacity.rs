@@ -1,5 +1,5 @@
-//! What was seen of EcsClusters' AWS side: ECS clusters, and the launch templates and Auto
-//! Scaling groups that carry the operator's owner tag.
+//! What was seen of EcsClusters' AWS side: ECS clusters, their capacity providers, and the
+//! launch templates and Auto Scaling groups that carry the operator's owner tag.
 //!
 //! As for services, only what was seen is trusted: a resource missing from the cache is
 //! read directly, so a sweep racing a create can never cause a second one. Launch template
@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::RegionCache;
-use crate::aws::types::{AutoScalingGroup, ClusterInfo, LaunchTemplate};
-use crate::aws::{AutoScalingApi, AwsError, Ec2Api, EcsApi};
+use crate::aws::types::{AutoScalingGroup, CapacityProvider, ClusterInfo, LaunchTemplate};
+use crate::aws::{AutoScalingApi, AwsError, Ec2Api, EcsApi, DESCRIBE_CAPACITY_PROVIDERS_MAX};
 
 /// Entries by name, with when they were seen.
 type ByName<T> = Mutex<HashMap<String, (T, Instant)>>;
@@ -24,6 +24,7 @@ pub(super) struct CapacityCache {
     clusters: ByName<ClusterInfo>,
     launch_templates: ByName<LaunchTemplate>,
     groups: ByName<AutoScalingGroup>,
+    providers: ByName<CapacityProvider>,
     /// Descriptions of launch template versions by (template ID, version): immutable.
     descriptions: Mutex<HashMap<(String, i64), Option<String>>>,
 }
@@ -99,6 +100,38 @@ impl RegionCache {
     /// Forget the Auto Scaling group `name` (changed or deleted).
     pub fn forget_group(&self, name: &str) {
         lock(&self.capacity.groups).remove(name);
+    }
+
+    /// The capacity provider `name` as seen no longer than `max_age` ago.
+    pub fn capacity_provider(&self, name: &str, max_age: Duration) -> Option<CapacityProvider> {
+        fresh(&self.capacity.providers, name, max_age)
+    }
+
+    /// Forget the capacity provider `name` (changed or deleted).
+    pub fn forget_capacity_provider(&self, name: &str) {
+        lock(&self.capacity.providers).remove(name);
+    }
+
+    /// Sweep the capacity providers named in `names` (100 per DescribeCapacityProviders
+    /// call, whose answer comes 10 a page). Returns how many were seen.
+    pub async fn sweep_capacity_providers(
+        &self,
+        ecs: &dyn EcsApi,
+        names: &[String],
+    ) -> Result<usize, AwsError> {
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        for chunk in names.chunks(DESCRIBE_CAPACITY_PROVIDERS_MAX) {
+            seen.extend(
+                ecs.describe_capacity_providers(chunk)
+                    .await?
+                    .into_iter()
+                    .map(|p| (p.name.clone(), p)),
+            );
+        }
+        let count = seen.len();
+        store_sweep(&self.capacity.providers, seen, started);
+        Ok(count)
     }
 
     /// Sweep the ECS clusters named in `names` (100 per DescribeClusters call). Returns how

@@ -2,15 +2,17 @@
 //! cluster and resync period, ListServices plus one DescribeServices per 10 services) and
 //! by the answers to writes, read by resync reconciles instead of one call per object.
 //!
-//! ECS clusters (DescribeClusters, 100 a call), and the launch templates and Auto Scaling
-//! groups carrying the owner tag (filtered describes, 100 or more a page) are swept the
-//! same way.
+//! ECS clusters (DescribeClusters, 100 a call), their capacity providers
+//! (DescribeCapacityProviders, 100 names a call), the launch templates and Auto Scaling
+//! groups carrying the owner tag (filtered describes, 100 or more a page), and managed ALB
+//! target groups with their listeners' rules (see [`elbv2`]) are swept the same way.
 //!
 //! Only what was seen is trusted: a service missing from the cache (or from a sweep) is
 //! read directly before anything is created, so a sweep racing a create can never cause a
 //! second one.
 
 mod capacity;
+pub mod elbv2;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,8 @@ pub struct RegionCache {
     elbs: Mutex<HashMap<String, (ClassicLoadBalancer, Tags, Instant)>>,
     /// ECS clusters, launch templates and Auto Scaling groups (see [`capacity`]).
     capacity: capacity::CapacityCache,
+    /// Target groups, listener rules and their tags (see [`elbv2`]).
+    elbv2: elbv2::ElbV2Cache,
     /// Service names per cluster as ListServices gave them, and when that listing started.
     listings: Mutex<HashMap<String, (HashSet<String>, Instant)>>,
     /// Services this process sent a CreateService for and has not seen the answer of.

@@ -450,20 +450,29 @@ impl EcsApi for SdkEcs {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let resp = self
-            .client
-            .describe_capacity_providers()
-            .set_capacity_providers(Some(names.to_vec()))
-            .include(ecs::CapacityProviderField::Tags)
-            .send()
-            .await
-            .map_err(|e| sdk_error(OP, e))?;
-        check_failures(OP, resp.failures())?;
-        Ok(resp
-            .capacity_providers()
-            .iter()
-            .map(capacity_provider)
-            .collect())
+        // ECS answers at most 10 providers a page, whatever the names asked for.
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .describe_capacity_providers()
+                .set_capacity_providers(Some(names.to_vec()))
+                .include(ecs::CapacityProviderField::Tags)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error(OP, e))?;
+            check_failures(OP, resp.failures())?;
+            out.extend(resp.capacity_providers().iter().map(capacity_provider));
+            match resp.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                    token = Some(t.to_string())
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     async fn create_capacity_provider(

@@ -11,6 +11,8 @@ use crate::aws::ElbV2Api;
 
 /// The attribute that holds the deregistration delay.
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+/// The largest page DescribeTargetGroups and DescribeRules answer: fewer requests.
+const PAGE_SIZE: i32 = 400;
 
 /// ELBv2 client.
 #[derive(Clone, Debug)]
@@ -186,6 +188,35 @@ impl ElbV2Api for SdkElbV2 {
         }))
     }
 
+    async fn describe_target_groups(&self, names: &[String]) -> Result<Vec<TargetGroup>, AwsError> {
+        const OP: &str = "elasticloadbalancing:DescribeTargetGroups";
+        // No names would describe every target group of the region.
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .describe_target_groups()
+                .set_names(Some(names.to_vec()))
+                .page_size(PAGE_SIZE)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error(OP, e))?;
+            out.extend(resp.target_groups().iter().map(target_group));
+            match resp.next_marker() {
+                Some(m) if !m.is_empty() && Some(m) != marker.as_deref() => {
+                    marker = Some(m.to_string())
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn create_target_group(
         &self,
         input: &CreateTargetGroupInput,
@@ -305,6 +336,29 @@ impl ElbV2Api for SdkElbV2 {
         ))
     }
 
+    async fn describe_tags_of(&self, arns: &[String]) -> Result<Vec<(String, Tags)>, AwsError> {
+        const OP: &str = "elasticloadbalancing:DescribeTags";
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let resp = self
+            .client
+            .describe_tags()
+            .set_resource_arns(Some(arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        Ok(resp
+            .tag_descriptions()
+            .iter()
+            .filter_map(|d| {
+                let arn = d.resource_arn()?;
+                let tags = tags_from(d.tags().iter().map(|t| (t.key(), t.value())));
+                Some((arn.to_string(), tags))
+            })
+            .collect())
+    }
+
     async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:AddTags";
         self.writer
@@ -384,6 +438,7 @@ impl ElbV2Api for SdkElbV2 {
                 .client
                 .describe_rules()
                 .listener_arn(listener_arn)
+                .page_size(PAGE_SIZE)
                 .set_marker(marker.clone())
                 .send()
                 .await
