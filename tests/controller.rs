@@ -2940,6 +2940,7 @@ async fn rolling_services_are_read_together_and_their_rechecks_reuse_that_read()
         c.seen = seen.clone();
         if recheck {
             c.recheck_max_age = Duration::from_secs(5);
+            c.seen_max_age = Duration::from_secs(180);
         }
         c
     };
@@ -2966,6 +2967,9 @@ async fn rolling_services_are_read_together_and_their_rechecks_reuse_that_read()
         .expect("re-check");
     assert!(is_ready(&r), "{:?}", r.readiness);
     assert_eq!(fake.count("ecs:DescribeServices"), 1, "{:?}", fake.calls());
+    // A deep work queue delays the others' re-checks well past a poll interval: what
+    // was read for them since they last looked is still news to them.
+    tokio::time::advance(Duration::from_secs(20)).await;
     for s in &mut services[1..] {
         let r = s.sync(&deps, &context(s, true)).await.expect("re-check");
         assert!(
@@ -2979,7 +2983,7 @@ async fn rolling_services_are_read_together_and_their_rechecks_reuse_that_read()
         ["ecs:DescribeServices"],
         "the other two rode along in the first re-check's call"
     );
-    // What is older than a poll interval is read again.
+    // Nothing seen since a service last looked: its re-check reads.
     tokio::time::advance(Duration::from_secs(6)).await;
     services[1]
         .sync(&deps, &context(&services[1], true))

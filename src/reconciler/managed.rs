@@ -67,6 +67,11 @@ impl AwsContext {
 }
 
 impl AwsContext {
+    /// Whether this reconcile re-checks work AWS is doing for a reconciled generation.
+    pub fn rechecking(&self) -> bool {
+        !self.recheck_max_age.is_zero()
+    }
+
     /// What the sweeps (and reads of peers) saw, through `read`, on a resync of a converged
     /// generation or a re-check of AWS's work on a reconciled one: a spec change, a retry or
     /// a deletion always asks AWS.

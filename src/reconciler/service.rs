@@ -522,7 +522,17 @@ impl ManagedResource for EcsService {
         // a service the sweep did not see) is read directly.
         let swept = cx
             .swept(|seen, age| seen.service(&deps.cluster, &name, age))
+            // A re-check of a rollout also takes what a sweep or another service's read
+            // saw since it last looked: its own read would tell no more.
+            .or_else(|| {
+                cx.rechecking()
+                    .then(|| cx.seen.service_news(&deps.cluster, &name, cx.seen_max_age))
+                    .flatten()
+            })
             .filter(|s| s.status != "INACTIVE");
+        if swept.is_some() {
+            cx.seen.mark_looked(&deps.cluster, &name);
+        }
         // A service never created as far as status knows is looked for in a listing of
         // its cluster (one per cluster and resync period, shared by every new service)
         // instead of one read each; anything the listing cannot rule out is read.
@@ -561,9 +571,11 @@ impl ManagedResource for EcsService {
                     if s.status == "INACTIVE" {
                         continue;
                     }
-                    cx.seen.record_service(&deps.cluster, &s);
                     if s.name == name {
+                        cx.seen.record_service(&deps.cluster, &s);
                         found = Some(s);
+                    } else {
+                        cx.seen.record_read(&deps.cluster, &s);
                     }
                 }
                 found

@@ -33,6 +33,9 @@ pub fn cluster_key(cluster: &str) -> &str {
 struct Seen {
     info: ServiceInfo,
     at: Instant,
+    /// When the service's own reconcile last took in what was seen of it: an observation
+    /// made after that (a sweep, another service's read) is news to it.
+    looked: Option<Instant>,
 }
 
 /// What was seen of one region.
@@ -70,27 +73,62 @@ impl RegionCache {
             .map(|s| s.info.clone())
     }
 
-    /// Remember `info`, just seen (a write's answer or a targeted read).
-    pub fn record_service(&self, cluster: &str, info: &ServiceInfo) {
-        self.record(cluster, info, Instant::now());
+    /// What was seen of the service `name` of `cluster` since its own reconcile last took
+    /// it in (and no longer than `max_age` ago): news for a re-check of its rollout.
+    pub fn service_news(
+        &self,
+        cluster: &str,
+        name: &str,
+        max_age: Duration,
+    ) -> Option<ServiceInfo> {
+        let key = (cluster_key(cluster).to_string(), name.to_string());
+        self.lock()
+            .get(&key)
+            .filter(|s| s.at.elapsed() <= max_age && s.looked.is_none_or(|l| s.at > l))
+            .map(|s| s.info.clone())
     }
 
-    fn record(&self, cluster: &str, info: &ServiceInfo, at: Instant) {
+    /// Note that the service's own reconcile took in what was seen of it.
+    pub fn mark_looked(&self, cluster: &str, name: &str) {
+        let key = (cluster_key(cluster).to_string(), name.to_string());
+        if let Some(s) = self.lock().get_mut(&key) {
+            s.looked = Some(Instant::now());
+        }
+    }
+
+    /// Remember `info`, just seen by the service's own reconcile (a write's answer or its
+    /// read).
+    pub fn record_service(&self, cluster: &str, info: &ServiceInfo) {
+        let now = Instant::now();
+        self.record(cluster, info, now, Some(now));
+    }
+
+    /// Remember `info`, just seen by a read made for another service.
+    pub fn record_read(&self, cluster: &str, info: &ServiceInfo) {
+        self.record(cluster, info, Instant::now(), None);
+    }
+
+    /// Record what was seen `at`; `looked`: by the service's own reconcile, else what it
+    /// took in before is kept.
+    fn record(&self, cluster: &str, info: &ServiceInfo, at: Instant, looked: Option<Instant>) {
         let key = (cluster_key(cluster).to_string(), info.name.clone());
         self.creating
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
         let mut services = self.lock();
+        let previous = services.get(&key);
         // A sweep that started before a write must not overwrite what the write saw.
-        if services.get(&key).is_some_and(|s| s.at > at) {
+        if previous.is_some_and(|s| s.at > at) {
             return;
         }
+        let looked = looked.or_else(|| previous.and_then(|s| s.looked));
         services.insert(
             key,
             Seen {
                 info: info.clone(),
                 at,
+                looked,
             },
         );
     }
@@ -320,7 +358,7 @@ impl RegionCache {
             seen.extend(ecs.describe_services(cluster, chunk).await?);
         }
         for info in &seen {
-            self.record(cluster, info, started);
+            self.record(cluster, info, started, None);
         }
         Ok(seen)
     }
@@ -432,7 +470,7 @@ mod tests {
         let sweep_started = Instant::now();
         tokio::time::advance(Duration::from_secs(1)).await;
         cache.record_service("c", &service("s", 5));
-        cache.record("c", &service("s", 1), sweep_started);
+        cache.record("c", &service("s", 1), sweep_started, None);
         let max = Duration::from_secs(60);
         assert_eq!(
             cache.service("c", "s", max).map(|s| s.desired_count),
