@@ -55,15 +55,23 @@ pub fn slim<K: Resource>(obj: &mut K) {
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// What a service reads from an EcsTaskDef: its latest revision and readiness.
+/// What a service reads from an EcsTaskDef: its latest revision and whether it is Ready
+/// for its generation. Its other conditions move on the way there; waking its services
+/// for each would only have them wait again (10 services each, at 1,000 task definitions).
 fn task_def_hash(td: &EcsTaskDef) -> Option<u64> {
     let mut h = DefaultHasher::new();
     td.metadata.generation.hash(&mut h);
     if let Some(s) = &td.status {
         s.task_definition_arn.hash(&mut h);
-        for c in &s.common.conditions {
-            (&c.type_, &c.status, c.observed_generation).hash(&mut h);
-        }
+        s.common
+            .conditions
+            .iter()
+            .any(|c| {
+                c.type_ == "Ready"
+                    && c.status == "True"
+                    && c.observed_generation == td.metadata.generation
+            })
+            .hash(&mut h);
     }
     Some(h.finish())
 }
@@ -451,6 +459,40 @@ mod tests {
             s.annotations().keys().collect::<Vec<_>>(),
             vec!["ecsoperator.io/adopt"]
         );
+    }
+
+    #[test]
+    fn services_are_woken_by_what_they_read_of_a_task_definition_only() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+        let cond = |type_: &str, status: &str, generation: i64| Condition {
+            type_: type_.into(),
+            status: status.into(),
+            observed_generation: Some(generation),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Default::default(),
+            ),
+            message: String::new(),
+            reason: "Test".into(),
+        };
+        let mut td = EcsTaskDef::new("web", EcsTaskDefSpec::default());
+        td.metadata.generation = Some(2);
+        td.status = Some(Default::default());
+        let start = task_def_hash(&td);
+        fn conditions(td: &mut EcsTaskDef) -> &mut Vec<Condition> {
+            &mut td.status.as_mut().expect("status").common.conditions
+        }
+        conditions(&mut td).push(cond("Reconciling", "True", 2));
+        conditions(&mut td).push(cond("Ready", "False", 2));
+        assert_eq!(
+            task_def_hash(&td),
+            start,
+            "still not Ready: nothing to read"
+        );
+        conditions(&mut td)[1] = cond("Ready", "True", 1);
+        assert_eq!(task_def_hash(&td), start, "Ready for an older generation");
+        conditions(&mut td)[1] = cond("Ready", "True", 2);
+        td.status.as_mut().expect("status").task_definition_arn = Some("arn:web:2".into());
+        assert_ne!(task_def_hash(&td), start, "Ready with a revision");
     }
 
     #[test]
