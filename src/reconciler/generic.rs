@@ -222,8 +222,11 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
         trust_seen: !deleting
             && state.ready_for_generation
             && state.observed_generation == state.generation,
-        // A sweep runs every resync period; allow for its own duration.
-        seen_max_age: ctx.settings.resync_period + ctx.settings.resync_period / 2,
+        // A sweep starts every resync period and records what it saw as of its start, so
+        // its view of a resource is up to a period plus its own duration old when the next
+        // one replaces it; at 10,000 services a sweep takes most of a period (its calls
+        // are held to the background share), hence two and a half.
+        seen_max_age: ctx.settings.resync_period * 5 / 2,
         // Re-checks come at least a poll interval apart: what is younger was read since.
         recheck_max_age: if !deleting && state.rechecking {
             ctx.settings.poll_interval

@@ -196,9 +196,13 @@ pub async fn run(
     shutdown: Shared<BoxFuture<'static, ()>>,
 ) {
     let period = ctx.settings.resync_period;
+    // Sweeps start a period apart, not a period after the last one ended: their length
+    // (most of a period at 10,000 services) must not stretch the age of what was seen.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(period) => {}
+            _ = ticks.tick() => {}
             _ = shutdown.clone() => return,
         }
         let (mut services, mut task_defs) =
