@@ -199,6 +199,23 @@ impl State {
         )
     }
 
+    /// The tags of the listener rule or target group `arn` names, as AddTags and
+    /// RemoveTags find them.
+    fn elbv2_tags(&mut self, op: &'static str, arn: &str) -> Result<&mut Tags, AwsError> {
+        // Checked before borrowing: returning a borrow from one branch holds it in the other.
+        if self.elbv2.rules.contains_key(arn) {
+            return self
+                .elbv2
+                .rules
+                .get_mut(arn)
+                .map(|r| &mut r.tags)
+                .ok_or_else(|| tg_not_found(op, arn));
+        }
+        self.target_group_by_arn(arn)
+            .map(|t| &mut t.tags)
+            .ok_or_else(|| tg_not_found(op, arn))
+    }
+
     fn target_group_by_arn(&mut self, arn: &str) -> Option<&mut TargetGroupState> {
         self.elbv2
             .target_groups
@@ -494,15 +511,7 @@ impl ElbV2Api for FakeAws {
     async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:AddTags";
         self.call(OP, |s| {
-            let target = match s.elbv2.rules.get_mut(arn) {
-                Some(r) => &mut r.tags,
-                None => {
-                    &mut s
-                        .target_group_by_arn(arn)
-                        .ok_or_else(|| tg_not_found(OP, arn))?
-                        .tags
-                }
-            };
+            let target = s.elbv2_tags(OP, arn)?;
             target.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
             Ok(())
         })
@@ -511,15 +520,7 @@ impl ElbV2Api for FakeAws {
     async fn remove_tags(&self, arn: &str, keys: &[String]) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:RemoveTags";
         self.call(OP, |s| {
-            let target = match s.elbv2.rules.get_mut(arn) {
-                Some(r) => &mut r.tags,
-                None => {
-                    &mut s
-                        .target_group_by_arn(arn)
-                        .ok_or_else(|| tg_not_found(OP, arn))?
-                        .tags
-                }
-            };
+            let target = s.elbv2_tags(OP, arn)?;
             for k in keys {
                 target.remove(k);
             }
