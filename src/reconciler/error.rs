@@ -19,9 +19,15 @@ pub enum Error {
     /// An AWS resource of that name belongs to someone else.
     #[error("{0}")]
     Conflict(String),
-    /// A referenced object is missing or not Ready yet.
+    /// Something the object needs is not there or not ready yet (an AWS resource, the
+    /// operator's caches): looked at again with backoff.
     #[error("{0}")]
     WaitingForDependency(String),
+    /// A referenced Kubernetes object (EcsCluster, EcsTaskDef) is missing or not Ready
+    /// yet. Its change wakes this object through the controllers' watches, so it is not
+    /// polled: during a bulk apply thousands of services wait for their task definitions.
+    #[error("{0}")]
+    WaitingForObject(String),
     /// (De)serialization of an object failed.
     #[error("serialization: {0}")]
     Serialization(#[from] serde_json::Error),
@@ -41,6 +47,12 @@ pub enum Treatment {
         reason: &'static str,
         /// First delay.
         base: Duration,
+    },
+    /// Wait for a watched object to change, which reconciles this one; looked at again at
+    /// the resync period in case a change was missed.
+    Wait {
+        /// Condition reason.
+        reason: &'static str,
     },
 }
 
@@ -62,7 +74,8 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::InvalidSpec(_) => "invalid_spec",
             Error::Conflict(_) => "conflict",
-            Error::WaitingForDependency(_) => "waiting_for_dependency",
+            // One label for waiting: the treatment differs, not what the user sees.
+            Error::WaitingForDependency(_) | Error::WaitingForObject(_) => "waiting_for_dependency",
             Error::Serialization(_) => "serialization",
         }
     }
@@ -108,6 +121,9 @@ impl Error {
             Error::WaitingForDependency(_) => Treatment::Retry {
                 reason: "WaitingForDependency",
                 base: secs(5),
+            },
+            Error::WaitingForObject(_) => Treatment::Wait {
+                reason: "WaitingForDependency",
             },
             Error::Kube(_) => Treatment::Retry {
                 reason: "ReconcileError",

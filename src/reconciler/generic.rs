@@ -92,7 +92,7 @@ pub fn error_policy<K: ManagedResource>(obj: Arc<K>, err: &Error, ctx: Arc<Conte
     let key = backoff_key(obj.as_ref());
     let base = match err.treatment() {
         Treatment::Retry { base, .. } => base,
-        Treatment::Stall { .. } => std::time::Duration::from_secs(30),
+        Treatment::Stall { .. } | Treatment::Wait { .. } => std::time::Duration::from_secs(30),
     };
     let delay = ctx.backoff.failure(&key, base);
     warn!(kind = K::KIND, name = %obj.name_any(), error = %err, ?delay, "reconcile failed");
@@ -287,7 +287,10 @@ async fn reconcile_object<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<
             );
             // Waiting for another object is the normal course of a bulk apply: the
             // condition says it; a warning per retry would flood the log.
-            if matches!(e, Error::WaitingForDependency(_)) {
+            if matches!(
+                e,
+                Error::WaitingForDependency(_) | Error::WaitingForObject(_)
+            ) {
                 debug!(error = %e, "waiting for a dependency");
             } else {
                 warn!(error = %e, "reconcile failed");

@@ -153,6 +153,17 @@ pub fn failed(
             requeue: Requeue::After(resync),
             warning: Some((reason, message.to_string())),
         },
+        Treatment::Wait { reason } => Outcome {
+            conditions: vec![
+                Cond::no(SYNCED, reason, message),
+                Cond::no(STALLED, reason, ""),
+                Cond::no(READY, reason, message),
+                Cond::yes(RECONCILING, reason, message),
+            ],
+            advance_generation: false,
+            requeue: Requeue::After(resync),
+            warning: Some((reason, message.to_string())),
+        },
         Treatment::Retry { reason, base } => {
             let hiccup = state.ready_for_generation
                 && state.observed_generation == state.generation
@@ -192,7 +203,9 @@ pub fn deletion_waiting(message: &str, poll: Duration) -> Outcome {
 /// never finishes blocks the namespace and the user's `kubectl delete`.
 pub fn deletion_failed(treatment: Treatment, message: &str) -> Outcome {
     let (reason, base) = match treatment {
-        Treatment::Stall { reason } => (reason, Duration::from_secs(30)),
+        Treatment::Stall { reason } | Treatment::Wait { reason } => {
+            (reason, Duration::from_secs(30))
+        }
         Treatment::Retry { reason, base } => (reason, base),
     };
     let message = format!("deletion is blocked, retrying: {message}");
@@ -304,6 +317,27 @@ mod tests {
         assert!(cond(&o, RECONCILING).is_some_and(|c| !c.status));
         assert!(cond(&o, READY).is_some_and(|c| !c.status));
         assert_eq!(o.warning.as_ref().map(|w| w.0), Some("Conflict"));
+    }
+
+    #[test]
+    fn waiting_for_a_watched_object_is_reconciling_and_not_polled() {
+        let o = failed(
+            &state(1, 1, true),
+            Treatment::Wait {
+                reason: "WaitingForDependency",
+            },
+            "EcsTaskDef web has no Ready revision for its current spec yet",
+            RESYNC,
+        );
+        assert_eq!(o.requeue, Requeue::After(RESYNC), "its change wakes it");
+        assert!(cond(&o, RECONCILING).is_some_and(|c| c.status));
+        assert!(cond(&o, READY).is_some_and(|c| !c.status));
+        assert!(cond(&o, STALLED).is_some_and(|c| !c.status));
+        assert!(!o.advance_generation);
+        assert_eq!(
+            o.warning.as_ref().map(|w| w.0),
+            Some("WaitingForDependency")
+        );
     }
 
     #[test]

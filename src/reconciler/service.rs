@@ -343,10 +343,10 @@ impl ManagedResource for EcsService {
             (Some(c), _) => c.clone(),
             (None, Some(r)) => {
                 let c = stores.cluster(&ns, &r.name)?.ok_or_else(|| {
-                    Error::WaitingForDependency(format!("EcsCluster {} not found", r.name))
+                    Error::WaitingForObject(format!("EcsCluster {} not found", r.name))
                 })?;
                 // Only the ECS cluster itself counts, not its capacity: see cluster_usable.
-                cluster_usable(&c).map_err(Error::WaitingForDependency)?
+                cluster_usable(&c).map_err(Error::WaitingForObject)?
             }
             (None, None) => return Err(Error::InvalidSpec("set clusterRef or cluster".into())),
         };
@@ -354,7 +354,7 @@ impl ManagedResource for EcsService {
             (Some(t), _) => t.clone(),
             (None, Some(r)) => {
                 let td = stores.task_def(&ns, &r.name)?.ok_or_else(|| {
-                    Error::WaitingForDependency(format!("EcsTaskDef {} not found", r.name))
+                    Error::WaitingForObject(format!("EcsTaskDef {} not found", r.name))
                 })?;
                 let status = td.status.as_ref();
                 let ready = status.is_some_and(|s| is_ready(&s.common.conditions, td.as_ref()));
@@ -365,7 +365,7 @@ impl ManagedResource for EcsService {
                     (Some(rev), _) => format!("{}:{rev}", td.family()),
                     (None, Some(arn)) if ready => arn,
                     _ => {
-                        return Err(Error::WaitingForDependency(format!(
+                        return Err(Error::WaitingForObject(format!(
                             "EcsTaskDef {} has no Ready revision for its current spec yet",
                             r.name
                         )))

@@ -11,7 +11,10 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Set by `cargo test` for this checkout; the compile-time value names whichever
+    // checkout built a binary reused from a shared target dir.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// A running sandbox; stopped (all processes) when dropped, also when a test panics.
