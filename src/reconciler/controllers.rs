@@ -1,7 +1,8 @@
-//! Wiring: one controller per kind (and watched namespace), with the watches that carry
-//! changes between kinds (EcsTaskDef → EcsService, EcsCluster → EcsService).
+//! Wiring: one controller per kind (and watched namespace), and the changes carried between
+//! kinds (EcsTaskDef → EcsService, EcsCluster → EcsService) from the same watches.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -81,6 +82,7 @@ fn task_def_hash(td: &EcsTaskDef) -> Option<u64> {
 fn cluster_hash(c: &EcsCluster) -> Option<u64> {
     let mut h = DefaultHasher::new();
     c.metadata.deletion_timestamp.is_some().hash(&mut h);
+    c.metadata.generation.hash(&mut h);
     if let Some(s) = &c.status {
         s.cluster_arn.hash(&mut h);
         s.cluster_status.hash(&mut h);
@@ -137,12 +139,16 @@ where
     }
 }
 
+/// Called with each watch event of a kind once its store holds it.
+type AfterStore<K> = Box<dyn FnMut(&watcher::Event<K>) + Send>;
+
 fn controller_for<K: ManagedResource>(
     client: &kube::Client,
     namespace: Option<&str>,
     concurrency: u16,
     metrics: &Metrics,
     shards: &Arc<Shards>,
+    mut after_store: Option<AfterStore<K>>,
 ) -> (Controller<K>, Store<K>) {
     let (reader, writer) = reflector::store();
     let m = metrics.clone();
@@ -153,6 +159,12 @@ fn controller_for<K: ManagedResource>(
     .default_backoff()
     .modify(slim::<K>)
     .reflect(writer)
+    // `reflect` writes each event to the store before passing it on.
+    .inspect_ok(move |event| {
+        if let Some(f) = after_store.as_mut() {
+            f(event)
+        }
+    })
     .applied_objects()
     .predicate_filter(trigger_hash::<K>, Default::default())
     .inspect_ok(move |o| m.reconcile_requested(K::KIND, o.namespace().as_deref(), &o.name_any()));
@@ -166,12 +178,92 @@ fn controller_for<K: ManagedResource>(
     (controller, reader)
 }
 
-/// `refs` (services a dependency's change triggers), recorded as reconcile requests.
-fn requested(metrics: &Metrics, refs: Vec<ObjectRef<EcsService>>) -> Vec<ObjectRef<EcsService>> {
-    for r in &refs {
-        metrics.reconcile_requested(EcsService::KIND, r.namespace.as_deref(), &r.name);
+/// The objects of a kind's watch events that its store holds once the event is written:
+/// applied objects at once, an initial list's only when it is whole, since the store swaps
+/// a list in at its end. A dependant woken earlier would read the old object.
+struct Settled<K> {
+    listing: Vec<K>,
+}
+
+impl<K: Clone> Settled<K> {
+    fn new() -> Self {
+        Settled {
+            listing: Vec::new(),
+        }
     }
-    refs
+
+    /// The objects `event` leaves in the store.
+    fn take(&mut self, event: &watcher::Event<K>) -> Vec<K> {
+        match event {
+            watcher::Event::Apply(o) => vec![o.clone()],
+            watcher::Event::Init => {
+                self.listing.clear();
+                Vec::new()
+            }
+            watcher::Event::InitApply(o) => {
+                self.listing.push(o.clone());
+                Vec::new()
+            }
+            watcher::Event::InitDone => std::mem::take(&mut self.listing),
+            watcher::Event::Delete(_) => Vec::new(),
+        }
+    }
+}
+
+/// Which objects changed in what their dependants read (`hash`) since last seen.
+struct Changed<K: Resource<DynamicType = ()>> {
+    hash: fn(&K) -> Option<u64>,
+    seen: HashMap<ObjectRef<K>, u64>,
+}
+
+impl<K: Resource<DynamicType = ()>> Changed<K> {
+    fn new(hash: fn(&K) -> Option<u64>) -> Self {
+        Changed {
+            hash,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Whether `obj` differs from when last seen (a first sighting is a change).
+    fn changed(&mut self, obj: &K) -> bool {
+        let Some(h) = (self.hash)(obj) else {
+            return false;
+        };
+        self.seen.insert(ObjectRef::from_obj(obj), h) != Some(h)
+    }
+
+    /// Forget a deleted object, so that one created under its name counts as new.
+    fn forget(&mut self, obj: &K) {
+        self.seen.remove(&ObjectRef::from_obj(obj));
+    }
+}
+
+/// Wake the services that read an object of kind `K` (`dependants`) when what they read of
+/// it (`hash`) changes — only once the kind's store holds the change, or they would read
+/// the old object and wait a whole resync period for nothing.
+fn wake_dependants<K>(
+    hash: fn(&K) -> Option<u64>,
+    dependants: impl Fn(&K) -> Vec<ObjectRef<EcsService>> + Send + 'static,
+    wake: mpsc::UnboundedSender<ObjectRef<EcsService>>,
+) -> AfterStore<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + 'static,
+{
+    let mut settled = Settled::new();
+    let mut changed = Changed::new(hash);
+    Box::new(move |event| {
+        if let watcher::Event::Delete(o) = event {
+            changed.forget(o);
+        }
+        for obj in settled.take(event) {
+            if changed.changed(&obj) {
+                for r in dependants(&obj) {
+                    // A closed channel means the controllers are stopping.
+                    let _ = wake.send(r);
+                }
+            }
+        }
+    })
 }
 
 type Shutdown = futures::future::Shared<BoxFuture<'static, ()>>;
@@ -325,38 +417,41 @@ pub async fn run(
         let client = &ctx.client;
         let ns = ns.as_deref();
         let m = &ctx.metrics;
-        let (clusters, cluster_store) =
-            controller_for::<EcsCluster>(client, ns, concurrency, m, &ctx.shards);
-        let (task_defs, task_def_store) =
-            controller_for::<EcsTaskDef>(client, ns, concurrency, m, &ctx.shards);
         let (services, service_store) =
-            controller_for::<EcsService>(client, ns, concurrency, m, &ctx.shards);
+            controller_for::<EcsService>(client, ns, concurrency, m, &ctx.shards, None);
+        // Services waiting for their EcsCluster or EcsTaskDef are not polled: these wake them.
+        let (dependants_tx, dependants_rx) = mpsc::unbounded_channel();
+        let store = service_store.clone();
+        let wake_on_task_def = wake_dependants(
+            task_def_hash,
+            move |td| services_using_task_def(&store.state(), td),
+            dependants_tx.clone(),
+        );
+        let store = service_store.clone();
+        let wake_on_cluster = wake_dependants(
+            cluster_hash,
+            move |c| services_in_cluster(&store.state(), c),
+            dependants_tx,
+        );
+        let (clusters, cluster_store) = controller_for::<EcsCluster>(
+            client,
+            ns,
+            concurrency,
+            m,
+            &ctx.shards,
+            Some(wake_on_cluster),
+        );
+        let (task_defs, task_def_store) = controller_for::<EcsTaskDef>(
+            client,
+            ns,
+            concurrency,
+            m,
+            &ctx.shards,
+            Some(wake_on_task_def),
+        );
         ctx.stores.add_clusters(cluster_store);
         ctx.stores.add_task_defs(task_def_store);
-        ctx.stores.add_services(service_store.clone());
-        let td_store = service_store.clone();
-        let td_trigger = watcher(
-            api_for::<EcsTaskDef>(client, ns),
-            watcher::Config::default().any_semantic(),
-        )
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(task_def_hash, Default::default());
-        let cluster_trigger = watcher(
-            api_for::<EcsCluster>(client, ns),
-            watcher::Config::default().any_semantic(),
-        )
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(cluster_hash, Default::default());
-        let (m1, m2) = (ctx.metrics.clone(), ctx.metrics.clone());
-        let services = services
-            .watches_stream(td_trigger, move |td| {
-                requested(&m1, services_using_task_def(&td_store.state(), &td))
-            })
-            .watches_stream(cluster_trigger, move |c| {
-                requested(&m2, services_in_cluster(&service_store.state(), &c))
-            });
+        ctx.stores.add_services(service_store);
         // Rollouts the bulk sweep sees moving are reconciled at once.
         let (wake_tx, wake_rx) = tokio::sync::mpsc::channel(1024);
         wake_senders.push((ns.map(str::to_string), wake_tx));
@@ -382,6 +477,7 @@ pub async fn run(
         let task_defs = task_defs.reconcile_on(requests(task_def_rx, &ctx.metrics));
         let services = services
             .reconcile_on(woken)
+            .reconcile_on(requests(dependants_rx, &ctx.metrics))
             .reconcile_on(requests(service_rx, &ctx.metrics));
         tasks.push(drive(clusters, ctx.clone(), shutdown.clone()).boxed());
         tasks.push(drive(task_defs, ctx.clone(), shutdown.clone()).boxed());
@@ -493,6 +589,51 @@ mod tests {
         conditions(&mut td)[1] = cond("Ready", "True", 2);
         td.status.as_mut().expect("status").task_definition_arn = Some("arn:web:2".into());
         assert_ne!(task_def_hash(&td), start, "Ready with a revision");
+    }
+
+    #[test]
+    fn dependants_are_woken_once_the_store_holds_the_change() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut hook = wake_dependants(
+            task_def_hash,
+            |td: &EcsTaskDef| vec![ObjectRef::new("s").within(&td.name_any())],
+            tx,
+        );
+        let mut woken = || {
+            let mut names = Vec::new();
+            while let Ok(r) = rx.try_recv() {
+                names.push(r.namespace.unwrap_or_default());
+            }
+            names
+        };
+        let td = |name: &str, generation: i64| {
+            let mut td = EcsTaskDef::new(name, EcsTaskDefSpec::default());
+            td.metadata.namespace = Some("a".into());
+            td.metadata.generation = Some(generation);
+            td
+        };
+        // A (re)list: the store swaps the whole list in at its end.
+        hook(&watcher::Event::Init);
+        hook(&watcher::Event::InitApply(td("web", 1)));
+        hook(&watcher::Event::InitApply(td("api", 1)));
+        assert!(woken().is_empty(), "the store still holds the old list");
+        hook(&watcher::Event::InitDone);
+        assert_eq!(woken(), vec!["web", "api"]);
+        hook(&watcher::Event::Apply(td("web", 1)));
+        assert!(woken().is_empty(), "nothing a service reads changed");
+        hook(&watcher::Event::Apply(td("web", 2)));
+        assert_eq!(woken(), vec!["web"]);
+        // Deleted and created again under its name: new to its services.
+        hook(&watcher::Event::Delete(td("web", 2)));
+        hook(&watcher::Event::Apply(td("web", 2)));
+        assert_eq!(woken(), vec!["web"]);
+        // A relist interrupted by another starts over.
+        hook(&watcher::Event::Init);
+        hook(&watcher::Event::InitApply(td("gone", 1)));
+        hook(&watcher::Event::Init);
+        hook(&watcher::Event::InitApply(td("api", 3)));
+        hook(&watcher::Event::InitDone);
+        assert_eq!(woken(), vec!["api"]);
     }
 
     #[test]
