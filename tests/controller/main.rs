@@ -1,5 +1,5 @@
 //! Controller tests: the three kinds' AWS logic (`ManagedResource::sync` / `cleanup`)
-//! against the in-memory [`FakeAws`], with hand-built objects and dependencies.
+//! against the in-memory `FakeAws`, with hand-built objects and dependencies.
 //!
 //! The generic reconciler (Kubernetes reads and status writes) is not involved: each test
 //! feeds the status a sync returns back into the object, as the reconciler's status write
