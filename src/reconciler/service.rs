@@ -104,6 +104,106 @@ impl EcsService {
         )
     }
 
+    /// The load balancer the spec names or manages, made to match it (a managed classic
+    /// ELB, or a managed target group with its listener rule): what status reports of it,
+    /// and the references ECS gets.
+    async fn sync_load_balancing(
+        &self,
+        name: &str,
+        tags: &Tags,
+        applied: &[String],
+        cx: &AwsContext,
+        notes: &mut Vec<Note>,
+        corrected: &mut Vec<Drift>,
+    ) -> Result<(Option<LoadBalancerStatus>, Vec<ServiceLoadBalancerRef>), Error> {
+        let mut lb_status = None;
+        let mut service_lbs = Vec::new();
+        if let Some(lb) = &self.spec.load_balancer {
+            let mut lb_ref = ServiceLoadBalancerRef {
+                load_balancer_name: None,
+                target_group_arn: lb.target_group_arn.clone(),
+                container_name: lb.container_name.clone(),
+                container_port: lb.container_port,
+            };
+            if let Some((elb_name, managed)) = self.managed_elb() {
+                if elb_name.len() > 32 {
+                    return Err(Error::InvalidSpec(format!(
+                        "classic ELB name {elb_name} is longer than 32 characters; set loadBalancer.managed.name"
+                    )));
+                }
+                let dns = sync_managed_elb(&elb_name, managed, tags, applied, cx, notes, corrected)
+                    .await?;
+                lb_status = Some(LoadBalancerStatus {
+                    name: elb_name.clone(),
+                    dns_name: dns,
+                    ..Default::default()
+                });
+                lb_ref.load_balancer_name = Some(elb_name);
+            } else if let Some(spec) = &lb.managed_target_group {
+                // Group and rule before the service: ECS refuses a target group that no
+                // load balancer forwards to.
+                let want = crate::planning::target_group::desired(
+                    spec,
+                    name,
+                    lb.container_port,
+                    self.spec.network_configuration.is_some(),
+                )
+                .map_err(Error::InvalidSpec)?;
+                let synced = sync_target_group(&want, tags, applied, cx, notes, corrected).await?;
+                // The ALB's DNS name for status (the URL column): read once per target
+                // group, then carried over; status only, so a failed read is no error.
+                let known_dns = self
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.load_balancer.as_ref())
+                    .filter(|l| l.target_group_arn.as_deref() == Some(synced.arn.as_str()))
+                    .and_then(|l| l.dns_name.clone());
+                let dns_name = match known_dns {
+                    Some(d) => Some(d),
+                    None => match crate::planning::target_group::load_balancer_arn_of_listener(
+                        &want.listener_arn,
+                    ) {
+                        Some(arn) => cx
+                            .aws
+                            .elbv2
+                            .describe_load_balancer(&arn)
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|lb| lb.dns_name),
+                        None => None,
+                    },
+                };
+                lb_status = Some(LoadBalancerStatus {
+                    name: want.name,
+                    dns_name,
+                    target_group_arn: Some(synced.arn.clone()),
+                    listener_rule_arn: Some(synced.rule_arn),
+                });
+                lb_ref.target_group_arn = Some(synced.arn);
+            } else if let Some(existing) = &lb.load_balancer_name {
+                let found = cx
+                    .aws
+                    .elb
+                    .describe_load_balancer(existing)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::WaitingForDependency(format!(
+                            "classic load balancer {existing} not found"
+                        ))
+                    })?;
+                lb_status = Some(LoadBalancerStatus {
+                    name: existing.clone(),
+                    dns_name: found.dns_name,
+                    ..Default::default()
+                });
+                lb_ref.load_balancer_name = Some(existing.clone());
+            }
+            service_lbs.push(lb_ref);
+        }
+        Ok((lb_status, service_lbs))
+    }
+
     fn client_token(&self) -> String {
         // Same object and generation → same token: a create retried after a crash cannot
         // make a second service.
@@ -323,6 +423,119 @@ fn status_from(
     }
 }
 
+/// The task definition `reference` (an ARN, or `family:revision`) as an ARN, the form ECS
+/// reports back.
+async fn task_definition_arn(reference: &str, cx: &AwsContext) -> Result<String, Error> {
+    if reference.starts_with("arn:") {
+        return Ok(reference.to_string());
+    }
+    cx.aws
+        .ecs
+        .describe_task_definition(reference)
+        .await?
+        .map(|t| t.arn)
+        .ok_or_else(|| Error::InvalidSpec(format!("task definition {reference} does not exist")))
+}
+
+/// The ECS service as it is, read as cheaply as what asks allows: a resync of a converged
+/// service takes what the last sweep saw, a new service is looked for in one listing of
+/// its cluster, anything else is read directly (with rolling peers riding along).
+async fn observe_service(
+    cluster: &str,
+    name: &str,
+    never_created: bool,
+    cx: &AwsContext,
+) -> Result<Option<ServiceInfo>, Error> {
+    let swept = cx
+        .swept(|seen, age| seen.service(cluster, name, age))
+        // A re-check of a rollout also takes what a sweep or another service's read
+        // saw since it last looked: its own read would tell no more.
+        .or_else(|| {
+            cx.rechecking()
+                .then(|| cx.seen.service_news(cluster, name, cx.seen_max_age))
+                .flatten()
+        })
+        .filter(|s| s.status != "INACTIVE");
+    if swept.is_some() {
+        cx.seen.mark_looked(cluster, name);
+    }
+    // A service never created as far as status knows is looked for in a listing of
+    // its cluster (one per cluster and resync period, shared by every new service)
+    // instead of one read each; anything the listing cannot rule out is read.
+    let known_absent = match cx.writer_since {
+        Some(since) if swept.is_none() && never_created => {
+            cx.seen
+                .ensure_listed(cx.aws.ecs.as_ref(), cluster, since, cx.seen_max_age)
+                .await?;
+            cx.seen.known_absent(cluster, name, since, cx.seen_max_age)
+        }
+        _ => false,
+    };
+    Ok(match swept {
+        Some(s) => Some(s),
+        None if known_absent => None,
+        None => {
+            // Other services of the cluster still rolling ride along in the call, so
+            // their own re-checks read what it saw.
+            let mut names = vec![name.to_string()];
+            names.extend(cx.seen.peers(
+                cluster,
+                name,
+                DESCRIBE_SERVICES_MAX - 1,
+                PEER_MIN_AGE,
+                |s| s.status == "ACTIVE" && !matches!(rollout(s), Rollout::Steady),
+            ));
+            let mut found = None;
+            for s in cx.aws.ecs.describe_services(cluster, &names).await? {
+                // An INACTIVE one is the remains of a deleted service of the same name.
+                if s.status == "INACTIVE" {
+                    continue;
+                }
+                if s.name == name {
+                    cx.seen.record_service(cluster, &s);
+                    found = Some(s);
+                } else {
+                    cx.seen.record_read(cluster, &s);
+                }
+            }
+            found
+        }
+    })
+}
+
+/// Readiness and the Progressing condition of a service in rollout `state`.
+fn readiness(state: Rollout, service: &ServiceInfo) -> (Readiness, Cond) {
+    match state {
+        Rollout::Steady => (
+            Readiness::Ready(format!(
+                "{}/{} tasks running, deployment completed",
+                service.running_count, service.desired_count
+            )),
+            Cond::no(
+                PROGRESSING,
+                "DeploymentCompleted",
+                "no deployment in progress",
+            ),
+        ),
+        Rollout::InProgress(m) => (
+            Readiness::NotReady {
+                reason: "DeploymentInProgress",
+                message: m.clone(),
+                recheck: Duration::from_secs(5),
+            },
+            Cond::yes(PROGRESSING, "DeploymentInProgress", m),
+        ),
+        Rollout::Failed(m) => (
+            Readiness::NotReady {
+                reason: "DeploymentFailed",
+                message: m.clone(),
+                recheck: Duration::from_secs(30),
+            },
+            Cond::no(PROGRESSING, "DeploymentFailed", m),
+        ),
+    }
+}
+
 #[async_trait]
 impl ManagedResource for EcsService {
     type Status = EcsServiceStatus;
@@ -405,182 +618,18 @@ impl ManagedResource for EcsService {
             preflight::check(&preflight_plan::service_checks(&self.spec), cx).await?;
         }
 
-        // The task definition as an ARN, the form ECS reports back.
-        let task_definition = if deps.task_definition.starts_with("arn:") {
-            deps.task_definition.clone()
-        } else {
-            cx.aws
-                .ecs
-                .describe_task_definition(&deps.task_definition)
-                .await?
-                .map(|t| t.arn)
-                .ok_or_else(|| {
-                    Error::InvalidSpec(format!(
-                        "task definition {} does not exist",
-                        deps.task_definition
-                    ))
-                })?
-        };
+        let task_definition = task_definition_arn(&deps.task_definition, cx).await?;
 
-        let mut lb_status = None;
-        let mut service_lbs = Vec::new();
-        if let Some(lb) = &self.spec.load_balancer {
-            let mut lb_ref = ServiceLoadBalancerRef {
-                load_balancer_name: None,
-                target_group_arn: lb.target_group_arn.clone(),
-                container_name: lb.container_name.clone(),
-                container_port: lb.container_port,
-            };
-            if let Some((elb_name, managed)) = self.managed_elb() {
-                if elb_name.len() > 32 {
-                    return Err(Error::InvalidSpec(format!(
-                        "classic ELB name {elb_name} is longer than 32 characters; set loadBalancer.managed.name"
-                    )));
-                }
-                let dns = sync_managed_elb(
-                    &elb_name,
-                    managed,
-                    &tags,
-                    applied,
-                    cx,
-                    &mut notes,
-                    &mut corrected,
-                )
-                .await?;
-                lb_status = Some(LoadBalancerStatus {
-                    name: elb_name.clone(),
-                    dns_name: dns,
-                    ..Default::default()
-                });
-                lb_ref.load_balancer_name = Some(elb_name);
-            } else if let Some(spec) = &lb.managed_target_group {
-                // Group and rule before the service: ECS refuses a target group that no
-                // load balancer forwards to.
-                let want = crate::planning::target_group::desired(
-                    spec,
-                    &name,
-                    lb.container_port,
-                    self.spec.network_configuration.is_some(),
-                )
-                .map_err(Error::InvalidSpec)?;
-                let synced =
-                    sync_target_group(&want, &tags, applied, cx, &mut notes, &mut corrected)
-                        .await?;
-                // The ALB's DNS name for status (the URL column): read once per target
-                // group, then carried over; status only, so a failed read is no error.
-                let known_dns = self
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.load_balancer.as_ref())
-                    .filter(|l| l.target_group_arn.as_deref() == Some(synced.arn.as_str()))
-                    .and_then(|l| l.dns_name.clone());
-                let dns_name = match known_dns {
-                    Some(d) => Some(d),
-                    None => match crate::planning::target_group::load_balancer_arn_of_listener(
-                        &want.listener_arn,
-                    ) {
-                        Some(arn) => cx
-                            .aws
-                            .elbv2
-                            .describe_load_balancer(&arn)
-                            .await
-                            .ok()
-                            .flatten()
-                            .and_then(|lb| lb.dns_name),
-                        None => None,
-                    },
-                };
-                lb_status = Some(LoadBalancerStatus {
-                    name: want.name,
-                    dns_name,
-                    target_group_arn: Some(synced.arn.clone()),
-                    listener_rule_arn: Some(synced.rule_arn),
-                });
-                lb_ref.target_group_arn = Some(synced.arn);
-            } else if let Some(existing) = &lb.load_balancer_name {
-                let found = cx
-                    .aws
-                    .elb
-                    .describe_load_balancer(existing)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::WaitingForDependency(format!(
-                            "classic load balancer {existing} not found"
-                        ))
-                    })?;
-                lb_status = Some(LoadBalancerStatus {
-                    name: existing.clone(),
-                    dns_name: found.dns_name,
-                    ..Default::default()
-                });
-                lb_ref.load_balancer_name = Some(existing.clone());
-            }
-            service_lbs.push(lb_ref);
-        }
+        let (lb_status, service_lbs) = self
+            .sync_load_balancing(&name, &tags, applied, cx, &mut notes, &mut corrected)
+            .await?;
 
-        // A resync of a converged service reads what the last sweep saw; anything else (and
-        // a service the sweep did not see) is read directly.
-        let swept = cx
-            .swept(|seen, age| seen.service(&deps.cluster, &name, age))
-            // A re-check of a rollout also takes what a sweep or another service's read
-            // saw since it last looked: its own read would tell no more.
-            .or_else(|| {
-                cx.rechecking()
-                    .then(|| cx.seen.service_news(&deps.cluster, &name, cx.seen_max_age))
-                    .flatten()
-            })
-            .filter(|s| s.status != "INACTIVE");
-        if swept.is_some() {
-            cx.seen.mark_looked(&deps.cluster, &name);
-        }
-        // A service never created as far as status knows is looked for in a listing of
-        // its cluster (one per cluster and resync period, shared by every new service)
-        // instead of one read each; anything the listing cannot rule out is read.
         let never_created = self
             .status
             .as_ref()
             .and_then(|s| s.service_arn.as_ref())
             .is_none();
-        let known_absent = match cx.writer_since {
-            Some(since) if swept.is_none() && never_created => {
-                cx.seen
-                    .ensure_listed(cx.aws.ecs.as_ref(), &deps.cluster, since, cx.seen_max_age)
-                    .await?;
-                cx.seen
-                    .known_absent(&deps.cluster, &name, since, cx.seen_max_age)
-            }
-            _ => false,
-        };
-        let observed = match swept {
-            Some(s) => Some(s),
-            None if known_absent => None,
-            None => {
-                // Other services of the cluster still rolling ride along in the call, so
-                // their own re-checks read what it saw.
-                let mut names = vec![name.clone()];
-                names.extend(cx.seen.peers(
-                    &deps.cluster,
-                    &name,
-                    DESCRIBE_SERVICES_MAX - 1,
-                    PEER_MIN_AGE,
-                    |s| s.status == "ACTIVE" && !matches!(rollout(s), Rollout::Steady),
-                ));
-                let mut found = None;
-                for s in cx.aws.ecs.describe_services(&deps.cluster, &names).await? {
-                    // An INACTIVE one is the remains of a deleted service of the same name.
-                    if s.status == "INACTIVE" {
-                        continue;
-                    }
-                    if s.name == name {
-                        cx.seen.record_service(&deps.cluster, &s);
-                        found = Some(s);
-                    } else {
-                        cx.seen.record_read(&deps.cluster, &s);
-                    }
-                }
-                found
-            }
-        };
+        let observed = observe_service(&deps.cluster, &name, never_created, cx).await?;
         if let Some(s) = &observed {
             cx.claim(&format!("ECS service {name}"), &s.tags, &mut notes)?;
             let stale = tags_to_remove(&s.tags, &tags, applied);
@@ -753,35 +802,7 @@ impl ManagedResource for EcsService {
         } else {
             rollout(&service)
         };
-        let (readiness, progressing) = match state {
-            Rollout::Steady => (
-                Readiness::Ready(format!(
-                    "{}/{} tasks running, deployment completed",
-                    service.running_count, service.desired_count
-                )),
-                Cond::no(
-                    PROGRESSING,
-                    "DeploymentCompleted",
-                    "no deployment in progress",
-                ),
-            ),
-            Rollout::InProgress(m) => (
-                Readiness::NotReady {
-                    reason: "DeploymentInProgress",
-                    message: m.clone(),
-                    recheck: Duration::from_secs(5),
-                },
-                Cond::yes(PROGRESSING, "DeploymentInProgress", m),
-            ),
-            Rollout::Failed(m) => (
-                Readiness::NotReady {
-                    reason: "DeploymentFailed",
-                    message: m.clone(),
-                    recheck: Duration::from_secs(30),
-                },
-                Cond::no(PROGRESSING, "DeploymentFailed", m),
-            ),
-        };
+        let (readiness, progressing) = readiness(state, &service);
         Ok(Synced {
             status,
             readiness,
@@ -924,5 +945,39 @@ fn describe_update(input: &UpdateServiceInput, notes: &mut Vec<Note>) {
             "Restarted",
             "forced a new deployment (ecsoperator.io/restartedAt)",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_the_rollout() {
+        let service = ServiceInfo {
+            desired_count: 2,
+            running_count: 2,
+            ..Default::default()
+        };
+        let (ready, progressing) = readiness(Rollout::Steady, &service);
+        assert!(
+            matches!(ready, Readiness::Ready(m) if m == "2/2 tasks running, deployment completed")
+        );
+        assert!(!progressing.status);
+        let (rolling, progressing) = readiness(Rollout::InProgress("1/2 new".into()), &service);
+        assert!(matches!(
+            rolling,
+            Readiness::NotReady { reason: "DeploymentInProgress", recheck, .. } if recheck == Duration::from_secs(5)
+        ));
+        assert!(progressing.status);
+        let (failed, progressing) = readiness(Rollout::Failed("broken".into()), &service);
+        assert!(matches!(
+            failed,
+            Readiness::NotReady { reason: "DeploymentFailed", recheck, .. } if recheck == Duration::from_secs(30)
+        ));
+        assert_eq!(
+            (progressing.status, progressing.reason),
+            (false, "DeploymentFailed")
+        );
     }
 }
