@@ -65,6 +65,8 @@ fn immutable_in_ecs(field: &str) -> serde_json::Value {
      "message": "with autoScaling, desiredCount (the count at creation) must be within [autoScaling.minCount, autoScaling.maxCount]"},
     {"rule": "!has(self.autoScaling) || !self.autoScaling.targetTracking.exists(t, t.metric == 'ALBRequestCount') || (has(self.loadBalancer) && (has(self.loadBalancer.targetGroupArn) || has(self.loadBalancer.managedTargetGroup)))",
      "message": "autoScaling metric ALBRequestCount needs a target group: set loadBalancer.targetGroupArn or loadBalancer.managedTargetGroup"},
+    {"rule": "!has(self.autoScaling) || !self.autoScaling.targetTracking.exists(t, t.metric == 'ALBRequestCount' && !has(t.loadBalancerArn)) || (has(self.loadBalancer) && has(self.loadBalancer.managedTargetGroup))",
+     "message": "autoScaling metric ALBRequestCount needs loadBalancerArn, the ALB that forwards to loadBalancer.targetGroupArn (a managedTargetGroup's listener names it)"},
     {"rule": "!has(self.loadBalancer) || !has(self.loadBalancer.managedTargetGroup) || has(self.loadBalancer.managedTargetGroup.name) || !has(self.serviceName) || size(self.serviceName) <= 32",
      "message": "a target group name is at most 32 characters: set loadBalancer.managedTargetGroup.name"}
 ]))]
@@ -181,8 +183,8 @@ pub struct ServiceAutoScaling {
     {"rule": "self.target > 0.0", "message": "target must be greater than 0"},
     {"rule": "self.metric == 'ALBRequestCount' || self.target <= 100.0",
      "message": "target is a utilization percentage for CPU and Memory: at most 100"},
-    {"rule": "(self.metric == 'ALBRequestCount') == has(self.loadBalancerArn)",
-     "message": "loadBalancerArn is required for metric ALBRequestCount, and only for it"}
+    {"rule": "self.metric == 'ALBRequestCount' || !has(self.loadBalancerArn)",
+     "message": "loadBalancerArn is only for metric ALBRequestCount"}
 ]))]
 pub struct TargetTrackingPolicy {
     /// CPU (average CPU utilization of the service's tasks, percent), Memory (average
@@ -204,7 +206,8 @@ pub struct TargetTrackingPolicy {
     #[schemars(range(min = 0))]
     pub scale_out_cooldown: Option<i32>,
     /// ALBRequestCount only: ARN of the Application Load Balancer that forwards to
-    /// loadBalancer.targetGroupArn (the metric is labelled with both).
+    /// loadBalancer.targetGroupArn (the metric is labelled with both). Not needed with
+    /// loadBalancer.managedTargetGroup: its listener names the load balancer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(
         pattern = r"^arn:[^:]+:elasticloadbalancing:[^:]*:[^:]*:loadbalancer/app/[^/]+/[^/]+$"

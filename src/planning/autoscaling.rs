@@ -97,20 +97,34 @@ pub struct DesiredScaling {
     pub policies: Vec<PutScalingPolicyInput>,
 }
 
+/// The target group a service's tasks register in, for ALBRequestCount.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceTargetGroup<'a> {
+    /// Its ARN: spec.loadBalancer.targetGroupArn, or the managed target group's.
+    pub arn: Option<&'a str>,
+    /// The Application Load Balancer that forwards to it, when the operator knows it (a
+    /// managed target group's listener names it).
+    pub load_balancer_arn: Option<&'a str>,
+}
+
 fn policy_config(
     p: &TargetTrackingPolicy,
-    target_group_arn: Option<&str>,
+    target_group: ServiceTargetGroup<'_>,
 ) -> Result<TargetTrackingConfig, String> {
     let resource_label = match p.metric {
         ScalingMetric::AlbRequestCount => {
-            let tg = target_group_arn.ok_or(
+            let tg = target_group.arn.ok_or(
                 "autoScaling metric ALBRequestCount needs a target group: set \
-                 loadBalancer.targetGroupArn",
+                 loadBalancer.targetGroupArn or loadBalancer.managedTargetGroup",
             )?;
-            let lb = p.load_balancer_arn.as_deref().ok_or(
-                "autoScaling metric ALBRequestCount needs loadBalancerArn: the Application \
-                 Load Balancer that forwards to loadBalancer.targetGroupArn",
-            )?;
+            let lb = p
+                .load_balancer_arn
+                .as_deref()
+                .or(target_group.load_balancer_arn)
+                .ok_or(
+                    "autoScaling metric ALBRequestCount needs loadBalancerArn: the Application \
+                     Load Balancer that forwards to loadBalancer.targetGroupArn",
+                )?;
             Some(alb_resource_label(lb, tg)?)
         }
         _ => None,
@@ -125,12 +139,13 @@ fn policy_config(
 }
 
 /// What `spec.autoScaling` asks for the service `service` of `cluster`; an error (for the
-/// Stalled condition) when it cannot be built: ALBRequestCount without a target group.
+/// Stalled condition) when it cannot be built: ALBRequestCount without a target group or
+/// its load balancer.
 pub fn desired_scaling(
     cluster: &str,
     service: &str,
     auto: &ServiceAutoScaling,
-    target_group_arn: Option<&str>,
+    target_group: ServiceTargetGroup<'_>,
 ) -> Result<DesiredScaling, String> {
     let resource_id = resource_id(cluster, service);
     let policies = auto
@@ -140,7 +155,7 @@ pub fn desired_scaling(
             Ok(PutScalingPolicyInput {
                 name: policy_name(service, p.metric),
                 resource_id: resource_id.clone(),
-                config: policy_config(p, target_group_arn)?,
+                config: policy_config(p, target_group)?,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -369,8 +384,15 @@ mod tests {
         }
     }
 
+    fn tg(arn: &str) -> ServiceTargetGroup<'_> {
+        ServiceTargetGroup {
+            arn: Some(arn),
+            load_balancer_arn: None,
+        }
+    }
+
     fn desired(a: &ServiceAutoScaling) -> DesiredScaling {
-        desired_scaling("arn:aws:ecs:us-east-1:1:cluster/c", "web", a, Some(TG)).expect("valid")
+        desired_scaling("arn:aws:ecs:us-east-1:1:cluster/c", "web", a, tg(TG)).expect("valid")
     }
 
     fn observed_target(min: i32, max: i32) -> ScalableTarget {
@@ -430,12 +452,23 @@ mod tests {
         let mut alb = cpu(100.0);
         alb.metric = ScalingMetric::AlbRequestCount;
         let a = auto(1, 4, vec![alb.clone()]);
-        let err = desired_scaling("c", "web", &a, None).expect_err("no target group");
+        let err = desired_scaling("c", "web", &a, ServiceTargetGroup::default())
+            .expect_err("no target group");
         assert!(err.contains("loadBalancer.targetGroupArn"), "{err}");
-        let err = desired_scaling("c", "web", &a, Some(TG)).expect_err("no ALB");
+        let err = desired_scaling("c", "web", &a, tg(TG)).expect_err("no ALB");
         assert!(err.contains("loadBalancerArn"), "{err}");
+        // A managed target group's listener names the ALB: no loadBalancerArn needed.
+        let managed = ServiceTargetGroup {
+            arn: Some(TG),
+            load_balancer_arn: Some(ALB),
+        };
+        let d = desired_scaling("c", "web", &a, managed).expect("the listener's ALB");
+        assert_eq!(
+            d.policies[0].config.resource_label,
+            alb_resource_label(ALB, TG).ok()
+        );
         alb.load_balancer_arn = Some(ALB.into());
-        let d = desired_scaling("c", "web", &auto(1, 4, vec![alb]), Some(TG)).expect("valid");
+        let d = desired_scaling("c", "web", &auto(1, 4, vec![alb]), tg(TG)).expect("valid");
         assert_eq!(
             d.policies[0].config.predefined_metric,
             "ALBRequestCountPerTarget"

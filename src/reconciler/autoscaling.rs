@@ -9,7 +9,9 @@ use super::error::Error;
 use super::managed::{AwsContext, Note};
 use crate::api::service::{AutoScalingStatus, ScalingActivityStatus, ServiceAutoScaling};
 use crate::aws::types::{RegisterScalableTargetInput, ScalableTarget, Tags};
-use crate::planning::autoscaling::{desired_scaling, plan_removal, plan_scaling, resource_id};
+use crate::planning::autoscaling::{
+    desired_scaling, plan_removal, plan_scaling, resource_id, ServiceTargetGroup,
+};
 use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{tags_to_remove, tags_to_set, OWNER_TAG};
 
@@ -45,8 +47,9 @@ pub struct ScalingSync<'a> {
     pub cluster: &'a str,
     /// spec.autoScaling.
     pub spec: &'a ServiceAutoScaling,
-    /// spec.loadBalancer.targetGroupArn, for ALBRequestCount.
-    pub target_group_arn: Option<&'a str>,
+    /// The target group the tasks register in (and its ALB when known), for
+    /// ALBRequestCount.
+    pub target_group: ServiceTargetGroup<'a>,
     /// The tags every owned resource gets (owner tags included).
     pub tags: &'a Tags,
     /// User tag keys an earlier sync applied.
@@ -66,7 +69,7 @@ pub async fn sync_scaling(
     corrected: &mut Vec<Drift>,
 ) -> Result<AutoScalingStatus, Error> {
     let aas = &cx.aws.app_autoscaling;
-    let desired = desired_scaling(s.cluster, s.service, s.spec, s.target_group_arn)
+    let desired = desired_scaling(s.cluster, s.service, s.spec, s.target_group)
         .map_err(Error::InvalidSpec)?;
     let id = desired.resource_id.clone();
     let what = format!("scalable target {id}");

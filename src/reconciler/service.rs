@@ -26,6 +26,7 @@ use crate::aws::types::{
     UpdateServiceInput, SERVICE_EVENTS_KEPT,
 };
 use crate::aws::DESCRIBE_SERVICES_MAX;
+use crate::planning::autoscaling::ServiceTargetGroup;
 use crate::planning::autoscaling::{initial_desired_count, manages_desired_count};
 use crate::planning::drift::{self, Drift, Resource};
 use crate::planning::ownership::{
@@ -757,6 +758,16 @@ impl ManagedResource for EcsService {
             Vec::new()
         };
         let managed_target_group_arn = lb_status.as_ref().and_then(|l| l.target_group_arn.clone());
+        // A managed target group's listener names the ALB that ALBRequestCount is labelled with.
+        let managed_alb_arn = self
+            .spec
+            .load_balancer
+            .as_ref()
+            .and_then(|l| l.managed_target_group.as_ref())
+            .filter(|_| managed_target_group_arn.is_some())
+            .and_then(|m| {
+                crate::planning::target_group::load_balancer_arn_of_listener(&m.listener_arn)
+            });
         let auto_scaling = match &self.spec.auto_scaling {
             Some(spec) => Some(
                 sync_scaling(
@@ -764,12 +775,15 @@ impl ManagedResource for EcsService {
                         service: &name,
                         cluster: &deps.cluster,
                         spec,
-                        target_group_arn: self
-                            .spec
-                            .load_balancer
-                            .as_ref()
-                            .and_then(|l| l.target_group_arn.as_deref())
-                            .or(managed_target_group_arn.as_deref()),
+                        target_group: ServiceTargetGroup {
+                            arn: self
+                                .spec
+                                .load_balancer
+                                .as_ref()
+                                .and_then(|l| l.target_group_arn.as_deref())
+                                .or(managed_target_group_arn.as_deref()),
+                            load_balancer_arn: managed_alb_arn.as_deref(),
+                        },
                         tags: &tags,
                         applied,
                         status: previous_scaling,

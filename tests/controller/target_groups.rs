@@ -439,3 +439,39 @@ async fn renamed_target_group_replaces_the_old_one_which_goes_once_free() {
     assert!(fake.listener_rules(&listener).is_empty());
     assert!(s.status.retired_target_groups.is_empty());
 }
+
+#[tokio::test]
+async fn alb_request_scaling_of_a_managed_target_group_needs_no_load_balancer_arn() {
+    use ecs_operator::api::service::{ScalingMetric, ServiceAutoScaling, TargetTrackingPolicy};
+    let fake = FakeAws::new();
+    let (cluster, td, listener) = alb_setup(&fake).await;
+    let mut svc = alb_service(&listener);
+    svc.spec.auto_scaling = Some(ServiceAutoScaling {
+        min_count: 1,
+        max_count: 4,
+        target_tracking: vec![TargetTrackingPolicy {
+            metric: ScalingMetric::AlbRequestCount,
+            target: 500.0,
+            scale_in_cooldown: None,
+            scale_out_cooldown: None,
+            load_balancer_arn: None,
+        }],
+    });
+    let deps = deps_for(&cluster, &td);
+    let s = sync_ok(&fake, &mut svc, &deps).await;
+    let tg = fake.target_group(TG).expect("target group");
+    let policies = fake.scaling_policies(&format!("service/{CLUSTER}/{SERVICE}"));
+    assert_eq!(policies.len(), 1, "{policies:?}");
+    let label = policies[0]
+        .target_tracking
+        .as_ref()
+        .and_then(|t| t.resource_label.clone())
+        .expect("a resource label");
+    // app/<alb>/<id>/targetgroup/<group>/<id>: the ALB read off the listener's ARN.
+    let tg_path = tg.arn.split(":targetgroup/").nth(1).expect("group path");
+    assert!(
+        label.starts_with("app/web/") && label.ends_with(&format!("/targetgroup/{tg_path}")),
+        "{label}"
+    );
+    assert!(s.status.auto_scaling.is_some());
+}

@@ -513,7 +513,12 @@ fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
         (
             "autoScaling ALBRequestCount without the ALB",
             "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, loadBalancer: {containerName: a, containerPort: 80, targetGroupArn: tg}, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: ALBRequestCount, target: 500}]}}",
-            "loadBalancerArn is required for metric ALBRequestCount",
+            "ALBRequestCount needs loadBalancerArn",
+        ),
+        (
+            "autoScaling loadBalancerArn on another metric",
+            "kind: EcsService\nmetadata: {name: s}\nspec: {cluster: c, taskDefinition: t:1, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: CPU, target: 60, loadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1'}]}}",
+            "loadBalancerArn is only for metric ALBRequestCount",
         ),
     ];
     for (what, body, expected) in cases {
@@ -526,6 +531,13 @@ fn bad_input_is_refused_by_the_apiserver(sb: &Sandbox) {
             "{what}: message {err:?} lacks {expected:?}"
         );
     }
+    // ALBRequestCount on a managed target group: its listener names the ALB.
+    let alb_scaled = "apiVersion: ecsoperator.io/v1alpha1\nkind: EcsService\nmetadata: {name: alb-scaled}\nspec: {cluster: c, taskDefinition: t:1, loadBalancer: {containerName: a, containerPort: 80, managedTargetGroup: {listenerArn: 'arn:aws:elasticloadbalancing:us-east-1:1:listener/app/a/1/2', rule: {priority: 1, pathPatterns: ['/a/*']}}}, autoScaling: {minCount: 1, maxCount: 2, targetTracking: [{metric: ALBRequestCount, target: 500}]}}\n";
+    let out = sb.kubectl_stdin(
+        &["apply", "--dry-run=server", "-n", "bad", "-f", "-"],
+        alb_scaled,
+    );
+    assert!(out.status.success(), "refused: {}", stderr(&out));
     // Immutable fields: accepted at creation, refused when changed.
     let cluster = "apiVersion: ecsoperator.io/v1alpha1\nkind: EcsCluster\nmetadata: {name: imm}\nspec: {clusterName: first}\n";
     let out = sb.kubectl_stdin(&["apply", "-n", "bad", "-f", "-"], cluster);
