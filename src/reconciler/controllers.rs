@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt};
 use kube::api::Api;
 use kube::runtime::controller::{self, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -139,8 +139,9 @@ where
     }
 }
 
-/// Called with each watch event of a kind once its store holds it.
-type AfterStore<K> = Box<dyn FnMut(&watcher::Event<K>) + Send>;
+/// Called with each watch event of a kind and the objects its store holds because of it
+/// (see [`Settled`]).
+type AfterStore<K> = Box<dyn FnMut(&watcher::Event<K>, &[Arc<K>]) + Send>;
 
 fn controller_for<K: ManagedResource>(
     client: &kube::Client,
@@ -152,23 +153,42 @@ fn controller_for<K: ManagedResource>(
 ) -> (Controller<K>, Store<K>) {
     let (reader, writer) = reflector::store();
     let m = metrics.clone();
-    let stream = watcher(
+    let store = reader.clone();
+    let mut settled = Settled::new();
+    let mut changed = Changed::new(trigger_hash::<K>);
+    // The controller is triggered by objects as its store holds them: kube-rs drops a
+    // request for an object its store lacks, which an object first seen in a relist's
+    // pages would be until the list is whole.
+    let triggers = watcher(
         api_for::<K>(client, namespace),
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
     .modify(slim::<K>)
-    .reflect(writer)
     // `reflect` writes each event to the store before passing it on.
-    .inspect_ok(move |event| {
-        if let Some(f) = after_store.as_mut() {
-            f(event)
-        }
+    .reflect(writer)
+    .filter_map(move |event| {
+        let due = match event {
+            Ok(event) => {
+                let held = settled.take(&event, &store);
+                if let Some(f) = after_store.as_mut() {
+                    f(&event, &held)
+                }
+                if let watcher::Event::Delete(o) = &event {
+                    changed.forget(o);
+                }
+                held.into_iter().filter(|o| changed.changed(o)).collect()
+            }
+            Err(e) => {
+                warn!(kind = K::KIND, error = %e, "watch failed; retried with backoff");
+                Vec::new()
+            }
+        };
+        futures::future::ready(Some(futures::stream::iter(due)))
     })
-    .applied_objects()
-    .predicate_filter(trigger_hash::<K>, Default::default())
-    .inspect_ok(move |o| m.reconcile_requested(K::KIND, o.namespace().as_deref(), &o.name_any()));
-    let controller = Controller::for_stream(stream, reader.clone())
+    .flatten()
+    .inspect(move |o| m.reconcile_requested(K::KIND, o.namespace().as_deref(), &o.name_any()));
+    let controller = Controller::for_shared_stream(triggers, reader.clone())
         .with_config(ControllerConfig::default().concurrency(concurrency));
     metrics.controller_started(K::KIND, concurrency);
     let shards = shards.clone();
@@ -179,32 +199,35 @@ fn controller_for<K: ManagedResource>(
 }
 
 /// The objects of a kind's watch events that its store holds once the event is written:
-/// applied objects at once, an initial list's only when it is whole, since the store swaps
-/// a list in at its end. A dependant woken earlier would read the old object.
-struct Settled<K> {
-    listing: Vec<K>,
+/// an applied object at once, an initial list's (or relist's) only when it is whole, since
+/// the store swaps a list in at its end. Read from the store, not copied.
+struct Settled<K: Resource<DynamicType = ()>> {
+    listing: Vec<ObjectRef<K>>,
 }
 
-impl<K: Clone> Settled<K> {
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Settled<K> {
     fn new() -> Self {
         Settled {
             listing: Vec::new(),
         }
     }
 
-    /// The objects `event` leaves in the store.
-    fn take(&mut self, event: &watcher::Event<K>) -> Vec<K> {
+    /// The objects `event`, just written to `store`, leaves there.
+    fn take(&mut self, event: &watcher::Event<K>, store: &Store<K>) -> Vec<Arc<K>> {
         match event {
-            watcher::Event::Apply(o) => vec![o.clone()],
+            watcher::Event::Apply(o) => store.get(&ObjectRef::from_obj(o)).into_iter().collect(),
             watcher::Event::Init => {
                 self.listing.clear();
                 Vec::new()
             }
             watcher::Event::InitApply(o) => {
-                self.listing.push(o.clone());
+                self.listing.push(ObjectRef::from_obj(o));
                 Vec::new()
             }
-            watcher::Event::InitDone => std::mem::take(&mut self.listing),
+            watcher::Event::InitDone => std::mem::take(&mut self.listing)
+                .iter()
+                .filter_map(|r| store.get(r))
+                .collect(),
             watcher::Event::Delete(_) => Vec::new(),
         }
     }
@@ -249,15 +272,14 @@ fn wake_dependants<K>(
 where
     K: Resource<DynamicType = ()> + Clone + Send + 'static,
 {
-    let mut settled = Settled::new();
     let mut changed = Changed::new(hash);
-    Box::new(move |event| {
+    Box::new(move |event, held| {
         if let watcher::Event::Delete(o) = event {
             changed.forget(o);
         }
-        for obj in settled.take(event) {
-            if changed.changed(&obj) {
-                for r in dependants(&obj) {
+        for obj in held {
+            if changed.changed(obj) {
+                for r in dependants(obj) {
                     // A closed channel means the controllers are stopping.
                     let _ = wake.send(r);
                 }
@@ -591,8 +613,80 @@ mod tests {
         assert_ne!(task_def_hash(&td), start, "Ready with a revision");
     }
 
+    fn td(name: &str, generation: i64) -> EcsTaskDef {
+        let mut td = EcsTaskDef::new(name, EcsTaskDefSpec::default());
+        td.metadata.namespace = Some("a".into());
+        td.metadata.generation = Some(generation);
+        td
+    }
+
+    /// Write each event to a store as the reflector does, and return, per event, the
+    /// names of the objects `Settled` says the store holds because of it.
+    fn settle(events: &[watcher::Event<EcsTaskDef>]) -> Vec<Vec<(String, i64)>> {
+        let (reader, mut writer) = reflector::store();
+        let mut settled = Settled::new();
+        events
+            .iter()
+            .map(|e| {
+                writer.apply_watcher_event(e);
+                settled
+                    .take(e, &reader)
+                    .iter()
+                    .map(|o| (o.name_any(), o.metadata.generation.unwrap_or(0)))
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
-    fn dependants_are_woken_once_the_store_holds_the_change() {
+    fn objects_are_released_once_the_store_holds_them() {
+        use watcher::Event::*;
+        let held = settle(&[
+            Init,
+            InitApply(td("web", 1)),
+            InitApply(td("api", 1)),
+            InitDone,
+            Apply(td("web", 2)),
+            Delete(td("web", 2)),
+            // A relist with an object new since the last list: not released before the
+            // store has swapped it in (kube-rs would drop its request).
+            Init,
+            InitApply(td("api", 1)),
+            InitApply(td("new", 1)),
+            InitDone,
+            // A relist interrupted by another starts over.
+            Init,
+            InitApply(td("gone", 1)),
+            Init,
+            InitApply(td("api", 3)),
+            InitDone,
+        ]);
+        let none: Vec<(String, i64)> = Vec::new();
+        let n = |name: &str, g: i64| (name.to_string(), g);
+        assert_eq!(
+            held,
+            vec![
+                none.clone(),
+                none.clone(),
+                none.clone(),
+                vec![n("web", 1), n("api", 1)],
+                vec![n("web", 2)],
+                none.clone(),
+                none.clone(),
+                none.clone(),
+                none.clone(),
+                vec![n("api", 1), n("new", 1)],
+                none.clone(),
+                none.clone(),
+                none.clone(),
+                none.clone(),
+                vec![n("api", 3)],
+            ]
+        );
+    }
+
+    #[test]
+    fn dependants_are_woken_by_what_they_read_changing() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut hook = wake_dependants(
             task_def_hash,
@@ -606,34 +700,20 @@ mod tests {
             }
             names
         };
-        let td = |name: &str, generation: i64| {
-            let mut td = EcsTaskDef::new(name, EcsTaskDefSpec::default());
-            td.metadata.namespace = Some("a".into());
-            td.metadata.generation = Some(generation);
-            td
-        };
-        // A (re)list: the store swaps the whole list in at its end.
-        hook(&watcher::Event::Init);
-        hook(&watcher::Event::InitApply(td("web", 1)));
-        hook(&watcher::Event::InitApply(td("api", 1)));
-        assert!(woken().is_empty(), "the store still holds the old list");
-        hook(&watcher::Event::InitDone);
-        assert_eq!(woken(), vec!["web", "api"]);
-        hook(&watcher::Event::Apply(td("web", 1)));
+        let held = |tds: &[EcsTaskDef]| tds.iter().cloned().map(Arc::new).collect::<Vec<_>>();
+        hook(
+            &watcher::Event::InitDone,
+            &held(&[td("web", 1), td("api", 1)]),
+        );
+        assert_eq!(woken(), vec!["web", "api"], "first sightings");
+        hook(&watcher::Event::Apply(td("web", 1)), &held(&[td("web", 1)]));
         assert!(woken().is_empty(), "nothing a service reads changed");
-        hook(&watcher::Event::Apply(td("web", 2)));
+        hook(&watcher::Event::Apply(td("web", 2)), &held(&[td("web", 2)]));
         assert_eq!(woken(), vec!["web"]);
         // Deleted and created again under its name: new to its services.
-        hook(&watcher::Event::Delete(td("web", 2)));
-        hook(&watcher::Event::Apply(td("web", 2)));
+        hook(&watcher::Event::Delete(td("web", 2)), &[]);
+        hook(&watcher::Event::Apply(td("web", 2)), &held(&[td("web", 2)]));
         assert_eq!(woken(), vec!["web"]);
-        // A relist interrupted by another starts over.
-        hook(&watcher::Event::Init);
-        hook(&watcher::Event::InitApply(td("gone", 1)));
-        hook(&watcher::Event::Init);
-        hook(&watcher::Event::InitApply(td("api", 3)));
-        hook(&watcher::Event::InitDone);
-        assert_eq!(woken(), vec!["api"]);
     }
 
     #[test]
