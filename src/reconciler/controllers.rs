@@ -29,7 +29,7 @@ use crate::telemetry::metrics::Metrics;
 
 /// Hash of what should trigger a reconcile of an object of our own kinds: spec changes
 /// (generation), deletion, and our annotations — not our own status writes.
-pub fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
+pub fn trigger_hash<K: Resource>(obj: &K) -> u64 {
     let meta = obj.meta();
     let mut h = DefaultHasher::new();
     meta.generation.hash(&mut h);
@@ -40,7 +40,7 @@ pub fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
             (k, v).hash(&mut h);
         }
     }
-    Some(h.finish())
+    h.finish()
 }
 
 /// Drop what the operator never reads from an object it caches: `managedFields` and
@@ -59,7 +59,7 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// What a service reads from an EcsTaskDef: its latest revision and whether it is Ready
 /// for its generation. Its other conditions move on the way there; waking its services
 /// for each would only have them wait again (10 services each, at 1,000 task definitions).
-fn task_def_hash(td: &EcsTaskDef) -> Option<u64> {
+fn task_def_hash(td: &EcsTaskDef) -> u64 {
     let mut h = DefaultHasher::new();
     td.metadata.generation.hash(&mut h);
     if let Some(s) = &td.status {
@@ -74,12 +74,12 @@ fn task_def_hash(td: &EcsTaskDef) -> Option<u64> {
             })
             .hash(&mut h);
     }
-    Some(h.finish())
+    h.finish()
 }
 
 /// What a service reads from an EcsCluster: its ARN, the ECS cluster's status and (for a
 /// status written before that was recorded) readiness.
-fn cluster_hash(c: &EcsCluster) -> Option<u64> {
+fn cluster_hash(c: &EcsCluster) -> u64 {
     let mut h = DefaultHasher::new();
     c.metadata.deletion_timestamp.is_some().hash(&mut h);
     c.metadata.generation.hash(&mut h);
@@ -90,7 +90,7 @@ fn cluster_hash(c: &EcsCluster) -> Option<u64> {
             (&cond.status, cond.observed_generation).hash(&mut h);
         }
     }
-    Some(h.finish())
+    h.finish()
 }
 
 /// Services in `store` that reference the EcsTaskDef `td`.
@@ -174,10 +174,7 @@ fn controller_for<K: ManagedResource>(
                 if let Some(f) = after_store.as_mut() {
                     f(&event, &held)
                 }
-                if let watcher::Event::Delete(o) = &event {
-                    changed.forget(o);
-                }
-                held.into_iter().filter(|o| changed.changed(o)).collect()
+                changed.among(&event, &held)
             }
             Err(e) => {
                 warn!(kind = K::KIND, error = %e, "watch failed; retried with backoff");
@@ -235,29 +232,32 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Settled<K> {
 
 /// Which objects changed in what their dependants read (`hash`) since last seen.
 struct Changed<K: Resource<DynamicType = ()>> {
-    hash: fn(&K) -> Option<u64>,
+    hash: fn(&K) -> u64,
     seen: HashMap<ObjectRef<K>, u64>,
 }
 
 impl<K: Resource<DynamicType = ()>> Changed<K> {
-    fn new(hash: fn(&K) -> Option<u64>) -> Self {
+    fn new(hash: fn(&K) -> u64) -> Self {
         Changed {
             hash,
             seen: HashMap::new(),
         }
     }
 
-    /// Whether `obj` differs from when last seen (a first sighting is a change).
-    fn changed(&mut self, obj: &K) -> bool {
-        let Some(h) = (self.hash)(obj) else {
-            return false;
-        };
-        self.seen.insert(ObjectRef::from_obj(obj), h) != Some(h)
-    }
-
-    /// Forget a deleted object, so that one created under its name counts as new.
-    fn forget(&mut self, obj: &K) {
-        self.seen.remove(&ObjectRef::from_obj(obj));
+    /// Of `held` (what `event` left in the store), the objects that differ from when last
+    /// seen (a first sighting is a change). A deleted object is forgotten, so that one
+    /// created under its name counts as new.
+    fn among(&mut self, event: &watcher::Event<K>, held: &[Arc<K>]) -> Vec<Arc<K>> {
+        if let watcher::Event::Delete(o) = event {
+            self.seen.remove(&ObjectRef::from_obj(o));
+        }
+        held.iter()
+            .filter(|o| {
+                let h = (self.hash)(o);
+                self.seen.insert(ObjectRef::from_obj(o.as_ref()), h) != Some(h)
+            })
+            .cloned()
+            .collect()
     }
 }
 
@@ -265,7 +265,7 @@ impl<K: Resource<DynamicType = ()>> Changed<K> {
 /// it (`hash`) changes — only once the kind's store holds the change, or they would read
 /// the old object and wait a whole resync period for nothing.
 fn wake_dependants<K>(
-    hash: fn(&K) -> Option<u64>,
+    hash: fn(&K) -> u64,
     dependants: impl Fn(&K) -> Vec<ObjectRef<EcsService>> + Send + 'static,
     wake: mpsc::UnboundedSender<ObjectRef<EcsService>>,
 ) -> AfterStore<K>
@@ -274,15 +274,10 @@ where
 {
     let mut changed = Changed::new(hash);
     Box::new(move |event, held| {
-        if let watcher::Event::Delete(o) = event {
-            changed.forget(o);
-        }
-        for obj in held {
-            if changed.changed(obj) {
-                for r in dependants(obj) {
-                    // A closed channel means the controllers are stopping.
-                    let _ = wake.send(r);
-                }
+        for obj in changed.among(event, held) {
+            for r in dependants(&obj) {
+                // A closed channel means the controllers are stopping.
+                let _ = wake.send(r);
             }
         }
     })
